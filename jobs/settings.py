@@ -1,0 +1,79 @@
+"""Where things live and where Spark runs: every environment switch in one place.
+
+Resolution order for each setting: explicit argument > environment variable > project-local default.
+
+| setting            | environment variable      | default (laptop / CI)                    |
+|--------------------|---------------------------|------------------------------------------|
+| lake location      | RECON_LAKE                | <repo>/.local/lake  (``s3://bucket/prefix`` in production) |
+| operational DB     | RECON_DATABASE_URL        | the URL in <repo>/.local/pg/url (throwaway server) |
+| Spark runtime      | RECON_SPARK_MODE          | ``local``; also ``emr_serverless``, ``emr``, ``glue`` |
+| Spark jars         | RECON_JARS_DIR            | <repo>/.local/jars                      |
+| tenant config      | RECON_TENANT_CONFIG_DIR   | jobs/conf/tenants (package data)         |
+| local Spark memory | RECON_SPARK_DRIVER_MEMORY | 6g                                       |
+| S3 endpoint        | RECON_S3_ENDPOINT_URL     | unset (AWS); set for moto or MinIO       |
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+LOCAL_DIR = Path(os.environ.get("RECON_LOCAL_DIR", PROJECT_ROOT / ".local"))
+SPARK_MODES = ("local", "emr_serverless", "emr", "glue")
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+def _database_url_from_local_server() -> str | None:
+    url_file = LOCAL_DIR / "pg" / "url"
+    return url_file.read_text().strip() if url_file.exists() else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    lake: str = field(default_factory=lambda: os.environ.get("RECON_LAKE", str(LOCAL_DIR / "lake")))
+    database_url: str | None = field(
+        default_factory=lambda: os.environ.get("RECON_DATABASE_URL") or _database_url_from_local_server()
+    )
+    spark_mode: str = field(default_factory=lambda: os.environ.get("RECON_SPARK_MODE", "local"))
+    jars_dir: Path = field(default_factory=lambda: Path(os.environ.get("RECON_JARS_DIR", LOCAL_DIR / "jars")))
+    tenant_config_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("RECON_TENANT_CONFIG_DIR", PACKAGE_DIR / "conf" / "tenants"))
+    )
+    spark_driver_memory: str = field(default_factory=lambda: os.environ.get("RECON_SPARK_DRIVER_MEMORY", "6g"))
+    s3_endpoint_url: str | None = field(default_factory=lambda: os.environ.get("RECON_S3_ENDPOINT_URL") or None)
+
+    def __post_init__(self) -> None:
+        if self.spark_mode not in SPARK_MODES:
+            raise ConfigurationError(f"RECON_SPARK_MODE={self.spark_mode!r} is not one of {', '.join(SPARK_MODES)}")
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise ConfigurationError(
+                "no PostgreSQL configured: set RECON_DATABASE_URL, or start the project's own server with "
+                "`make pg` (python3 -m jobs.localenv.postgres start)"
+            )
+        return self.database_url
+
+    @property
+    def lake_is_s3(self) -> bool:
+        return self.lake.startswith(("s3://", "s3a://"))
+
+    def lake_path(self, *parts: str) -> str:
+        """A location inside the lake, as Spark wants it (``s3a://`` for S3)."""
+        base = self.lake.rstrip("/")
+        if base.startswith("s3://"):
+            base = "s3a://" + base[len("s3://"):]
+        return "/".join([base, *parts])
+
+
+def load_settings(**overrides) -> Settings:
+    settings = Settings()
+    return settings.with_(**{k: v for k, v in overrides.items() if v is not None}) if overrides else settings

@@ -1,0 +1,101 @@
+"""The one SparkSession factory, for local runs, tests and the cluster runtimes.
+
+``local``: a local[*] session whose Delta Lake and S3 (s3a) support comes from the jars that
+``python3 -m jobs.localenv.jars`` fetched into ``.local/jars``. Anywhere else (EMR, EMR Serverless,
+Glue) the runtime provides Delta and S3, so only the session options are set and no jars are added.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from jobs.settings import ConfigurationError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DELTA_OPTIONS = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+COMMON_OPTIONS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "false",
+    "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+    "spark.databricks.delta.schema.autoMerge.enabled": "false",
+}
+LOCAL_OPTIONS = {
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.default.parallelism": "4",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.adaptive.coalescePartitions.enabled": "true",
+    "spark.serializer": "org.apache.spark.serializer.KryoSerializer",
+    "spark.driver.extraJavaOptions": "-Dderby.system.home=/tmp -XX:+UseParallelGC",
+    "spark.sql.warehouse.dir": "",
+}
+
+
+def local_jars(settings: Settings) -> list[str]:
+    jars = sorted(str(p) for p in settings.jars_dir.glob("*.jar"))
+    if not any("delta-spark" in j for j in jars):
+        raise ConfigurationError(
+            f"Delta Lake jars not found in {settings.jars_dir}: run `make setup` "
+            "(or `python3 -m jobs.localenv.jars`) to fetch them from Maven Central"
+        )
+    return jars
+
+
+def s3a_options(settings: Settings) -> dict[str, str]:
+    """Options for s3a:// lakes; an explicit endpoint (moto, MinIO) switches to path-style access."""
+    opts = {"spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem"}
+    if settings.s3_endpoint_url:
+        opts.update({
+            "spark.hadoop.fs.s3a.endpoint": settings.s3_endpoint_url,
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": str(settings.s3_endpoint_url.startswith("https")).lower(),
+            "spark.hadoop.fs.s3a.aws.credentials.provider":
+                "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider,"
+                "com.amazonaws.auth.EnvironmentVariableCredentialsProvider",
+        })
+        for env, key in (("AWS_ACCESS_KEY_ID", "access.key"), ("AWS_SECRET_ACCESS_KEY", "secret.key")):
+            if os.environ.get(env):
+                opts[f"spark.hadoop.fs.s3a.{key}"] = os.environ[env]
+    # Delta on S3: single-writer-per-table log store (the DAG runs one writer per table and tenant).
+    opts["spark.delta.logStore.s3a.impl"] = "io.delta.storage.S3SingleDriverLogStore"
+    return opts
+
+
+def session_options(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    opts = {**DELTA_OPTIONS, **COMMON_OPTIONS}
+    if settings.spark_mode == "local":
+        opts.update(LOCAL_OPTIONS)
+        opts["spark.jars"] = ",".join(local_jars(settings))
+        opts["spark.driver.memory"] = settings.spark_driver_memory
+        opts["spark.sql.warehouse.dir"] = str(settings.jars_dir.parent / "spark-warehouse")
+    if settings.lake_is_s3 or settings.s3_endpoint_url:
+        opts.update(s3a_options(settings))
+    opts.update(extra or {})
+    return opts
+
+
+def get_spark(settings: Settings | None = None, app_name: str = "psp-recon",
+              extra: dict[str, str] | None = None) -> "SparkSession":
+    """Build (or return the running) SparkSession for this process."""
+    settings = settings or load_settings()
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON") or __import__("sys").executable)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name)
+    if settings.spark_mode == "local":
+        builder = builder.master(os.environ.get("RECON_SPARK_MASTER", "local[*]"))
+    for key, value in session_options(settings, extra).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("RECON_SPARK_LOG_LEVEL", "WARN"))
+    return spark
