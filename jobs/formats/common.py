@@ -1,0 +1,186 @@
+"""Column helpers shared by the parsers, and the split of parsed rows into events and quarantine.
+
+A parser builds one DataFrame with the canonical columns plus ``_error`` (a reason code, null when
+the row is good), ``_error_detail`` and ``_raw``; ``finish`` turns it into the three outputs every
+parser returns. All of it is native Spark expressions: no Python UDF touches a row.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.formats.registry import FormatSpec
+from jobs.money import CURRENCY_EXPONENTS
+from jobs.privacy import hash_pii, mask_pans, redact_emails
+from jobs.schema import EVENT_SCHEMA, EVENT_SCHEMA_VERSION, FILE_STATS_SCHEMA, QUARANTINE_SCHEMA, conform
+
+# Reason codes for quarantined rows and files.
+UNKNOWN_FORMAT = "UNKNOWN_FORMAT"
+MALFORMED_ROW = "MALFORMED_ROW"            # wrong column count / unparseable record
+BAD_AMOUNT = "BAD_AMOUNT"
+AMOUNT_PRECISION = "AMOUNT_PRECISION"      # more decimals than the currency has
+UNKNOWN_CURRENCY = "UNKNOWN_CURRENCY"
+BAD_TIMESTAMP = "BAD_TIMESTAMP"
+MISSING_ID = "MISSING_ID"
+UNKNOWN_TYPE = "UNKNOWN_TYPE"
+INCONSISTENT_AMOUNTS = "INCONSISTENT_AMOUNTS"
+CONTROL_TOTAL_MISMATCH = "CONTROL_TOTAL_MISMATCH"
+SCHEMA_DRIFT = "SCHEMA_DRIFT"
+
+MAX_MINOR_DIGITS = 18                      # |amount| < 10^18 minor units fits a signed long
+
+# Time zone abbreviations PSPs write (Adyen's TimeZone column) -> fixed UTC offsets.
+TZ_ABBREVIATIONS = {
+    "UTC": "+00:00", "GMT": "+00:00", "Z": "+00:00", "WET": "+00:00", "WEST": "+01:00", "BST": "+01:00",
+    "CET": "+01:00", "CEST": "+02:00", "MET": "+01:00", "MEST": "+02:00", "EET": "+02:00", "EEST": "+03:00",
+    "MSK": "+03:00", "GST": "+04:00", "IST": "+05:30", "SGT": "+08:00", "HKT": "+08:00", "AWST": "+08:00",
+    "JST": "+09:00", "KST": "+09:00", "AEST": "+10:00", "AEDT": "+11:00", "NZST": "+12:00", "NZDT": "+13:00",
+    "AST": "-04:00", "ADT": "-03:00", "EST": "-05:00", "EDT": "-04:00", "CST": "-06:00", "CDT": "-05:00",
+    "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00", "AKST": "-09:00", "AKDT": "-08:00",
+    "HST": "-10:00", "BRT": "-03:00",
+}
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    tenant_id: str
+    ingest_date: date
+    pii_salt: str
+
+
+@dataclass
+class ParseOutput:
+    """What every parser returns. ``rejected``: files refused whole (sha256 -> (reason, detail));
+    ``notes``: per-file remarks for the file summary (sha256 -> text), e.g. unknown columns."""
+    events: DataFrame
+    quarantine: DataFrame
+    stats: DataFrame
+    rejected: dict[str, tuple[str, str]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def _literal_map(mapping: dict) -> Column:
+    return F.create_map(*[F.lit(x) for kv in sorted(mapping.items()) for x in kv])
+
+
+def exponent_of(currency: Column) -> Column:
+    """ISO 4217 exponent of an (upper-cased) currency column; null for an unknown code."""
+    return _literal_map(CURRENCY_EXPONENTS)[currency]
+
+
+def norm_currency(col: Column) -> Column:
+    return F.upper(F.trim(col))
+
+
+def clean_text(col: Column) -> Column:
+    """Trimmed string, empty -> null."""
+    trimmed = F.trim(col)
+    return F.when(trimmed == "", F.lit(None)).otherwise(trimmed)
+
+
+def parse_decimal(col: Column, decimal_separator: str = ".") -> Column:
+    """A major-unit amount string as decimal(38,9); null when it is not a number."""
+    text = F.regexp_replace(F.trim(col), r"^\+", "")
+    if decimal_separator != ".":
+        text = F.regexp_replace(F.regexp_replace(text, r"\.", ""), decimal_separator, ".")
+    valid = text.rlike(r"^-?[0-9]+(\.[0-9]+)?$|^-?\.[0-9]+$")
+    return F.when(valid, text.cast("decimal(38,9)"))
+
+
+def scale_to_minor(dec: Column, exponent: Column) -> Column:
+    """decimal major units -> decimal minor units (exact; may be fractional if over-precise)."""
+    return (F.when(exponent == 0, dec).when(exponent == 1, dec * F.lit(Decimal(10)))
+            .when(exponent == 2, dec * F.lit(Decimal(100))).when(exponent == 3, dec * F.lit(Decimal(1000)))
+            .when(exponent == 4, dec * F.lit(Decimal(10000))))
+
+
+def minor_units(col: Column, currency: Column, decimal_separator: str = ".") -> tuple[Column, Column]:
+    """(minor units as long, error code or null) for a major-unit amount string."""
+    dec = parse_decimal(col, decimal_separator)
+    scaled = scale_to_minor(dec, exponent_of(currency))
+    integral = scaled == F.floor(scaled)
+    too_big = F.abs(scaled) >= F.lit(Decimal(10) ** MAX_MINOR_DIGITS)
+    error = (F.when(exponent_of(currency).isNull(), F.lit(UNKNOWN_CURRENCY))
+             .when(dec.isNull(), F.lit(BAD_AMOUNT))
+             .when(too_big, F.lit(BAD_AMOUNT))
+             .when(~integral, F.lit(AMOUNT_PRECISION)))
+    return F.when(error.isNull(), scaled.cast("long")), error
+
+
+def optional_minor_units(col: Column, currency: Column) -> tuple[Column, Column]:
+    """Like ``minor_units`` but an empty string is 0 and not an error."""
+    value, error = minor_units(col, currency)
+    empty = clean_text(col).isNull()
+    return F.when(empty, F.lit(0).cast("long")).otherwise(value), F.when(~empty, error)
+
+
+def timestamp_with_abbreviation(local_text: Column, tz_abbrev: Column, pattern: str) -> tuple[Column, Column]:
+    """(UTC timestamp, error) for a local time string and a zone abbreviation like CET/PDT."""
+    offset = _literal_map(TZ_ABBREVIATIONS)[F.upper(F.trim(tz_abbrev))]
+    ts = F.to_timestamp(F.concat(F.trim(local_text), F.lit(" "), offset), f"{pattern} XXX")
+    return ts, F.when(offset.isNull() | ts.isNull(), F.lit(BAD_TIMESTAMP))
+
+
+def first_error(*pairs: tuple[Column, str] | Column) -> Column:
+    """The first non-null error code among columns (evaluation order = priority)."""
+    return F.coalesce(*pairs)
+
+
+def event_id(file_sha: Column, ordinal: Column) -> Column:
+    return F.substring(F.sha2(F.concat_ws(":", file_sha, ordinal.cast("string")), 256), 1, 32)
+
+
+def finish(parsed: DataFrame, spec: FormatSpec, ctx: ParseContext, extra_stats: DataFrame | None = None,
+           rejected: dict | None = None, notes: dict | None = None) -> ParseOutput:
+    """Split parsed rows (canonical columns + _error/_error_detail/_raw + lineage) into outputs.
+
+    ``extra_stats`` may carry per-file ``control_totals_ok`` / ``detail`` (file_sha256 keyed)."""
+    base = (parsed
+            .withColumn("tenant_id", F.lit(ctx.tenant_id))
+            .withColumn("ingest_date", F.lit(ctx.ingest_date))
+            .withColumn("schema_version", F.lit(EVENT_SCHEMA_VERSION))
+            .withColumn("source", F.lit(spec.source))
+            .withColumn("source_kind", F.lit(spec.source_kind))
+            .withColumn("format", F.lit(spec.format_id))
+            .withColumn("parser_version", F.lit(spec.version))
+            .withColumn("event_id", event_id(F.col("file_sha256"), F.col("record_ordinal"))))
+    for name in ("description", "merchant_ref", "psp_ref", "psp_payment_ref", "psp_line_id", "payout_ref",
+                 "payout_bank_ref", "bank_ref", "bank_text", "merchant_payment_id", "account_ref"):
+        if name in base.columns:
+            base = base.withColumn(name, mask_pans(F.col(name)))
+    # Three outputs are computed from these rows: parse the input once.
+    base = base.persist()
+    good = base.filter(F.col("_error").isNull())
+    bad = base.filter(F.col("_error").isNotNull())
+    events = conform(good, EVENT_SCHEMA)
+    quarantine = conform(
+        bad.withColumn("reason_code", F.col("_error"))
+           .withColumn("reason_detail", F.col("_error_detail"))
+           .withColumn("raw", mask_pans(redact_emails(F.col("_raw")))),
+        QUARANTINE_SCHEMA,
+    )
+    stats = (base.groupBy("file_sha256", "file_name")
+             .agg(F.count(F.lit(1)).alias("records_read"),
+                  F.count(F.when(F.col("_error").isNull(), 1)).alias("records_loaded"),
+                  F.count(F.when(F.col("_error").isNotNull(), 1)).alias("records_quarantined"))
+             .withColumn("tenant_id", F.lit(ctx.tenant_id))
+             .withColumn("ingest_date", F.lit(ctx.ingest_date))
+             .withColumn("source", F.lit(spec.source))
+             .withColumn("format", F.lit(spec.format_id))
+             .withColumn("parser_version", F.lit(spec.version)))
+    if extra_stats is not None:
+        stats = stats.join(extra_stats, on="file_sha256", how="left")
+    return ParseOutput(events, quarantine, conform(stats, FILE_STATS_SCHEMA), rejected or {}, notes or {})
+
+
+def hash_email(col: Column, ctx: ParseContext) -> Column:
+    return hash_pii(col, ctx.pii_salt)
+
+
+def empty_output(spark: SparkSession) -> ParseOutput:
+    return ParseOutput(spark.createDataFrame([], EVENT_SCHEMA), spark.createDataFrame([], QUARANTINE_SCHEMA),
+                       spark.createDataFrame([], FILE_STATS_SCHEMA))

@@ -1,0 +1,108 @@
+"""Stripe: itemized payout reconciliation CSV (``payout_reconciliation.itemized.*``, Dashboard or API).
+
+Any column subset and order the Reporting API can emit, quoted or not; lowercase currencies; amounts
+in major units (signed gross/net, fee a positive cost, ``net = gross - fee``); ``*_utc`` columns
+preferred, the plain ones taken as UTC (the report's default time zone). ``automatic_payout_id`` is
+the batch key: the rows of one payout sum (net) to the amount the bank receives.
+"""
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.formats import common as c
+from jobs.formats.csvread import col_or_null, read_checked_csv
+from jobs.formats.registry import FormatSpec
+from jobs.landing import LandedFile
+from jobs.settings import Settings
+
+CATEGORY_TO_EVENT = {
+    "charge": "payment", "refund": "refund", "dispute": "chargeback", "dispute_reversal": "chargeback_reversal",
+    "fee": "fee", "payout": "payout", "payout_reversal": "adjustment", "other_adjustment": "adjustment",
+    "charge_failure": "adjustment", "refund_failure": "adjustment", "partial_capture_reversal": "adjustment",
+    "payment_network_reserve_hold": "reserve_hold", "payment_network_reserve_release": "reserve_release",
+    "risk_reserved_funds": "reserve_hold", "transfer": "transfer", "transfer_reversal": "transfer",
+    "platform_earning": "fee", "platform_earning_refund": "fee", "tax": "fee", "topup": "transfer",
+    "topup_reversal": "transfer", "contribution": "fee", "anticipation_repayment": "adjustment",
+    "unreconciled_customer_funds": "adjustment", "connect_collection_transfer": "transfer",
+    "connect_reserved_funds": "reserve_hold", "advance": "adjustment", "advance_funding": "adjustment",
+    "climate_order_purchase": "fee", "climate_order_refund": "fee",
+}
+REQUIRED = [("balance_transaction_id",), ("currency",), ("gross",), ("fee",), ("net",), ("reporting_category",),
+            ("created_utc", "created")]
+_BASE = ("automatic_payout_effective_at", "available_on", "charge_created", "created")
+KNOWN = {
+    "automatic_payout_id", "balance_transaction_id", "currency", "gross", "fee", "net", "reporting_category",
+    "description", "source_id", "charge_id", "payment_intent_id", "customer_facing_amount",
+    "customer_facing_currency", "order_id", "trace_id", "trace_id_status", "card_brand", "card_country",
+    "card_funding", "payment_method_type", "customer_id", "customer_email", "customer_name", "customer_description",
+    "invoice_id", "invoice_number", "subscription_id", "statement_descriptor", "dispute_reason", "is_link",
+    "connected_account_id", "connected_account_name", "connected_account_country",
+    "connected_account_direct_charge_id", "destination_payment_id", "regulatory_tag", "gateway_account",
+    *(f"{b}{s}" for b in _BASE for s in ("", "_utc")),
+}
+KNOWN_PATTERNS = (r"(payment|refund|transfer)_metadata_.*", r"(card|customer|customer_shipping|shipping)_address_.*")
+
+
+def parse_itemized(spark: SparkSession, settings: Settings, spec: FormatSpec, files: list[LandedFile],
+                   ctx: c.ParseContext) -> c.ParseOutput:
+    read = read_checked_csv(spark, settings, files, REQUIRED, KNOWN, KNOWN_PATTERNS)
+    return c.finish(to_events(read.records, ctx), spec, ctx, rejected=read.rejected, notes=read.notes)
+
+
+def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
+    col = lambda *names: col_or_null(df, *names)  # noqa: E731
+    currency = c.norm_currency(col("currency"))
+    gross, gross_err = c.minor_units(col("gross"), currency)
+    fee, fee_err = c.minor_units(col("fee"), currency)
+    net, net_err = c.minor_units(col("net"), currency)
+    pres_ccy = c.norm_currency(col("customer_facing_currency"))
+    pres_amount, pres_err = c.minor_units(col("customer_facing_amount"), pres_ccy)
+    has_presentment = c.clean_text(col("customer_facing_amount")).isNotNull() & pres_ccy.isNotNull()
+    created_text = F.coalesce(c.clean_text(col("created_utc")), c.clean_text(col("created")))
+    created = F.to_timestamp(created_text, "yyyy-MM-dd HH:mm:ss")
+    payout_at_text = F.coalesce(c.clean_text(col("automatic_payout_effective_at_utc")),
+                                c.clean_text(col("automatic_payout_effective_at")))
+    category = F.lower(F.trim(col("reporting_category")))
+    event_type = c._literal_map(CATEGORY_TO_EVENT)[category]
+    source_id = c.clean_text(col("source_id"))
+    charge_id = c.clean_text(col("charge_id"))
+    is_charge = category == "charge"
+    needs_object_id = category.isin("charge", "refund", "dispute", "dispute_reversal")
+    error = F.coalesce(
+        F.when(F.col("_malformed"), F.lit(c.MALFORMED_ROW)),
+        F.when(c.clean_text(col("balance_transaction_id")).isNull(), F.lit(c.MISSING_ID)),
+        gross_err, fee_err, net_err,
+        F.when(has_presentment, pres_err),
+        F.when(event_type.isNull(), F.lit(c.UNKNOWN_TYPE)),
+        F.when(created.isNull(), F.lit(c.BAD_TIMESTAMP)),
+        F.when(needs_object_id & source_id.isNull() & charge_id.isNull(), F.lit(c.MISSING_ID)),
+        F.when(gross - fee != net, F.lit(c.INCONSISTENT_AMOUNTS)),
+    )
+    detail = (F.when(error == c.UNKNOWN_TYPE, F.concat(F.lit("reporting_category="), category))
+              .when(error == c.INCONSISTENT_AMOUNTS, F.lit("gross - fee != net"))
+              .when(error == c.UNKNOWN_CURRENCY, F.concat(F.lit("currency="), currency)))
+    fx_rate = F.when(has_presentment & (pres_ccy != currency) & (pres_amount != 0),
+                     (gross.cast("decimal(38,10)") / pres_amount).cast("decimal(20,10)"))
+    return df.select(
+        F.col("file_sha256"), F.col("file_name"), F.col("record_ordinal"), F.col("_raw"),
+        error.alias("_error"), detail.alias("_error_detail"),
+        event_type.alias("event_type"),
+        F.lit("stripe").alias("psp"),
+        gross.alias("amount_minor"), fee.alias("fee_minor"), net.alias("net_minor"), currency.alias("currency"),
+        F.when(has_presentment, pres_amount).alias("presentment_amount_minor"),
+        F.when(has_presentment, pres_ccy).alias("presentment_currency"),
+        fx_rate.alias("fx_rate"),
+        F.coalesce(source_id, F.when(is_charge, charge_id)).alias("psp_ref"),
+        F.coalesce(charge_id, F.when(is_charge, source_id)).alias("psp_payment_ref"),
+        c.clean_text(col("balance_transaction_id")).alias("psp_line_id"),
+        F.coalesce(c.clean_text(col("order_id")), c.clean_text(col("payment_metadata_order_id"))).alias("merchant_ref"),
+        c.clean_text(col("automatic_payout_id")).alias("payout_ref"),
+        c.clean_text(col("trace_id")).alias("payout_bank_ref"),
+        created.alias("booked_at"),
+        F.lit("UTC").alias("booked_tz"),
+        F.to_date(F.substring(payout_at_text, 1, 10)).alias("value_date"),
+        F.coalesce(c.clean_text(col("payment_method_type")), c.clean_text(col("card_brand"))).alias("payment_method"),
+        c.clean_text(col("description")).alias("description"),
+        c.hash_email(col("customer_email"), ctx).alias("customer_email_hash"),
+    )

@@ -1,0 +1,1 @@
+"""The operational store (PostgreSQL): connections, migrations and the queries the stages run."""

@@ -1,0 +1,103 @@
+"""Tenant configuration: YAML files (one per tenant) loaded, validated and recorded in Postgres."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jobs.settings import ConfigurationError, Settings
+
+REQUIRED = ("tenant_id", "name", "config_version", "psps", "matching", "ageing", "ledger")
+
+
+@dataclass(frozen=True)
+class TenantConfig:
+    raw: dict[str, Any]
+
+    @property
+    def tenant_id(self) -> str:
+        return self.raw["tenant_id"]
+
+    @property
+    def version(self) -> int:
+        return int(self.raw["config_version"])
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(json.dumps(self.raw, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def matching(self) -> dict[str, Any]:
+        return self.raw["matching"]
+
+    @property
+    def ageing(self) -> dict[str, Any]:
+        return self.raw["ageing"]
+
+    @property
+    def ledger(self) -> dict[str, Any]:
+        return self.raw["ledger"]
+
+    @property
+    def weekend(self) -> list[str]:
+        return self.raw.get("business_calendar", {}).get("weekend", ["Sat", "Sun"])
+
+    @property
+    def holidays(self) -> list[str]:
+        return [str(d) for d in self.raw.get("business_calendar", {}).get("holidays", [])]
+
+    def settlement_days(self, psp: str) -> int:
+        return int(self.raw["psps"].get(psp, {}).get("settlement_business_days", 2))
+
+
+def load_tenant(settings: Settings, tenant_id: str) -> TenantConfig:
+    path = settings.tenant_config_dir / f"{tenant_id}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in settings.tenant_config_dir.glob("*.yaml"))) or "none"
+        raise ConfigurationError(f"unknown tenant {tenant_id!r}: no {path} (configured tenants: {known})")
+    return parse_tenant(path.read_text(), str(path))
+
+
+def parse_tenant(text: str, origin: str = "<config>") -> TenantConfig:
+    raw = yaml.safe_load(text)
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"{origin}: tenant configuration must be a mapping")
+    missing = [k for k in REQUIRED if k not in raw]
+    if missing:
+        raise ConfigurationError(f"{origin}: missing required keys: {', '.join(missing)}")
+    return TenantConfig(raw)
+
+
+def list_tenants(settings: Settings) -> list[str]:
+    return sorted(p.stem for p in settings.tenant_config_dir.glob("*.yaml"))
+
+
+def record_tenant(conn, cfg: TenantConfig) -> None:
+    """Upsert the tenant and keep every configuration version (refusing an edited old version)."""
+    payload = json.dumps(cfg.raw, sort_keys=True)
+    row = conn.execute(
+        "SELECT config_sha256 FROM tenant_config_version WHERE tenant_id = %s AND config_version = %s",
+        (cfg.tenant_id, cfg.version),
+    ).fetchone()
+    if row and row["config_sha256"] != cfg.sha256:
+        raise ConfigurationError(
+            f"tenant {cfg.tenant_id}: configuration changed but config_version is still {cfg.version}; "
+            "bump config_version so matches and journals can tell the versions apart"
+        )
+    conn.execute(
+        "INSERT INTO tenant (tenant_id, name, config, config_version, config_sha256) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (tenant_id) DO UPDATE SET name = EXCLUDED.name, config = EXCLUDED.config, "
+        "config_version = EXCLUDED.config_version, config_sha256 = EXCLUDED.config_sha256, updated_at = now() "
+        "WHERE tenant.config_sha256 IS DISTINCT FROM EXCLUDED.config_sha256",
+        (cfg.tenant_id, cfg.raw["name"], payload, cfg.version, cfg.sha256),
+    )
+    if not row:
+        conn.execute(
+            "INSERT INTO tenant_config_version (tenant_id, config_version, config, config_sha256) VALUES (%s, %s, %s, %s)",
+            (cfg.tenant_id, cfg.version, payload, cfg.sha256),
+        )
