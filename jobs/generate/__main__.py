@@ -1,0 +1,5 @@
+import sys
+
+from jobs.generate.cli import main
+
+sys.exit(main())

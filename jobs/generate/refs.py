@@ -1,0 +1,81 @@
+"""The identifiers both sides print, built in one place so the book and the PSP files agree.
+
+Stripe: ch_/pi_/du_ from the payment's serial, re_ from (payment serial, refund number), po_ and the
+trace id from the payout's serial. Adyen (16 digits): kind 0 payment PSP reference, 1-3 capture
+modification references, 4-6 refund references, 7 chargeback reference.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from jobs.generate.ids import adyen_refs, digits_from_hash, hash64, stripe_ids
+from jobs.generate.text import concat, zpad
+
+ADYEN_PAYMENT, ADYEN_CAPTURE, ADYEN_REFUND, ADYEN_CHARGEBACK = 0, 1, 4, 7
+
+
+def order_ids(code: np.ndarray) -> pa.Array:
+    return zpad(code, 14, "ORD-")
+
+
+def charge_ids(salt: int, pay_serial: np.ndarray) -> pa.Array:
+    return stripe_ids(salt, "ch", pay_serial, "ch_3")
+
+
+def payment_intent_ids(salt: int, pay_serial: np.ndarray) -> pa.Array:
+    return stripe_ids(salt, "pi", pay_serial, "pi_3")
+
+
+def refund_ids(salt: int, pay_serial: np.ndarray, refund_no: np.ndarray) -> pa.Array:
+    return stripe_ids(salt, "re", pay_serial * 4 + refund_no, "re_3")
+
+
+def dispute_ids(salt: int, pay_serial: np.ndarray) -> pa.Array:
+    return stripe_ids(salt, "du", pay_serial, "du_1")
+
+
+def txn_ids(salt: int, kind: str, key: np.ndarray) -> pa.Array:
+    return stripe_ids(salt, "txn-" + kind, key, "txn_3" if kind != "fee" else "txn_1")
+
+
+def payout_ids(salt: int, payout_serial: np.ndarray) -> pa.Array:
+    return stripe_ids(salt, "po", payout_serial, "po_1")
+
+
+def trace_ids(salt: int, payout_serial: np.ndarray) -> pa.Array:
+    return zpad(digits_from_hash(hash64(salt, "trace", payout_serial), 14), 14, "ST")
+
+
+def adyen_payment_refs(salt: int, pay_serial: np.ndarray) -> pa.Array:
+    return adyen_refs(salt, ADYEN_PAYMENT, pay_serial)
+
+
+def adyen_capture_refs(salt: int, pay_serial: np.ndarray, capture_no: np.ndarray) -> pa.Array:
+    """Capture modification references; capture_no 0..2."""
+    return _per_kind(salt, ADYEN_CAPTURE, pay_serial, capture_no)
+
+
+def adyen_refund_refs(salt: int, pay_serial: np.ndarray, refund_no: np.ndarray) -> pa.Array:
+    return _per_kind(salt, ADYEN_REFUND, pay_serial, refund_no)
+
+
+def adyen_chargeback_refs(salt: int, pay_serial: np.ndarray) -> pa.Array:
+    return adyen_refs(salt, ADYEN_CHARGEBACK, pay_serial)
+
+
+def _per_kind(salt: int, base_kind: int, serial: np.ndarray, no: np.ndarray) -> pa.Array:
+    return adyen_refs(salt, base_kind + np.asarray(no, dtype=np.int64), serial)
+
+
+def adyen_tx_refs(salt: int, batch_no: np.ndarray) -> pa.Array:
+    """The bank transfer reference of a batch payout: ``TX<10 digits>XT``."""
+    return concat(zpad(digits_from_hash(hash64(salt, "tx", batch_no), 10), 10, "TX"), "XT")
+
+
+def book_payment_ids(code: np.ndarray) -> pa.Array:
+    return zpad(code, 14, "PAY-")
+
+
+def book_refund_ids(code: np.ndarray, refund_no: np.ndarray) -> pa.Array:
+    return zpad(np.asarray(code) * 10 + np.asarray(refund_no) + 1, 15, "RFD-")

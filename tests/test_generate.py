@@ -1,0 +1,371 @@
+"""The synthetic data generator: real-format files that add up, and a ground truth that is consistent
+with them (plain pytest, small scales, no Spark)."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter, defaultdict
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import numpy
+import pytest
+
+from jobs.generate import generate
+from jobs.generate.cli import main
+from jobs.money import CURRENCY_EXPONENTS, to_minor
+
+END = date(2026, 11, 20)
+BOOK_FIELDS = ["payment_id", "order_id", "psp", "psp_reference", "type", "amount", "currency", "created_at",
+               "customer_email", "description"]
+REASONS = {"MISSING_IN_PSP", "MISSING_IN_BOOK", "MISSING_IN_BANK", "PAYOUT_MISMATCH", "AMOUNT_MISMATCH",
+           "CURRENCY_MISMATCH", "DUPLICATE"}
+CAMT = "{urn:iso:std:iso:20022:tech:xsd:camt.053.001.02}"
+
+
+# ---------------------------------------------------------------------------------------------- loading
+def _kind(name: str) -> str:
+    if name.startswith("book_payments_"):
+        return "book"
+    if name.startswith("stripe_payout_reconciliation_"):
+        return "stripe"
+    if name.startswith("settlement_detail_report_batch_"):
+        return "adyen"
+    assert name.startswith("camt053_"), name
+    return "bank"
+
+
+def _camt_entries(path: Path) -> tuple[list[dict], list[dict]]:
+    root = ET.parse(path).getroot()
+    stmts, entries = [], []
+    for stmt in root.iter(CAMT + "Stmt"):
+        ccy = stmt.findtext(f"{CAMT}Acct/{CAMT}Ccy")
+        bal = {}
+        for b in stmt.findall(CAMT + "Bal"):
+            sign = 1 if b.findtext(CAMT + "CdtDbtInd") == "CRDT" else -1
+            bal[b.findtext(f"{CAMT}Tp/{CAMT}CdOrPrtry/{CAMT}Cd")] = sign * to_minor(b.findtext(CAMT + "Amt"), ccy)
+        mine = []
+        for n in stmt.findall(CAMT + "Ntry"):
+            amt = n.find(CAMT + "Amt")
+            sign = 1 if n.findtext(CAMT + "CdtDbtInd") == "CRDT" else -1
+            mine.append({"ccy": amt.get("Ccy"), "amount": sign * to_minor(amt.text, amt.get("Ccy")),
+                         "ustrd": n.findtext(f".//{CAMT}Ustrd"), "e2e": n.findtext(f".//{CAMT}EndToEndId"),
+                         "iban": stmt.findtext(f"{CAMT}Acct/{CAMT}Id/{CAMT}IBAN")})
+        stmts.append({"iban": stmt.findtext(f"{CAMT}Acct/{CAMT}Id/{CAMT}IBAN"), "ccy": ccy, "bal": bal,
+                      "sum": sum(e["amount"] for e in mine)})
+        entries += mine
+    return stmts, entries
+
+
+def load(root: Path) -> dict:
+    """name -> {day, path, kind, rows, copy_of}; rows are dicts (camt: entries in document order)."""
+    files, seen = {}, {}
+    for folder in sorted((root / "landing").iterdir()):
+        for path in sorted(folder.iterdir()):
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            info = {"day": date.fromisoformat(folder.name), "path": path, "kind": _kind(path.name),
+                    "copy_of": seen.get(digest)}
+            seen.setdefault(digest, path.name)
+            if path.suffix == ".jsonl":
+                info["rows"] = [json.loads(line) for line in path.read_text().splitlines()]
+            elif path.suffix == ".csv":
+                info["rows"] = list(csv.DictReader(io.StringIO(path.read_text())))
+                info["header"] = path.read_text().splitlines()[0]
+            else:
+                info["stmts"], info["rows"] = _camt_entries(path)
+            files[path.name] = info
+    return files
+
+
+def truth(root: Path) -> tuple[list[dict], list[dict]]:
+    read = lambda name: list(csv.DictReader((root / "truth" / name).open()))  # noqa: E731
+    return read("groups.csv"), read("exceptions.csv")
+
+
+def record(files: dict, name: str, ordinal: str) -> dict:
+    return files[name]["rows"][int(ordinal) - 1]
+
+
+def _gen(tmp_path_factory, noise: str, **kw) -> Path:
+    out = tmp_path_factory.mktemp(f"gen_{noise}")
+    args = dict(seed=7, end_date=END, days=9, payments_per_day=300, tenants=["acme"], noise=noise)
+    args.update(kw)
+    generate(out, **args)
+    return out / args["tenants"][0]
+
+
+@pytest.fixture(scope="module")
+def high(tmp_path_factory):
+    root = _gen(tmp_path_factory, "high")
+    return root, load(root), *truth(root)
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    root = _gen(tmp_path_factory, "none")
+    return root, load(root), *truth(root)
+
+
+def _tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# ------------------------------------------------------------------------------------------------ tests
+def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path):
+    common = ["--end-date", "2026-11-20", "--days", "4", "--payments-per-day", "150", "--noise", "high",
+              "--tenants", "acme,beta"]
+    assert main(["--out", str(tmp_path / "a"), "--seed", "3", *common]) == 0
+    assert main(["--out", str(tmp_path / "b"), "--seed", "3", *common]) == 0
+    assert main(["--out", str(tmp_path / "c"), "--seed", "4", *common]) == 0
+    a, b, c = (_tree_bytes(tmp_path / x) for x in "abc")
+    assert a == b and len(a) > 20
+    book = "acme/landing/2026-11-20/book_payments_2026-11-20"
+    a_book = next(v for k, v in a.items() if k.startswith(book))
+    c_book = next(v for k, v in c.items() if k.startswith(book))
+    assert a_book != c_book
+    assert a["acme/truth/groups.csv"] != a["beta/truth/groups.csv"]
+
+
+def test_book_files_parse_with_exact_decimals(high):
+    _, files, _, _ = high
+    books = [f for f in files.values() if f["kind"] == "book"]
+    assert {f["path"].suffix for f in books} == {".csv", ".jsonl"}
+    for f in books:
+        if f["path"].suffix == ".csv":
+            assert f["header"] == ",".join(BOOK_FIELDS)
+        for row in f["rows"]:
+            assert list(row) == BOOK_FIELDS
+            exp = CURRENCY_EXPONENTS[row["currency"]]
+            assert re.fullmatch(r"\d+" + (rf"\.\d{{{exp}}}" if exp else ""), row["amount"]), row
+            assert row["type"] in ("payment", "refund") and row["psp"] in ("stripe", "adyen")
+            assert datetime.fromisoformat(row["created_at"]).tzinfo is not None
+            assert "@" in row["customer_email"]
+
+
+def test_stripe_net_per_payout_equals_bank_credit(high):
+    _, files, _, exc = high
+    bank = {e["ustrd"]: e for f in files.values() if f["kind"] == "bank" for e in f["rows"]}
+    flagged = {(x["file_name"], x["reason_code"]) for x in exc}
+    styles = {f["header"].split(",")[0] for f in files.values() if f["kind"] == "stripe"}
+    assert styles == {'"automatic_payout_id"', "balance_transaction_id"}          # Dashboard and API styles
+    checked = 0
+    for name, f in files.items():
+        if f["kind"] != "stripe" or f["copy_of"]:
+            continue
+        rows = {r["balance_transaction_id"]: r for r in f["rows"]}        # a repeated row is a duplicate
+        total = 0
+        for r in rows.values():
+            ccy = r["currency"].upper()
+            assert r["currency"] == r["currency"].lower()
+            assert to_minor(r["gross"], ccy) - to_minor(r["fee"], ccy) == to_minor(r["net"], ccy)
+            total += to_minor(r["net"], ccy)
+        po = next(iter(rows.values()))["automatic_payout_id"]
+        entry = bank.get(f"STRIPE {po}")
+        if entry is None:
+            assert (name, "MISSING_IN_BANK") in flagged or f["day"] == END
+            continue
+        mismatch = any(x["reason_code"] == "PAYOUT_MISMATCH" and record(files, x["file_name"], x["record_ordinal"])
+                       is entry for x in exc)
+        assert (entry["amount"] == total) != mismatch
+        checked += 1
+    assert checked >= 5
+
+
+def _adyen_minor(row: dict, col: str, ccy: str) -> int:
+    return to_minor(row[col], ccy) if row[col] else 0
+
+
+def test_adyen_rows_add_up_and_merchant_payout_is_the_batch_sum(high):
+    _, files, _, _ = high
+    bank = {e["ustrd"]: e for f in files.values() if f["kind"] == "bank" for e in f["rows"]}
+    layouts = set()
+    for f in files.values():
+        if f["kind"] != "adyen":
+            continue
+        layouts.add(len(f["header"].split(",")))
+        credit = debit = 0
+        for row in f["rows"]:
+            fees = sum(_adyen_minor(row, c, "EUR") for c in ("Commission (NC)", "Markup (NC)", "Scheme Fees (NC)",
+                                                               "Interchange (NC)"))
+            nc, nd = _adyen_minor(row, "Net Credit (NC)", "EUR"), _adyen_minor(row, "Net Debit (NC)", "EUR")
+            if row["Type"] in ("Settled", "Refunded", "Chargeback"):
+                assert re.fullmatch(r"\d{16}", row["Psp Reference"])
+                assert re.fullmatch(r"\d{16}", row["Modification Reference"])
+                gross = Decimal(row["Gross Credit (GC)"] or row["Gross Debit (GC)"])
+                exact = gross * Decimal(row["Exchange Rate"])
+                converted = to_minor(exact.quantize(Decimal("0.01"), ROUND_HALF_UP), "EUR")
+                assert (exact * 100) % 1 != Decimal("0.5")                 # never a rounding tie
+                if row["Type"] == "Settled":
+                    assert converted - fees == nc
+                else:
+                    assert converted + fees == nd
+            assert row["TimeZone"] == "CET"                                    # November in Amsterdam
+            if row["Type"] == "MerchantPayout":
+                assert credit - debit == nd - nc
+                tx = re.fullmatch(r"(TX\d{10}XT) batch (\d+), \w+", row["Modification Reference"])
+                assert tx and row["Batch Number"] == tx.group(2)
+                entry = bank.get(row["Modification Reference"])
+                assert entry is None or entry["e2e"] == tx.group(1)
+            credit, debit = credit + nc, debit + nd
+        assert f["rows"][-1]["Type"] == "MerchantPayout" and f["rows"][-2]["Type"] == "Fee"
+    assert layouts == {30, 32}
+
+
+def test_camt_balances_add_up_and_chain_across_days(high):
+    _, files, _, _ = high
+    previous = {}
+    for f in sorted((f for f in files.values() if f["kind"] == "bank"), key=lambda f: f["day"]):
+        assert {s["ccy"] for s in f["stmts"]} == {"EUR", "USD"}
+        for s in f["stmts"]:
+            assert s["bal"]["OPBD"] + s["sum"] == s["bal"]["CLBD"]
+            if s["iban"] in previous:
+                assert s["bal"]["OPBD"] == previous[s["iban"]]
+            previous[s["iban"]] = s["bal"]["CLBD"]
+    assert len(files) and sum(len(f["rows"]) for f in files.values() if f["kind"] == "bank") >= 10
+
+
+@pytest.mark.parametrize("dataset", ["high", "clean"])
+def test_every_truth_record_exists_in_a_first_delivery(dataset, request):
+    _, files, groups, exc = request.getfixturevalue(dataset)
+    for x in groups + exc:
+        f = files[x["file_name"]]
+        assert f["copy_of"] is None
+        assert 1 <= int(x["record_ordinal"]) <= len(f["rows"])
+    assert len({(g["file_name"], g["record_ordinal"], g["relation"]) for g in groups}) == len(groups)
+
+
+def test_clean_data_matches_fully(clean):
+    _, files, groups, exc = clean
+    assert [x for x in exc if date.fromisoformat(x["due_date"]) <= END] == []
+    assert {x["reason_code"] for x in exc} <= {"MISSING_IN_PSP", "MISSING_IN_BANK"}   # only the window's tail
+    membership = Counter((g["file_name"], g["record_ordinal"]) for g in groups if g["relation"] == "book_psp")
+    pending = {(x["file_name"], x["record_ordinal"]) for x in exc if x["reason_code"] == "MISSING_IN_PSP"}
+    assert {g["expected_level"] for g in groups} == {"1", "4"}
+    grouped = 0
+    for name, f in files.items():
+        if f["kind"] != "book":
+            continue
+        for i in range(1, len(f["rows"]) + 1):
+            key = (name, str(i))
+            assert membership[key] + (key in pending) == 1, key
+            grouped += membership[key]
+    assert grouped > 0.6 * sum(len(f["rows"]) for f in files.values() if f["kind"] == "book")
+    # every PSP payment/refund row has its book row; every PSP row and bank entry is in one payout group,
+    # except the batches whose bank credit arrives after the window (flagged on the MerchantPayout row)
+    in_payout = Counter((g["file_name"], g["record_ordinal"]) for g in groups if g["relation"] == "payout_bank")
+    tail_batches = {x["file_name"] for x in exc if x["reason_code"] == "MISSING_IN_BANK"}
+    for name, f in files.items():
+        for i, row in enumerate(f["rows"], 1):
+            key = (name, str(i))
+            if f["kind"] == "book" or f["copy_of"]:
+                continue
+            if row.get("reporting_category") in ("charge", "refund") or row.get("Type") in ("Settled", "Refunded"):
+                assert membership[key] == 1, key
+            assert in_payout[key] == (0 if name in tail_batches else 1), key
+
+
+def test_high_noise_yields_every_reason_code(high):
+    _, _, groups, exc = high
+    assert {x["reason_code"] for x in exc} == REASONS
+    assert {g["expected_level"] for g in groups} == {"1", "2", "3", "4"}
+    kinds = {g["kind"] for g in groups}
+    assert {"exact", "fx", "empty_ref", "mangled_ref", "padded_ref", "amount_time", "fx_rounding", "split_capture",
+            "late_settlement", "partial_refund", "refund", "payout"} <= kinds
+
+
+def _psp_view(row: dict) -> tuple[str, str, int, str]:
+    """(psp id the book should carry, merchant reference, presentment amount, currency) of a PSP row."""
+    if "reporting_category" in row:
+        ccy = row["customer_facing_currency"].upper()
+        return row["source_id"], row["order_id"], abs(to_minor(row["customer_facing_amount"], ccy)), ccy
+    ccy = row["Gross Currency"]
+    amount = to_minor(row["Gross Credit (GC)"] or row["Gross Debit (GC)"], ccy)
+    ref = row["Psp Reference"] if row["Type"] == "Settled" else row["Modification Reference"]
+    return ref, row["Merchant Reference"], amount, ccy
+
+
+def _business_days_after(day: date, n: int) -> date:
+    return numpy.busday_offset(numpy.datetime64(day, "D"), n, roll="backward").astype(date)
+
+
+def _norm_order(text: str) -> str:
+    text = text.strip().upper().removeprefix("#").removeprefix("ORDER ").strip()
+    return text
+
+
+def test_truth_groups_agree_with_the_files(high):
+    _, files, groups, exc = high
+    by_group = defaultdict(list)
+    for g in groups:
+        by_group[g["group_id"]].append(g)
+    seen_levels = Counter()
+    for members in by_group.values():
+        kinds = [files[m["file_name"]]["kind"] for m in members]
+        rows = [record(files, m["file_name"], m["record_ordinal"]) for m in members]
+        level = members[0]["expected_level"]
+        assert max(files[m["file_name"]]["day"] for m in members).isoformat() == members[0]["available_date"]
+        if members[0]["relation"] == "payout_bank":
+            assert kinds.count("bank") == 1 and level == "4"
+            entry = rows[kinds.index("bank")]
+            if "adyen" in kinds:
+                payout = next(r for r in rows if r.get("Type") == "MerchantPayout")
+                expected = (_adyen_minor(payout, "Net Debit (NC)", "EUR")
+                            - _adyen_minor(payout, "Net Credit (NC)", "EUR"))
+            else:
+                expected = sum(to_minor(r["net"], r["currency"].upper()) for r in rows if "net" in r)
+            assert entry["amount"] == expected
+            continue
+        book = rows[kinds.index("book")]
+        book_day = files[members[kinds.index("book")]["file_name"]]["day"]
+        # the PSP side always arrives before the book row would age into MISSING_IN_PSP
+        assert date.fromisoformat(members[0]["available_date"]) < _business_days_after(book_day, 3)
+        psp = [_psp_view(r) for r, k in zip(rows, kinds) if k != "book"]
+        amount, ccy = to_minor(book["amount"], book["currency"]), book["currency"]
+        seen_levels[level] += 1
+        if level == "4":
+            assert members[0]["kind"] == "split_capture" and len(psp) in (2, 3)
+            assert sum(p[2] for p in psp) == amount and len({p[0] for p in psp}) == 1
+            continue
+        (ref, order, psp_amount, psp_ccy), = psp
+        if level == "1":
+            assert book["psp_reference"].strip() == ref and (amount, ccy) == (psp_amount, psp_ccy)
+        elif level == "2":
+            assert book["psp_reference"].strip() != ref and _norm_order(book["order_id"]) == order
+            assert (amount, ccy) == (psp_amount, psp_ccy)
+        else:
+            assert level == "3" and ccy == psp_ccy and abs(amount - psp_amount) <= 1
+            assert (members[0]["kind"] == "fx_rounding") == (amount != psp_amount)
+    assert set(seen_levels) == {"1", "2", "3", "4"}
+    pairs = defaultdict(list)
+    for x in exc:
+        if x["reason_code"] in ("AMOUNT_MISMATCH", "CURRENCY_MISMATCH"):
+            pairs[x["reason_code"]].append(record(files, x["file_name"], x["record_ordinal"]))
+    assert len(pairs["AMOUNT_MISMATCH"]) % 2 == 0 and len(pairs["CURRENCY_MISMATCH"]) % 2 == 0
+
+
+def test_redelivered_files_are_byte_identical_to_the_first_delivery(high):
+    _, files, _, _ = high
+    copies = [f for f in files.values() if f["copy_of"]]
+    assert copies
+    for f in copies:
+        original = files[f["copy_of"]]
+        assert f["path"].read_bytes() == original["path"].read_bytes()
+        assert f["day"] > original["day"] and f["path"].name != original["path"].name
+
+
+def test_timing_smoke_100k_payments(tmp_path):
+    started = time.perf_counter()
+    report = generate(tmp_path, seed=1, end_date=END, days=4, payments_per_day=25_000, noise="medium")
+    elapsed = time.perf_counter() - started
+    print(f"\n100k payments (4 days x 25k) generated in {elapsed:.2f}s: {dict(report.files)} {dict(report.records)}")
+    assert report.records["book_rows"] >= 100_000
+    assert report.files["stripe_payout_reconciliation"] >= 2 and report.files["adyen_settlement_detail"] >= 2
+    lines = sum(sum(1 for _ in p.open("rb")) - (p.suffix == ".csv")
+                for p in (tmp_path / "acme" / "landing").rglob("book_payments_*"))
+    assert lines == report.records["book_rows"]
