@@ -74,6 +74,13 @@ def replace_partition(spark: SparkSession, settings: Settings, name: str, df: Da
      .save(table_path(settings, name)))
 
 
+def materialize(df: DataFrame) -> DataFrame:
+    """Compute ``df`` now and cut its lineage. Iterative algorithms (the matching levels) build each
+    step on the previous one; without this the query plan grows with every step and planning, not
+    data, dominates the run time."""
+    return df.localCheckpoint(eager=True)
+
+
 def _check_safe(tenant_id: str) -> None:
     if not tenant_id.replace("_", "").isalnum():
         raise ValueError(f"invalid tenant id {tenant_id!r}")

@@ -88,6 +88,11 @@ def land_file(settings: Settings, conn, tenant_id: str, received_date: date, pat
             uri, fmt = existing["raw_uri"], existing["format"]
     else:
         uri, fmt, outcome = existing["raw_uri"], existing["format"], "already_landed"
+        if not storage.exists(settings, uri):
+            # The manifest knows this content but the object is gone (lake restored or wiped):
+            # put the same bytes back where the manifest says they are.
+            log.warning("raw object %s missing for a landed file; restoring it from %s", uri, path)
+            storage.put_file(settings, path, uri)
     conn.execute(
         "INSERT INTO raw_file_delivery (tenant_id, sha256, file_name, connector, remote_path, received_date, outcome) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",

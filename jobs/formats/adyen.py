@@ -81,24 +81,26 @@ def control_totals(rows: DataFrame) -> DataFrame:
 
 def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
     col = lambda *names: col_or_null(df, *names)  # noqa: E731
-    net_ccy = c.norm_currency(col("net_currency"))
-    gross_ccy = c.norm_currency(col("gross_currency"))
-    has_gross = gross_ccy.isNotNull() & (c.clean_text(col("gross_credit_gc")).isNotNull()
-                                         | c.clean_text(col("gross_debit_gc")).isNotNull())
-    net_credit, e1 = c.optional_minor_units(col("net_credit_nc"), net_ccy)
-    net_debit, e2 = c.optional_minor_units(col("net_debit_nc"), net_ccy)
-    gross_credit, e3 = c.optional_minor_units(col("gross_credit_gc"), gross_ccy)
-    gross_debit, e4 = c.optional_minor_units(col("gross_debit_gc"), gross_ccy)
-    fee_parts, fee_errors = [], []
-    for column, name in FEE_COLUMNS.items():
-        value, err = c.optional_minor_units(col(column), net_ccy)
-        fee_parts.append((name, value))
-        fee_errors.append(err)
+    df = c.with_currency(df, "_nccy", col("net_currency"))
+    df = c.with_currency(df, "_gccy", col("gross_currency"))
+    amounts = {"_net_credit": ("net_credit_nc", "_nccy_exp"), "_net_debit": ("net_debit_nc", "_nccy_exp"),
+               "_gross_credit": ("gross_credit_gc", "_gccy_exp"), "_gross_debit": ("gross_debit_gc", "_gccy_exp"),
+               **{f"_fee_{name}": (column, "_nccy_exp") for column, name in FEE_COLUMNS.items()}}
+    for out, (column, exp) in amounts.items():
+        df = c.with_minor(df, out, col(column), exp, optional=True)
+    net_ccy, gross_ccy = F.col("_nccy"), F.col("_gccy")
+    has_gross = gross_ccy.isNotNull() & (gross_ccy != "") & (c.clean_text(col("gross_credit_gc")).isNotNull()
+                                                             | c.clean_text(col("gross_debit_gc")).isNotNull())
+    net_credit, net_debit = F.col("_net_credit"), F.col("_net_debit")
+    gross_credit, gross_debit = F.col("_gross_credit"), F.col("_gross_debit")
+    e1, e2, e3, e4 = (F.col(f"{n}_err") for n in ("_net_credit", "_net_debit", "_gross_credit", "_gross_debit"))
+    fee_parts = [(name, F.col(f"_fee_{name}")) for name in FEE_COLUMNS.values()]
+    fee_errors = [F.col(f"_fee_{name}_err") for name in FEE_COLUMNS.values()]
     fee = sum((v for _, v in fee_parts), F.lit(0).cast("long"))
     net = net_credit - net_debit
     gross_presentment = gross_credit - gross_debit
     type_key = F.lower(F.regexp_replace(col("type"), r"\s+", ""))
-    event_type = c._literal_map(TYPE_TO_EVENT)[type_key]
+    event_type = c.lookup(TYPE_TO_EVENT, type_key)
     booked_at, ts_err = c.timestamp_with_abbreviation(
         F.coalesce(c.clean_text(col("creation_date")), c.clean_text(col("creation_date_ams"))),
         F.when(c.clean_text(col("creation_date")).isNotNull(), col("timezone")).otherwise(F.lit("CET")),
@@ -108,17 +110,15 @@ def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
     modification = c.clean_text(col("modification_reference"))
     is_transaction = event_type.isin("capture", "refund", "chargeback", "second_chargeback", "chargeback_reversal")
     # Gross x rate - fees = net (within one minor unit of rounding); gross is in its own currency.
-    expected_net_abs = F.round(
-        c.scale_to_minor(F.abs(c.parse_decimal(F.coalesce(c.clean_text(col("gross_credit_gc")),
-                                                          c.clean_text(col("gross_debit_gc"))))) * rate,
-                         c.exponent_of(net_ccy)), 0)
+    gross_major = F.abs(gross_credit - gross_debit) / c.pow10(F.col("_gccy_exp"))
+    expected_net_abs = F.round(gross_major * rate * c.pow10(F.col("_nccy_exp")), 0)
     signed_fee_effect = F.when(net >= 0, -fee).otherwise(fee)
     inconsistent = is_transaction & has_gross & rate.isNotNull() & (
         F.abs(F.abs(net) - (expected_net_abs + signed_fee_effect)) > 1)
     error = F.coalesce(
         F.when(F.col("_malformed"), F.lit(c.MALFORMED_ROW)),
         F.when(event_type.isNull(), F.lit(c.UNKNOWN_TYPE)),
-        F.when(net_ccy.isNull(), F.lit(c.UNKNOWN_CURRENCY)),
+        F.when(F.col("_nccy_exp").isNull(), F.lit(c.UNKNOWN_CURRENCY)),
         e1, e2, F.when(has_gross, F.coalesce(e3, e4)), *fee_errors,
         ts_err,
         F.when(is_transaction & psp_reference.isNull(), F.lit(c.MISSING_ID)),

@@ -50,11 +50,12 @@ def parse_book_jsonl(spark: SparkSession, settings: Settings, spec: FormatSpec, 
 
 def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
     col = lambda name: col_or_null(df, name)  # noqa: E731
-    currency = c.norm_currency(col("currency"))
+    df = c.with_currency(df, "_ccy", col("currency"))
     amount_text = F.trim(col("amount"))
-    unsigned, amount_err = c.minor_units(amount_text, currency)
+    df = c.with_minor(df, "_amount", amount_text, "_ccy_exp")
+    currency, unsigned, amount_err = F.col("_ccy"), F.col("_amount"), F.col("_amount_err")
     kind = F.lower(F.trim(col("type")))
-    sign = c._literal_map(TYPE_SIGN)[kind]
+    sign = c.lookup(TYPE_SIGN, kind)
     created_text = F.trim(col("created_at"))
     created = F.to_timestamp(created_text)
     has_offset = created_text.rlike(OFFSET)

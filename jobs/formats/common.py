@@ -63,13 +63,20 @@ class ParseOutput:
     notes: dict[str, str] = field(default_factory=dict)
 
 
-def _literal_map(mapping: dict) -> Column:
-    return F.create_map(*[F.lit(x) for kv in sorted(mapping.items()) for x in kv])
+def lookup(mapping: dict, key: Column) -> Column:
+    """``mapping[key]`` for a small literal mapping; null when the key is not in it."""
+    return F.create_map(*[F.lit(x) for kv in sorted(mapping.items()) for x in kv])[key]
+
+
+_BY_EXPONENT = {e: sorted(c for c, x in CURRENCY_EXPONENTS.items() if x == e) for e in set(CURRENCY_EXPONENTS.values())}
 
 
 def exponent_of(currency: Column) -> Column:
     """ISO 4217 exponent of an (upper-cased) currency column; null for an unknown code."""
-    return _literal_map(CURRENCY_EXPONENTS)[currency]
+    expr = None
+    for exp, codes in sorted(_BY_EXPONENT.items()):
+        expr = (F.when if expr is None else expr.when)(currency.isin(*codes), F.lit(exp))
+    return expr
 
 
 def norm_currency(col: Column) -> Column:
@@ -87,47 +94,47 @@ def parse_decimal(col: Column, decimal_separator: str = ".") -> Column:
     text = F.regexp_replace(F.trim(col), r"^\+", "")
     if decimal_separator != ".":
         text = F.regexp_replace(F.regexp_replace(text, r"\.", ""), decimal_separator, ".")
-    valid = text.rlike(r"^-?[0-9]+(\.[0-9]+)?$|^-?\.[0-9]+$")
-    return F.when(valid, text.cast("decimal(38,9)"))
+    return F.when(text.rlike(r"^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"), text.cast("decimal(38,9)"))
 
 
-def scale_to_minor(dec: Column, exponent: Column) -> Column:
-    """decimal major units -> decimal minor units (exact; may be fractional if over-precise)."""
-    return (F.when(exponent == 0, dec).when(exponent == 1, dec * F.lit(Decimal(10)))
-            .when(exponent == 2, dec * F.lit(Decimal(100))).when(exponent == 3, dec * F.lit(Decimal(1000)))
-            .when(exponent == 4, dec * F.lit(Decimal(10000))))
+def pow10(exponent: Column) -> Column:
+    """10 ** exponent as an exact decimal, for the ISO exponents 0-4."""
+    return (F.when(exponent == 0, F.lit(Decimal(1))).when(exponent == 1, F.lit(Decimal(10)))
+            .when(exponent == 2, F.lit(Decimal(100))).when(exponent == 3, F.lit(Decimal(1000)))
+            .when(exponent == 4, F.lit(Decimal(10000))))
 
 
-def minor_units(col: Column, currency: Column, decimal_separator: str = ".") -> tuple[Column, Column]:
-    """(minor units as long, error code or null) for a major-unit amount string."""
-    dec = parse_decimal(col, decimal_separator)
-    scaled = scale_to_minor(dec, exponent_of(currency))
-    integral = scaled == F.floor(scaled)
-    too_big = F.abs(scaled) >= F.lit(Decimal(10) ** MAX_MINOR_DIGITS)
-    error = (F.when(exponent_of(currency).isNull(), F.lit(UNKNOWN_CURRENCY))
+def with_currency(df: DataFrame, out: str, text: Column) -> DataFrame:
+    """Adds ``out`` (upper-cased code) and ``<out>_exp`` (its ISO 4217 exponent, null if unknown)."""
+    df = df.withColumn(out, norm_currency(text))
+    return df.withColumn(f"{out}_exp", exponent_of(F.col(out)))
+
+
+def with_minor(df: DataFrame, out: str, text: Column, exponent_col: str, optional: bool = False,
+               decimal_separator: str = ".") -> DataFrame:
+    """Adds ``out`` (a major-unit amount string as exact integer minor units) and ``<out>_err`` (the
+    reason it could not be converted, or null). Each step is its own column so Spark evaluates the
+    parsing once. ``optional``: an empty string is 0 and no error."""
+    dec, scaled, exp = F.col(f"{out}_dec"), F.col(f"{out}_scaled"), F.col(exponent_col)
+    df = df.withColumn(f"{out}_dec", parse_decimal(text, decimal_separator)).withColumn(f"{out}_scaled", dec * pow10(exp))
+    error = (F.when(exp.isNull(), F.lit(UNKNOWN_CURRENCY))
              .when(dec.isNull(), F.lit(BAD_AMOUNT))
-             .when(too_big, F.lit(BAD_AMOUNT))
-             .when(~integral, F.lit(AMOUNT_PRECISION)))
-    return F.when(error.isNull(), scaled.cast("long")), error
-
-
-def optional_minor_units(col: Column, currency: Column) -> tuple[Column, Column]:
-    """Like ``minor_units`` but an empty string is 0 and not an error."""
-    value, error = minor_units(col, currency)
-    empty = clean_text(col).isNull()
-    return F.when(empty, F.lit(0).cast("long")).otherwise(value), F.when(~empty, error)
+             .when(F.abs(scaled) >= F.lit(Decimal(10) ** MAX_MINOR_DIGITS), F.lit(BAD_AMOUNT))
+             .when(scaled != F.floor(scaled), F.lit(AMOUNT_PRECISION)))
+    if optional:
+        empty = clean_text(text).isNull()
+        error = F.when(~empty, error)
+        value = F.when(empty, F.lit(0).cast("long")).when(error.isNull(), scaled.cast("long"))
+    else:
+        value = F.when(error.isNull(), scaled.cast("long"))
+    return df.withColumn(f"{out}_err", error).withColumn(out, value).drop(f"{out}_dec")
 
 
 def timestamp_with_abbreviation(local_text: Column, tz_abbrev: Column, pattern: str) -> tuple[Column, Column]:
     """(UTC timestamp, error) for a local time string and a zone abbreviation like CET/PDT."""
-    offset = _literal_map(TZ_ABBREVIATIONS)[F.upper(F.trim(tz_abbrev))]
+    offset = lookup(TZ_ABBREVIATIONS, F.upper(F.trim(tz_abbrev)))
     ts = F.to_timestamp(F.concat(F.trim(local_text), F.lit(" "), offset), f"{pattern} XXX")
     return ts, F.when(offset.isNull() | ts.isNull(), F.lit(BAD_TIMESTAMP))
-
-
-def first_error(*pairs: tuple[Column, str] | Column) -> Column:
-    """The first non-null error code among columns (evaluation order = priority)."""
-    return F.coalesce(*pairs)
 
 
 def event_id(file_sha: Column, ordinal: Column) -> Column:

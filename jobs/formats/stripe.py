@@ -52,19 +52,20 @@ def parse_itemized(spark: SparkSession, settings: Settings, spec: FormatSpec, fi
 
 def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
     col = lambda *names: col_or_null(df, *names)  # noqa: E731
-    currency = c.norm_currency(col("currency"))
-    gross, gross_err = c.minor_units(col("gross"), currency)
-    fee, fee_err = c.minor_units(col("fee"), currency)
-    net, net_err = c.minor_units(col("net"), currency)
-    pres_ccy = c.norm_currency(col("customer_facing_currency"))
-    pres_amount, pres_err = c.minor_units(col("customer_facing_amount"), pres_ccy)
-    has_presentment = c.clean_text(col("customer_facing_amount")).isNotNull() & pres_ccy.isNotNull()
+    df = c.with_currency(df, "_ccy", col("currency"))
+    df = c.with_currency(df, "_pccy", col("customer_facing_currency"))
+    for out, name in (("_gross", "gross"), ("_fee", "fee"), ("_net", "net")):
+        df = c.with_minor(df, out, col(name), "_ccy_exp")
+    df = c.with_minor(df, "_pres", col("customer_facing_amount"), "_pccy_exp", optional=True)
+    currency, pres_ccy = F.col("_ccy"), F.col("_pccy")
+    gross, fee, net, pres_amount = F.col("_gross"), F.col("_fee"), F.col("_net"), F.col("_pres")
+    has_presentment = c.clean_text(col("customer_facing_amount")).isNotNull() & pres_ccy.isNotNull() & (pres_ccy != "")
     created_text = F.coalesce(c.clean_text(col("created_utc")), c.clean_text(col("created")))
     created = F.to_timestamp(created_text, "yyyy-MM-dd HH:mm:ss")
     payout_at_text = F.coalesce(c.clean_text(col("automatic_payout_effective_at_utc")),
                                 c.clean_text(col("automatic_payout_effective_at")))
     category = F.lower(F.trim(col("reporting_category")))
-    event_type = c._literal_map(CATEGORY_TO_EVENT)[category]
+    event_type = c.lookup(CATEGORY_TO_EVENT, category)
     source_id = c.clean_text(col("source_id"))
     charge_id = c.clean_text(col("charge_id"))
     is_charge = category == "charge"
@@ -72,8 +73,9 @@ def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
     error = F.coalesce(
         F.when(F.col("_malformed"), F.lit(c.MALFORMED_ROW)),
         F.when(c.clean_text(col("balance_transaction_id")).isNull(), F.lit(c.MISSING_ID)),
-        gross_err, fee_err, net_err,
-        F.when(has_presentment, pres_err),
+        F.col("_gross_err"), F.col("_fee_err"), F.col("_net_err"),
+        F.when(has_presentment, F.coalesce(F.col("_pres_err"), F.when(F.col("_pccy_exp").isNull(),
+                                                                        F.lit(c.UNKNOWN_CURRENCY)))),
         F.when(event_type.isNull(), F.lit(c.UNKNOWN_TYPE)),
         F.when(created.isNull(), F.lit(c.BAD_TIMESTAMP)),
         F.when(needs_object_id & source_id.isNull() & charge_id.isNull(), F.lit(c.MISSING_ID)),

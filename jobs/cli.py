@@ -1,0 +1,150 @@
+"""``recon``: run the pipeline and look at its results without Airflow.
+
+  recon run      --tenant T --business-date YYYY-MM-DD [--landing DIR]   land, parse, match, post, publish
+  recon export   --tenant T --what {matches,exceptions,files,quarantine,journals} --out FILE.csv
+  recon summary  --tenant T --business-date YYYY-MM-DD                   the stored run summary
+  recon stage    {parse,match,ledger,publish} --tenant T --business-date D   one stage (spark-submit entry)
+  recon db       {migrate,start,url}                                    the operational database
+  recon generate ...                                                    synthetic data (see --help)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+from jobs.settings import ConfigurationError, load_settings
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _common(p: argparse.ArgumentParser, with_date: bool = True) -> None:
+    p.add_argument("--tenant", required=True)
+    if with_date:
+        p.add_argument("--business-date", type=_date, required=True)
+    p.add_argument("--lake", help="lake location (folder or s3://...); default RECON_LAKE or .local/lake")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recon", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="land new files from DIR, then parse, match, post and publish the date")
+    _common(run)
+    run.add_argument("--landing", type=Path, help="folder whose new files are landed first")
+    run.add_argument("--run-id", help="id recorded on matches and journals (default cli__<tenant>__<date>)")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    export = sub.add_parser("export", help="write results to CSV")
+    _common(export, with_date=False)
+    export.add_argument("--what", required=True, choices=["matches", "exceptions", "files", "quarantine", "journals"])
+    export.add_argument("--out", type=Path, required=True)
+
+    summary = sub.add_parser("summary", help="print the stored summary of a run")
+    _common(summary)
+
+    stage = sub.add_parser("stage", help="run one stage (the entry point spark-submit / EMR / Glue call)")
+    stage.add_argument("name", choices=["parse", "match", "ledger", "publish"])
+    _common(stage)
+    stage.add_argument("--run-id", required=True)
+
+    db = sub.add_parser("db", help="operational database")
+    db.add_argument("action", choices=["migrate", "start", "url"])
+
+    sub.add_parser("generate", help="synthetic data generator (all options: recon generate --help)", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["generate"]:
+        from jobs.generate.cli import main as generate_main
+
+        return generate_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return _dispatch(args)
+    except ConfigurationError as exc:
+        print(f"recon: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "db":
+        return _db(args.action)
+    settings = load_settings(lake=getattr(args, "lake", None))
+    if args.command == "run":
+        from jobs.pipeline import run_all
+        from jobs.report import load_run, render
+
+        run_id = args.run_id or f"cli__{args.tenant}__{args.business_date}"
+        summary = run_all(settings, args.tenant, args.business_date, args.landing, run_id)
+        if args.json:
+            print(json.dumps(summary, indent=2, default=str))
+        else:
+            print(render(load_run(settings, args.tenant, args.business_date)))
+        return 0
+    if args.command == "summary":
+        from jobs.report import load_run, render
+
+        run = load_run(settings, args.tenant, args.business_date)
+        if run is None:
+            print(f"no run recorded for {args.tenant} on {args.business_date}", file=sys.stderr)
+            return 1
+        print(render(run))
+        return 0
+    if args.command == "export":
+        from jobs.export import export
+
+        n = export(settings, args.tenant, args.what, args.out)
+        print(f"wrote {n} rows to {args.out}")
+        return 0
+    if args.command == "stage":
+        from jobs import pipeline
+        from jobs.spark import get_spark
+
+        cfg = pipeline.prepare(settings, args.tenant)
+        spark = get_spark(settings, app_name=f"recon-{args.name}-{args.tenant}-{args.business_date}")
+        if args.name == "parse":
+            pipeline.stage_parse(spark, settings, args.tenant, args.business_date)
+        elif args.name == "match":
+            pipeline.stage_match(spark, settings, cfg, args.business_date, args.run_id)
+        elif args.name == "ledger":
+            pipeline.stage_ledger(spark, settings, cfg, args.business_date, args.run_id)
+        else:
+            pipeline.stage_publish(spark, settings, args.tenant, args.business_date, args.run_id)
+        return 0
+    raise AssertionError(args.command)
+
+
+def _db(action: str) -> int:
+    if action == "start":
+        from jobs.localenv.postgres import LocalPostgres
+
+        print(LocalPostgres().start())
+        return 0
+    settings = load_settings()
+    if action == "url":
+        print(settings.require_database_url())
+        return 0
+    from jobs.store.migrate import migrate
+
+    applied = migrate(settings)
+    print("applied: " + (", ".join(m.path.name for m in applied) if applied else "none (up to date)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

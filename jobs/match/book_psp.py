@@ -1,0 +1,212 @@
+"""Relation ``book_psp``: the merchant's payment/refund rows against the PSP's transaction rows.
+
+Levels, each seeing only what the earlier ones left open:
+  L1 exact PSP id + currency + amount (unique on both sides);
+  L2 normalised merchant reference + currency + amount (unique on both sides);
+  L3 tolerance: a reference agrees (PSP id case-insensitively, or merchant reference), same currency,
+     amount within the tenant's tolerance (absolute minor units or basis points), time within the
+     window; scored, one-to-one by mutual best score, ties reported as AMBIGUOUS;
+  L4 split capture: one book payment = several PSP captures of the same payment summing to it.
+The PSP side is compared in the currency the customer paid (presentment amount) when the PSP
+settled in another currency. Finally pairs that share a PSP id but disagree on currency or amount are
+flagged (CURRENCY_MISMATCH / AMOUNT_MISMATCH on both records) instead of being matched.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from jobs.lake import materialize
+from jobs.match import assign
+from jobs.match.refs import group_match_id, match_id, norm_id, norm_ref
+from jobs.match.rules import (AMBIGUOUS, AMOUNT_MISMATCH, BOOK_PSP, CURRENCY_MISMATCH, MatchRules)
+
+
+
+def _kind() -> Column:
+    """payment and capture are the same kind of money movement for the book side."""
+    return F.when(F.col("event_type").isin("payment", "capture"), "payment").otherwise(F.col("event_type"))
+
+SECONDS_PER_DAY = 86400
+
+
+@dataclass
+class RelationResult:
+    matches: DataFrame      # match_id, relation, level, rule_id, score, evidence, event_id, role
+    flags: DataFrame        # event_id, relation, reason_code, reason_detail
+
+
+def _side(items: DataFrame, kind: str, prefix: str, rules: MatchRules) -> DataFrame:
+    presented = F.col("presentment_currency").isNotNull()
+    df = items.filter(F.col("source_kind") == kind)
+    return df.select(
+        F.col("event_id").alias(f"{prefix}_id"),
+        _kind().alias(f"{prefix}_kind"),
+        F.when(presented, F.col("presentment_amount_minor")).otherwise(F.col("amount_minor")).alias(f"{prefix}_amount"),
+        F.when(presented, F.col("presentment_currency")).otherwise(F.col("currency")).alias(f"{prefix}_currency"),
+        F.col("psp_ref").alias(f"{prefix}_ref"),
+        norm_id(F.col("psp_ref")).alias(f"{prefix}_nid"),
+        norm_id(F.col("psp_payment_ref")).alias(f"{prefix}_payment_nid"),
+        norm_ref(F.col("merchant_ref"), rules.reference_prefixes).alias(f"{prefix}_mref"),
+        F.col("booked_at").alias(f"{prefix}_at"),
+        F.col("psp").alias(f"{prefix}_psp"),
+        F.col("file_name").alias(f"{prefix}_file"),
+        F.col("record_ordinal").alias(f"{prefix}_ordinal"),
+    )
+
+
+def _tolerance(amount: Column, rules: MatchRules) -> Column:
+    bps = (F.abs(amount) * rules.tolerance_bps / 10000).cast("long")
+    return F.greatest(F.lit(rules.tolerance_abs_minor).cast("long"), bps)
+
+
+def _pairs_to_members(pairs: DataFrame, level: int, rule_id: str, rules: MatchRules) -> DataFrame:
+    mid = match_id(BOOK_PSP, F.col("b_id"), F.col("p_id"))
+    base = pairs.select(mid.alias("match_id"), "b_id", "p_id", "score", "evidence")
+    members = base.select("match_id", F.explode(F.array(
+        F.struct(F.col("b_id").alias("event_id"), F.lit("book").alias("role")),
+        F.struct(F.col("p_id").alias("event_id"), F.lit("psp").alias("role")))).alias("m"), "score", "evidence")
+    return members.select("match_id", F.lit(BOOK_PSP).alias("relation"), F.lit(level).alias("level"),
+                          F.lit(rule_id).alias("rule_id"), F.col("score").cast("decimal(7,4)").alias("score"),
+                          "evidence", F.col("m.event_id").alias("event_id"), F.col("m.role").alias("role"))
+
+
+def _evidence(level: int, agreed: list[str], extra: dict[str, Column] | None = None) -> Column:
+    fields = [F.lit(level).alias("level"), F.array(*[F.lit(a) for a in agreed]).alias("agreed")]
+    fields += [col.alias(name) for name, col in (extra or {}).items()]
+    return F.to_json(F.struct(*fields))
+
+
+def _remaining(df: DataFrame, taken: DataFrame, key: str) -> DataFrame:
+    return df.join(taken.select(F.col("event_id").alias(key)).distinct(), key, "left_anti")
+
+
+def level1(book: DataFrame, psp: DataFrame) -> DataFrame:
+    cond = (F.col("b_ref") == F.col("p_ref")) & (F.col("b_kind") == F.col("p_kind"))
+    return (book.join(psp, cond, "inner")
+            .filter((F.col("b_currency") == F.col("p_currency")) & (F.col("b_amount") == F.col("p_amount")))
+            .select("b_id", "p_id", F.lit(Decimal(1)).alias("score"),
+                    _evidence(1, ["psp_ref", "currency", "amount"]).alias("evidence")))
+
+
+def level2(book: DataFrame, psp: DataFrame) -> DataFrame:
+    cond = ((F.col("b_mref") == F.col("p_mref")) & (F.col("b_kind") == F.col("p_kind"))
+            & (F.col("b_currency") == F.col("p_currency")) & (F.col("b_amount") == F.col("p_amount")))
+    return (book.join(psp, cond, "inner")
+            .select("b_id", "p_id", F.lit(Decimal(1)).alias("score"),
+                    _evidence(2, ["merchant_ref", "currency", "amount"],
+                              {"book_ref": F.col("b_mref")}).alias("evidence")))
+
+
+def level3(book: DataFrame, psp: DataFrame, rules: MatchRules) -> DataFrame:
+    by_id = book.join(psp, (F.col("b_nid") == F.col("p_nid")) & (F.col("b_kind") == F.col("p_kind")), "inner")
+    by_ref = book.join(psp, (F.col("b_mref") == F.col("p_mref")) & (F.col("b_kind") == F.col("p_kind")), "inner")
+    cands = by_id.unionByName(by_ref).dropDuplicates(["b_id", "p_id"])
+    diff = F.abs(F.col("b_amount") - F.col("p_amount"))
+    seconds = F.abs(F.col("b_at").cast("long") - F.col("p_at").cast("long"))
+    tol = _tolerance(F.col("b_amount"), rules)
+    window = rules.date_window_days * SECONDS_PER_DAY
+    ok = (F.col("b_currency") == F.col("p_currency")) & (diff <= tol) & (seconds <= window)
+    id_agrees = (F.col("b_nid") == F.col("p_nid")).cast("int")
+    ref_agrees = F.coalesce((F.col("b_mref") == F.col("p_mref")).cast("int"), F.lit(0))
+    score = (F.lit(0.6) - F.lit(0.3) * diff / (tol + 1) - F.lit(0.2) * seconds / window
+             + F.lit(0.25) * F.coalesce(id_agrees, F.lit(0)) + F.lit(0.15) * ref_agrees)
+    agreed = F.filter(F.array(F.when(id_agrees == 1, F.lit("psp_ref")), F.when(ref_agrees == 1, F.lit("merchant_ref")),
+                              F.lit("currency")), lambda x: x.isNotNull())
+    evidence = F.to_json(F.struct(F.lit(3).alias("level"), agreed.alias("agreed"),
+                                  (F.col("p_amount") - F.col("b_amount")).alias("amount_diff_minor"),
+                                  seconds.alias("time_diff_seconds"), tol.alias("tolerance_minor")))
+    return cands.filter(ok).select("b_id", "p_id", F.round(score, 4).cast("decimal(7,4)").alias("score"),
+                                   evidence.alias("evidence"))
+
+
+def level4_split(book: DataFrame, psp: DataFrame) -> DataFrame:
+    """Book payment = Σ of >= 2 PSP captures of the same PSP payment. Returns member rows."""
+    captures = psp.filter((F.col("p_kind") == "payment") & F.col("p_payment_nid").isNotNull())
+    groups = (captures.groupBy("p_payment_nid")
+              .agg(F.sum("p_amount").alias("g_amount"), F.countDistinct("p_currency").alias("g_ccys"),
+                   F.first("p_currency").alias("g_currency"), F.collect_list("p_id").alias("g_members"))
+              .filter((F.size("g_members") >= 2) & (F.col("g_ccys") == 1)))
+    cond = ((F.col("b_nid") == F.col("p_payment_nid")) & (F.col("b_kind") == "payment")
+            & (F.col("b_amount") == F.col("g_amount")) & (F.col("b_currency") == F.col("g_currency")))
+    joined = book.join(groups, cond, "inner")
+    unique = joined.groupBy("b_id").count().filter("count = 1").select("b_id")
+    chosen = joined.join(unique, "b_id").join(
+        joined.groupBy("p_payment_nid").count().filter("count = 1").select("p_payment_nid"), "p_payment_nid")
+    members_all = F.concat(F.array(F.col("b_id")), F.col("g_members"))
+    base = chosen.select(group_match_id(BOOK_PSP, members_all).alias("match_id"), "b_id", "g_members",
+                         _evidence(4, ["psp_payment_ref", "currency", "sum_of_captures"],
+                                   {"captures": F.size("g_members")}).alias("evidence"))
+    members = base.select("match_id", "evidence", F.explode(F.concat(
+        F.array(F.struct(F.col("b_id").alias("event_id"), F.lit("book").alias("role"))),
+        F.transform("g_members", lambda m: F.struct(m.alias("event_id"), F.lit("psp").alias("role"))))).alias("m"))
+    return members.select("match_id", F.lit(BOOK_PSP).alias("relation"), F.lit(4).alias("level"),
+                          F.lit("split_capture").alias("rule_id"), F.lit(Decimal(1)).cast("decimal(7,4)").alias("score"),
+                          "evidence", F.col("m.event_id").alias("event_id"), F.col("m.role").alias("role"))
+
+
+def mismatches(book: DataFrame, psp: DataFrame, rules: MatchRules) -> DataFrame:
+    """Unique pairs sharing a PSP id (same kind) that disagree on currency or amount."""
+    pairs = book.join(psp, (F.col("b_nid") == F.col("p_nid")) & (F.col("b_kind") == F.col("p_kind")), "inner")
+    nb = pairs.groupBy("b_id").count().filter("count = 1").select("b_id")
+    np_ = pairs.groupBy("p_id").count().filter("count = 1").select("p_id")
+    unique = pairs.join(nb, "b_id").join(np_, "p_id")
+    diff = F.col("p_amount") - F.col("b_amount")
+    reason = (F.when(F.col("b_currency") != F.col("p_currency"), F.lit(CURRENCY_MISMATCH))
+              .when(F.abs(diff) > _tolerance(F.col("b_amount"), rules), F.lit(AMOUNT_MISMATCH)))
+    detail = F.when(reason == CURRENCY_MISMATCH, F.concat_ws(" ", F.lit("book"), F.col("b_currency"), F.lit("vs PSP"),
+                                                             F.col("p_currency"))) \
+              .otherwise(F.concat(F.lit("PSP - book = "), diff.cast("string"), F.lit(" minor units")))
+    flagged = unique.withColumn("reason_code", reason).withColumn("reason_detail", detail) \
+                    .filter(F.col("reason_code").isNotNull())
+    partner = lambda name: F.concat(F.col(f"{name}_file"), F.lit("#"), F.col(f"{name}_ordinal").cast("string"))  # noqa
+    return flagged.select(F.explode(F.array(
+        F.struct(F.col("b_id").alias("event_id"), F.concat_ws("; ", "reason_detail", F.concat(F.lit("PSP record "),
+                 partner("p"))).alias("reason_detail")),
+        F.struct(F.col("p_id").alias("event_id"), F.concat_ws("; ", "reason_detail", F.concat(F.lit("book record "),
+                 partner("b"))).alias("reason_detail")))).alias("f"), "reason_code") \
+        .select(F.col("f.event_id").alias("event_id"), F.lit(BOOK_PSP).alias("relation"), "reason_code",
+                F.col("f.reason_detail").alias("reason_detail"))
+
+
+def match(items: DataFrame, rules: MatchRules) -> RelationResult:
+    """Run the enabled levels over the open book_psp items (duplicates already excluded)."""
+    book = materialize(_side(items, "book", "b", rules))
+    psp = materialize(_side(items, "psp", "p", rules))
+    members: list[DataFrame] = []
+    flags: list[DataFrame] = []
+    for level, finder, name in ((1, lambda b, p: level1(b, p), "exact_psp_id"),
+                                (2, lambda b, p: level2(b, p), "merchant_reference"),
+                                (3, lambda b, p: level3(b, p, rules), "tolerance")):
+        if level not in rules.levels:
+            continue
+        accepted, ambiguous = assign.assign(finder(book, psp))
+        found = materialize(_pairs_to_members(accepted, level, rules.rule_id(level, name), rules))
+        members.append(found)
+        book = materialize(_remaining(book, found, "b_id"))
+        psp = materialize(_remaining(psp, found, "p_id"))
+        if level == 3:
+            names = psp.select(F.col("p_id"), F.concat(F.col("p_file"), F.lit("#"), F.col("p_ordinal").cast("string"))
+                               .alias("p_label"))
+            labelled = (ambiguous.select("b_id", F.explode("candidates").alias("p_id")).join(names, "p_id")
+                        .groupBy("b_id").agg(F.array_sort(F.collect_list("p_label")).alias("labels")))
+            flags.append(labelled.select(F.col("b_id").alias("event_id"), F.lit(BOOK_PSP).alias("relation"),
+                                         F.lit(AMBIGUOUS).alias("reason_code"),
+                                         F.concat(F.lit("equally good candidates: "), F.array_join("labels", ", "))
+                                         .alias("reason_detail")))
+    if 4 in rules.levels:
+        split = materialize(level4_split(book, psp).withColumn("rule_id", F.lit(rules.rule_id(4, "split_capture"))))
+        members.append(split)
+        book = materialize(_remaining(book, split, "b_id"))
+        psp = materialize(_remaining(psp, split, "p_id"))
+    flags.append(mismatches(book, psp, rules))
+    all_members = members[0]
+    for m in members[1:]:
+        all_members = all_members.unionByName(m)
+    all_flags = flags[0]
+    for f in flags[1:]:
+        all_flags = all_flags.unionByName(f)
+    return RelationResult(all_members, all_flags.dropDuplicates(["event_id", "relation"]))

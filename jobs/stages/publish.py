@@ -1,0 +1,49 @@
+"""Publish a run to PostgreSQL: the exceptions queue, the run row and its metrics (the summary).
+
+Exceptions are streamed from the lake with COPY into a temporary staging table and merged set-based
+(``sql/queries/exceptions_*.sql``); the run row and metrics are replaced for (tenant, date) in the
+same transaction, so a rerun leaves the same rows.
+"""
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from jobs import lake
+from jobs.settings import Settings
+from jobs.store.db import connect, sql
+
+STAGE_COLUMNS = ["event_id", "relation", "reason_code", "reason_detail", "source", "event_type", "amount_minor",
+                 "currency", "file_name", "record_ordinal"]
+
+
+def publish(spark: SparkSession, settings: Settings, tenant_id: str, business_date: date, run_id: str,
+            summary: dict, metrics: list[tuple[str, str, int]]) -> int:
+    """Returns the number of open exceptions published."""
+    exceptions = (lake.read(spark, settings, "item_status", tenant_id)
+                  .filter((F.col("run_date") == F.lit(business_date)) & (F.col("status") == "EXCEPTION"))
+                  .select(*STAGE_COLUMNS))
+    params = {"tenant_id": tenant_id, "business_date": business_date}
+    count = 0
+    with connect(settings) as conn:
+        conn.execute(sql("exceptions_stage"))
+        with conn.cursor().copy(f"COPY exception_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
+            for row in exceptions.toLocalIterator(prefetchPartitions=True):
+                copy.write_row(tuple(row))
+                count += 1
+        conn.execute(sql("exceptions_upsert"), params)
+        conn.execute(sql("exceptions_close"), params)
+        conn.execute(
+            "INSERT INTO recon_run (tenant_id, business_date, run_id, status, finished_at, summary) "
+            "VALUES (%s, %s, %s, 'succeeded', now(), %s) ON CONFLICT (tenant_id, business_date) DO UPDATE "
+            "SET run_id = EXCLUDED.run_id, status = 'succeeded', finished_at = now(), summary = EXCLUDED.summary",
+            (tenant_id, business_date, run_id, json.dumps(summary, default=str)),
+        )
+        conn.execute("DELETE FROM run_metric WHERE tenant_id = %s AND business_date = %s", (tenant_id, business_date))
+        with conn.cursor().copy("COPY run_metric (tenant_id, business_date, metric, dimension, value) FROM STDIN") as cp:
+            for metric, dimension, value in metrics:
+                cp.write_row((tenant_id, business_date, metric, dimension, int(value)))
+    return count

@@ -1,0 +1,67 @@
+"""The figures of a run, read back from the lake: what a finance operator wants to see."""
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from jobs import lake
+from jobs.match.rules import BOOK_PSP
+from jobs.settings import Settings
+
+
+def compute(spark: SparkSession, settings: Settings, tenant_id: str, business_date: date) -> tuple[dict, list]:
+    """(summary dict, metric rows (metric, dimension, value))."""
+    day = F.lit(business_date)
+    events = lake.read(spark, settings, "events", tenant_id)
+    metrics: list[tuple[str, str, int]] = []
+
+    for r in events.filter(F.col("ingest_date") == day).groupBy("source").count().collect():
+        metrics.append(("records_loaded", r["source"], r["count"]))
+    quarantine = lake.read(spark, settings, "quarantine", tenant_id).filter(F.col("ingest_date") == day)
+    for r in quarantine.groupBy("reason_code").count().collect():
+        metrics.append(("records_quarantined", r["reason_code"], r["count"]))
+    files = lake.read(spark, settings, "file_stats", tenant_id).filter(F.col("ingest_date") == day)
+    for r in files.groupBy("format").count().collect():
+        metrics.append(("files_parsed", r["format"], r["count"]))
+
+    matches = lake.read(spark, settings, "matches", tenant_id)
+    today = matches.filter(F.col("run_date") == day)
+    for r in today.groupBy("relation", "level").agg(F.count(F.lit(1)).alias("records"),
+                                                    F.countDistinct("match_id").alias("groups")).collect():
+        metrics.append(("matched_records", f"{r['relation']}/L{r['level']}", r["records"]))
+        metrics.append(("match_groups", f"{r['relation']}/L{r['level']}", r["groups"]))
+
+    status = lake.read(spark, settings, "item_status", tenant_id).filter(F.col("run_date") == day)
+    for r in (status.withColumn("k", F.coalesce("reason_code", "status")).groupBy("status", "k")
+              .agg(F.countDistinct("file_name", "record_ordinal").alias("n")).collect()):
+        metrics.append(("exceptions" if r["status"] == "EXCEPTION" else "expected", r["k"], r["n"]))
+
+    book = events.filter((F.col("source_kind") == "book") & (F.col("ingest_date") <= day)).select("event_id")
+    matched_book = (matches.filter((F.col("run_date") <= day) & (F.col("relation") == BOOK_PSP)
+                                   & (F.col("role") == "book")).select("event_id").distinct())
+    dup_book = (status.filter(F.col("reason_code") == "DUPLICATE").select("event_id").distinct())
+    book_total = book.join(dup_book, "event_id", "left_anti").count()
+    book_matched = book.join(matched_book, "event_id", "inner").count()
+    metrics += [("book_records", "total", book_total), ("book_records", "matched", book_matched)]
+
+    journal = lake.read(spark, settings, "journal", tenant_id).filter(F.col("business_date") == day)
+    balance = journal.groupBy("currency").agg(F.sum("debit_minor").alias("dr"), F.sum("credit_minor").alias("cr"),
+                                              F.countDistinct("journal_id").alias("journals")).collect()
+    for r in balance:
+        metrics += [("ledger_debit_minor", r["currency"], r["dr"]), ("ledger_credit_minor", r["currency"], r["cr"]),
+                    ("journals", r["currency"], r["journals"])]
+    trial = (journal.groupBy("account", "currency").agg(F.sum("debit_minor").alias("dr"),
+                                                         F.sum("credit_minor").alias("cr"))
+             .orderBy("account", "currency").collect())
+    for r in trial:
+        metrics += [("trial_balance_debit_minor", f"{r['account']}|{r['currency']}", r["dr"]),
+                    ("trial_balance_credit_minor", f"{r['account']}|{r['currency']}", r["cr"])]
+    summary = {
+        "business_date": business_date.isoformat(),
+        "book_match_rate": round(book_matched / book_total, 6) if book_total else None,
+        "ledger_balanced": all(r["dr"] == r["cr"] for r in balance),
+        "lake": settings.lake,
+    }
+    return summary, metrics
