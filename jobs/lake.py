@@ -44,16 +44,23 @@ def table_path(settings: Settings, name: str) -> str:
     return settings.lake_path(TABLES[name].path)
 
 
+_ENSURED: set[tuple[str, str]] = set()
+
+
 def ensure_table(spark: SparkSession, settings: Settings, name: str) -> None:
     """Create the Delta table with its declared schema (NOT NULL enforced) if it does not exist."""
     from delta.tables import DeltaTable
 
+    key = (spark.sparkContext.applicationId, table_path(settings, name))
+    if key in _ENSURED:
+        return
     table = TABLES[name]
     (DeltaTable.createIfNotExists(spark)
      .location(table_path(settings, name))
      .addColumns(table.schema)
      .partitionedBy(*table.partition_columns)
      .execute())
+    _ENSURED.add(key)
 
 
 def read(spark: SparkSession, settings: Settings, name: str, tenant_id: str | None = None) -> DataFrame:

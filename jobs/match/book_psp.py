@@ -123,6 +123,42 @@ def level3(book: DataFrame, psp: DataFrame, rules: MatchRules) -> DataFrame:
                                    evidence.alias("evidence"))
 
 
+def level3_amount_time(book: DataFrame, psp: DataFrame, population: DataFrame, rules: MatchRules) -> DataFrame:
+    """No reference agrees: same PSP, kind, currency and exact amount, booked within minutes, unique on
+    both sides, and the amount itself distinctive (it occurs once on each side among all recent
+    transactions of that kind and currency, matched or not). Pairs, not ranked: anything less than a
+    unique candidate is left open."""
+    distinctive = (population.groupBy("kind", "currency", "amount")
+                   .agg(F.sum(F.when(F.col("side") == "book", 1).otherwise(0)).alias("n_book"),
+                        F.sum(F.when(F.col("side") == "psp", 1).otherwise(0)).alias("n_psp"))
+                   .filter((F.col("n_book") == 1) & (F.col("n_psp") == 1))
+                   .select(F.col("kind").alias("b_kind"), F.col("currency").alias("b_currency"),
+                           F.col("amount").alias("b_amount")))
+    seconds = F.abs(F.col("b_at").cast("long") - F.col("p_at").cast("long"))
+    cond = ((F.col("b_kind") == F.col("p_kind")) & (F.col("b_currency") == F.col("p_currency"))
+            & (F.col("b_amount") == F.col("p_amount")) & (F.col("b_psp") == F.col("p_psp")))
+    cands = (book.join(distinctive, ["b_kind", "b_currency", "b_amount"], "inner").join(psp, cond, "inner")
+             .filter(seconds <= rules.reference_less_window_minutes * 60))
+    nb = cands.groupBy("b_id").count().filter("count = 1").select("b_id")
+    np_ = cands.groupBy("p_id").count().filter("count = 1").select("p_id")
+    evidence = F.to_json(F.struct(F.lit(3).alias("level"), F.array(F.lit("psp"), F.lit("currency"), F.lit("amount"),
+                                                                   F.lit("time")).alias("agreed"),
+                                  seconds.alias("time_diff_seconds"), F.lit("amount unique in population")
+                                  .alias("note")))
+    return (cands.join(nb, "b_id").join(np_, "p_id")
+            .select("b_id", "p_id", F.lit(Decimal("0.5")).cast("decimal(7,4)").alias("score"),
+                    evidence.alias("evidence")))
+
+
+def population_amounts(items: DataFrame) -> DataFrame:
+    """(side, kind, currency, amount) of the recent transactions the amount_time rule compares with."""
+    presented = F.col("presentment_currency").isNotNull()
+    return items.select(
+        F.when(F.col("source_kind") == "book", "book").otherwise("psp").alias("side"), _kind().alias("kind"),
+        F.when(presented, F.col("presentment_currency")).otherwise(F.col("currency")).alias("currency"),
+        F.when(presented, F.col("presentment_amount_minor")).otherwise(F.col("amount_minor")).alias("amount"))
+
+
 def level4_split(book: DataFrame, psp: DataFrame) -> DataFrame:
     """Book payment = Σ of >= 2 PSP captures of the same PSP payment. Returns member rows."""
     captures = psp.filter((F.col("p_kind") == "payment") & F.col("p_payment_nid").isNotNull())
@@ -172,8 +208,9 @@ def mismatches(book: DataFrame, psp: DataFrame, rules: MatchRules) -> DataFrame:
                 F.col("f.reason_detail").alias("reason_detail"))
 
 
-def match(items: DataFrame, rules: MatchRules) -> RelationResult:
-    """Run the enabled levels over the open book_psp items (duplicates already excluded)."""
+def match(items: DataFrame, rules: MatchRules, population: DataFrame | None = None) -> RelationResult:
+    """Run the enabled levels over the open book_psp items (duplicates already excluded).
+    ``population``: recent book and PSP transactions (``population_amounts``) for the amount_time rule."""
     book = materialize(_side(items, "book", "b", rules))
     psp = materialize(_side(items, "psp", "p", rules))
     members: list[DataFrame] = []
@@ -197,6 +234,12 @@ def match(items: DataFrame, rules: MatchRules) -> RelationResult:
                                          F.lit(AMBIGUOUS).alias("reason_code"),
                                          F.concat(F.lit("equally good candidates: "), F.array_join("labels", ", "))
                                          .alias("reason_detail")))
+    if 3 in rules.levels and rules.reference_less and population is not None:
+        found = materialize(_pairs_to_members(level3_amount_time(book, psp, population, rules), 3,
+                                              rules.rule_id(3, "amount_time"), rules))
+        members.append(found)
+        book = materialize(_remaining(book, found, "b_id"))
+        psp = materialize(_remaining(psp, found, "p_id"))
     if 4 in rules.levels:
         split = materialize(level4_split(book, psp).withColumn("rule_id", F.lit(rules.rule_id(4, "split_capture"))))
         members.append(split)

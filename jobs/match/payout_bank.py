@@ -60,7 +60,8 @@ def reference_candidates(bank: DataFrame, pos: DataFrame) -> DataFrame:
 
 
 def match(items: DataFrame, rules: MatchRules) -> tuple[RelationResult, DataFrame]:
-    """Returns the relation result and the payouts (po_key, po_expected, po_has_row) still open."""
+    """Returns the relation result and the payouts still open (po_key, po_expected, po_has_row,
+    po_mismatched)."""
     psp_items = materialize(items.filter(F.col("source_kind") == "psp"))
     pos = materialize(payouts(psp_items).filter(F.col("po_ccys") == 1))
     bank = materialize(_bank(items.filter(F.col("source_kind") == "bank")))
@@ -120,6 +121,10 @@ def match(items: DataFrame, rules: MatchRules) -> tuple[RelationResult, DataFram
                        F.lit(PAYOUT_BANK).alias("relation"), F.lit(4).alias("level"),
                        F.concat(F.lit(f"{rules.rule_set_id}.L4."), F.col("rule")).alias("rule_id"),
                        F.col("score").cast("decimal(7,4)").alias("score"), "evidence", "event_id", "role"))
-    open_payouts = pos.join(accepted.select(F.col("p_id").alias("po_key")), "po_key", "left_anti") \
-        .select("po_key", "po_expected", "po_has_row")
+    # A payout whose bank credit arrived with another amount is not missing: the bank entry carries
+    # PAYOUT_MISMATCH until someone resolves it.
+    open_payouts = (pos.join(accepted.select(F.col("p_id").alias("po_key")), "po_key", "left_anti")
+                    .join(flagged_payouts.withColumn("po_mismatched", F.lit(True)), "po_key", "left")
+                    .select("po_key", "po_expected", "po_has_row",
+                            F.coalesce("po_mismatched", F.lit(False)).alias("po_mismatched")))
     return RelationResult(members, flags), open_payouts

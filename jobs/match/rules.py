@@ -36,6 +36,8 @@ class MatchRules:
     reference_prefixes: tuple[str, ...]
     ageing_book_psp_days: int
     ageing_payout_days: int
+    reference_less: bool = True
+    reference_less_window_minutes: int = 60
     settlement_days: dict[str, int] = field(default_factory=dict)
 
     def rule_id(self, level: int, name: str) -> str:
@@ -57,4 +59,6 @@ class MatchRules:
             ageing_book_psp_days=int(a.get("book_psp_business_days", 3)),
             ageing_payout_days=int(a.get("payout_bank_business_days", 2)),
             settlement_days={psp: cfg.settlement_days(psp) for psp in cfg.raw.get("psps", {})},
+            reference_less=bool(m.get("reference_less", {}).get("enabled", True)),
+            reference_less_window_minutes=int(m.get("reference_less", {}).get("window_minutes", 60)),
         )

@@ -35,7 +35,8 @@ def compute(spark: SparkSession, unmatched: DataFrame, flags: DataFrame, open_pa
     ingest_due = _date_map(spark, joined, "ingest_date", rules.ageing_book_psp_days, cal)
     payout_due = _date_map(spark, joined, "po_expected", rules.ageing_payout_days, cal)
     kind, rel = F.col("source_kind"), F.col("relation")
-    carries_missing_in_bank = (F.col("po_has_row") == 0) | (F.col("event_type") == "payout")
+    carries_missing_in_bank = ((F.col("po_has_row") == 0) | (F.col("event_type") == "payout")) & ~F.coalesce(
+        F.col("po_mismatched"), F.lit(False))
     missing_reason = (F.when(rel == BOOK_PSP, F.when(kind == "book", F.lit(MISSING_IN_PSP)).otherwise(MISSING_IN_BOOK))
                       .when(kind == "bank", F.lit(MISSING_IN_PSP))
                       .when(F.col("po_expected").isNotNull() & carries_missing_in_bank, F.lit(MISSING_IN_BANK)))

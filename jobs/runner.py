@@ -1,0 +1,124 @@
+"""Run one pipeline stage where the configuration says Spark runs: the one switch.
+
+``RECON_SPARK_MODE``:
+  local           in this process, with the project's local Spark (laptop, CI, small deployments);
+  emr_serverless  a job run on an EMR Serverless application (RECON_EMR_SERVERLESS_APP_ID,
+                  RECON_EMR_EXECUTION_ROLE_ARN);
+  emr             a step on a running EMR cluster (RECON_EMR_CLUSTER_ID);
+  glue            a run of a Glue job (RECON_GLUE_JOB_NAME).
+The remote modes run the same code: ``RECON_CODE_URI`` (s3://.../psp_recon_jobs.zip, built by
+``make package``) holds the ``jobs`` package and ``RECON_ENTRY_URI`` the entry script that calls
+``jobs.cli.main(["stage", ...])``. Submission uses the Amazon provider's hooks, and the task waits for
+the run to finish so Airflow shows its outcome.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from datetime import date
+from pathlib import Path
+
+from jobs.settings import ConfigurationError, Settings, load_settings
+
+log = logging.getLogger(__name__)
+SPARK_STAGES = ("parse", "match", "ledger", "publish")
+
+
+def stage_argv(stage: str, tenant_id: str, business_date: date, run_id: str, settings: Settings) -> list[str]:
+    return ["stage", stage, "--tenant", tenant_id, "--business-date", business_date.isoformat(),
+            "--run-id", run_id, "--lake", settings.lake]
+
+
+def _require(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigurationError(f"{name} must be set when RECON_SPARK_MODE={os.environ.get('RECON_SPARK_MODE')}")
+    return value
+
+
+def submit_emr_serverless(argv: list[str], name: str) -> str:
+    from airflow.providers.amazon.aws.hooks.emr import EmrServerlessHook
+
+    hook = EmrServerlessHook(aws_conn_id=os.environ.get("RECON_AWS_CONN_ID", "aws_default"))
+    app_id = _require("RECON_EMR_SERVERLESS_APP_ID")
+    response = hook.conn.start_job_run(
+        applicationId=app_id, executionRoleArn=_require("RECON_EMR_EXECUTION_ROLE_ARN"), name=name,
+        jobDriver={"sparkSubmit": {"entryPoint": _require("RECON_ENTRY_URI"), "entryPointArguments": argv,
+                                   "sparkSubmitParameters": f"--py-files {_require('RECON_CODE_URI')}"}},
+    )
+    job_id = response["jobRunId"]
+    hook.get_waiter("serverless_job_completed").wait(applicationId=app_id, jobRunId=job_id)
+    state = hook.conn.get_job_run(applicationId=app_id, jobRunId=job_id)["jobRun"]["state"]
+    if state != "SUCCESS":
+        raise RuntimeError(f"EMR Serverless job run {job_id} ended {state}")
+    return job_id
+
+
+def submit_glue(argv: list[str], name: str) -> str:
+    from airflow.providers.amazon.aws.hooks.glue import GlueJobHook
+
+    job_name = _require("RECON_GLUE_JOB_NAME")
+    hook = GlueJobHook(job_name=job_name, aws_conn_id=os.environ.get("RECON_AWS_CONN_ID", "aws_default"))
+    run = hook.initialize_job({"--recon_args": " ".join(argv), "--extra-py-files": _require("RECON_CODE_URI")})
+    run_id = run["JobRunId"]
+    state = hook.job_completion(job_name, run_id)["JobRunState"]
+    if state != "SUCCEEDED":
+        raise RuntimeError(f"Glue job {job_name} run {run_id} ended {state}")
+    return run_id
+
+
+def submit_emr_step(argv: list[str], name: str) -> str:
+    from airflow.providers.amazon.aws.hooks.emr import EmrHook
+
+    hook = EmrHook(aws_conn_id=os.environ.get("RECON_AWS_CONN_ID", "aws_default"))
+    cluster = _require("RECON_EMR_CLUSTER_ID")
+    step = {"Name": name, "ActionOnFailure": "CONTINUE", "HadoopJarStep": {
+        "Jar": "command-runner.jar",
+        "Args": ["spark-submit", "--py-files", _require("RECON_CODE_URI"), _require("RECON_ENTRY_URI"), *argv]}}
+    step_id = hook.add_job_flow_steps(job_flow_id=cluster, steps=[step], wait_for_completion=True)[0]
+    return step_id
+
+
+def run_stage(stage: str, tenant_id: str, business_date: date, run_id: str, landing: str | None = None) -> dict:
+    """Run one stage for (tenant, date); returns a small JSON-able result for the task's XCom."""
+    from jobs import pipeline
+
+    settings = load_settings()
+    if stage == "land":
+        folder = Path(landing) if landing else settings_inbox(tenant_id)
+        if folder is None or not folder.exists():
+            log.info("no landing folder for %s (files arrive through the ingest DAG)", tenant_id)
+            return {"landed": 0}
+        pipeline.prepare(settings, tenant_id)
+        results = pipeline.stage_land(settings, tenant_id, business_date, folder)
+        return {"landed": sum(r.outcome == "landed" for r in results), "already_landed":
+                sum(r.outcome == "already_landed" for r in results)}
+    if stage not in SPARK_STAGES:
+        raise ValueError(f"unknown stage {stage!r}")
+    cfg = pipeline.prepare(settings, tenant_id)
+    if settings.spark_mode != "local":
+        argv = stage_argv(stage, tenant_id, business_date, run_id, settings)
+        name = f"recon-{stage}-{tenant_id}-{business_date}"
+        submit = {"emr_serverless": submit_emr_serverless, "glue": submit_glue, "emr": submit_emr_step}
+        return {"remote_run": submit[settings.spark_mode](argv, name), "mode": settings.spark_mode}
+    from jobs.spark import get_spark
+
+    spark = get_spark(settings, app_name=f"recon-{stage}-{tenant_id}-{business_date}")
+    if stage == "parse":
+        files = pipeline.stage_parse(spark, settings, tenant_id, business_date)
+        return {"files": len(files), "records_loaded": sum(f.records_loaded for f in files),
+                "records_quarantined": sum(f.records_quarantined for f in files)}
+    if stage == "match":
+        summary = pipeline.stage_match(spark, settings, cfg, business_date, run_id)
+        return {"matched_records": summary.matched_records, "open_items": summary.open_items}
+    if stage == "ledger":
+        pipeline.stage_ledger(spark, settings, cfg, business_date, run_id)
+        return {"posted": True}
+    summary = pipeline.stage_publish(spark, settings, tenant_id, business_date, run_id)
+    return {k: v for k, v in summary.items() if k in ("book_match_rate", "ledger_balanced",
+                                                      "open_exceptions_published")}
+
+
+def settings_inbox(tenant_id: str) -> Path | None:
+    root = os.environ.get("RECON_INBOX")
+    return Path(root) / tenant_id if root else None
