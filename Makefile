@@ -1,0 +1,55 @@
+# psp-recon: the two commands are `make demo` and `make test`; both set everything up first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.PHONY: help setup venv jars pg migrate airflow-db demo test test-fast airflow lock clean
+
+PY      := .venv/bin/python
+LOCAL   := .local
+STAMP   := .venv/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+setup: venv jars pg migrate airflow-db  ## venv + Spark jars + PostgreSQL + schema + Airflow DB (idempotent)
+
+venv: $(STAMP)
+$(STAMP): requirements.lock pyproject.toml infra/local/bootstrap_venv.sh
+	@rm -f .venv/.installed-*
+	bash infra/local/bootstrap_venv.sh
+	@touch $@
+
+jars:  ## Delta / hadoop-aws jars from Maven Central into .local/jars (checksummed)
+	@python3 -m jobs.localenv.jars >/dev/null && echo "jars ready: $(LOCAL)/jars"
+
+pg: venv  ## the project's own PostgreSQL on 127.0.0.1 (skipped when RECON_DATABASE_URL is set)
+	@if [ -n "$$RECON_DATABASE_URL" ]; then echo "using RECON_DATABASE_URL"; \
+	 else python3 -m jobs.localenv.postgres start >/dev/null && echo "postgres ready: $$(python3 -m jobs.localenv.postgres url | sed -E 's/:[^:@]*@/:***@/')"; fi
+
+migrate: pg  ## apply SQL migrations (sql/migrations)
+	@.venv/bin/recon db migrate
+
+airflow-db: $(LOCAL)/airflow/.migrated
+$(LOCAL)/airflow/.migrated: $(STAMP)
+	@mkdir -p $(LOCAL)/airflow
+	.venv/bin/airflow db migrate >/dev/null
+	@touch $@
+
+demo: setup  ## generate a small day, run the reconcile_daily DAG through Airflow, print the summary
+	$(PY) -m jobs.demo
+
+test: setup  ## the whole suite: unit, DAG integrity, PostgreSQL integration, end-to-end (slow ones included)
+	.venv/bin/pytest
+
+test-fast: setup  ## everything but the end-to-end tests
+	.venv/bin/pytest -m "not e2e"
+
+airflow: setup  ## the Airflow UI on http://127.0.0.1:8080 (admin password printed at start)
+	@echo "Airflow UI: http://127.0.0.1:8080  (user admin; password in $(LOCAL)/airflow/simple_auth_manager_passwords.json.generated)"
+	PATH="$(CURDIR)/.venv/bin:$$PATH" exec .venv/bin/airflow standalone
+
+lock:  ## re-resolve requirements.lock from pyproject.toml (needs the venv's uv)
+	.venv/bin/uv pip compile pyproject.toml --extra dev --python .venv/bin/python --no-annotate \
+	  --custom-compile-command "make lock" -o requirements.lock
+
+clean:  ## remove the local lake, demo data and Airflow home (keeps venv, jars and the database server)
+	rm -rf $(LOCAL)/lake $(LOCAL)/demo $(LOCAL)/airflow

@@ -1,0 +1,102 @@
+"""
+### Daily reconciliation
+
+For each tenant (or the one given in the `tenant` parameter), for the business date of the run:
+
+1. **land**: files dropped in the landing folder (parameter `landing`, else `$RECON_INBOX/<tenant>`)
+   go to the raw zone once each (files from SFTP / email / APIs were landed by the ingest DAG);
+2. **parse**: the day's files are parsed into the canonical events; bad rows go to quarantine;
+3. **match**: book <-> PSP and payout <-> bank, levels L1-L4; open items carry over;
+4. **ledger**: balanced double-entry journals for the day;
+5. **publish**: the exceptions queue, the run summary and its figures go to PostgreSQL.
+
+Every task is keyed to (tenant, business date) and replaces its own output, so any task, or the
+whole run, can be cleared and rerun. The business date is the `business_date` parameter when given,
+else the start of the run's data interval (the logical date for `airflow dags test`).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task, task_group
+
+
+def _business_date() -> str:
+    ctx = get_current_context()
+    explicit = ctx["params"].get("business_date")
+    if explicit:
+        return explicit
+    start = ctx.get("data_interval_start") or ctx.get("logical_date")
+    if start is None:
+        raise ValueError("no business date: set the business_date parameter for a manual run")
+    return start.date().isoformat()
+
+
+def _run(stage: str, tenant: str) -> dict:
+    from datetime import date
+
+    from jobs.runner import run_stage
+
+    ctx = get_current_context()
+    return run_stage(stage, tenant, date.fromisoformat(_business_date()), ctx["run_id"],
+                     landing=ctx["params"].get("landing"))
+
+
+@dag(
+    dag_id="reconcile_daily",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["recon", "daily"],
+    doc_md=__doc__,
+    default_args={"owner": "finance-ops", "retries": 2, "retry_delay": timedelta(minutes=5),
+                  "retry_exponential_backoff": True},
+    params={
+        "tenant": Param(None, type=["null", "string"], description="only this tenant (default: all configured)"),
+        "business_date": Param(None, type=["null", "string"], format="date",
+                               description="YYYY-MM-DD (default: the run's data interval start)"),
+        "landing": Param(None, type=["null", "string"], description="folder whose new files are landed first"),
+    },
+)
+def reconcile_daily():
+    @task
+    def tenants() -> list[str]:
+        from jobs.settings import load_settings
+        from jobs.tenants import list_tenants
+
+        chosen = get_current_context()["params"].get("tenant")
+        configured = list_tenants(load_settings())
+        if chosen and chosen not in configured:
+            raise ValueError(f"tenant {chosen!r} is not configured (configured: {', '.join(configured)})")
+        return [chosen] if chosen else configured
+
+    @task_group
+    def reconcile(tenant: str):
+        @task
+        def land(tenant: str) -> dict:
+            return _run("land", tenant)
+
+        @task
+        def parse(tenant: str) -> dict:
+            return _run("parse", tenant)
+
+        @task
+        def match(tenant: str) -> dict:
+            return _run("match", tenant)
+
+        @task
+        def ledger(tenant: str) -> dict:
+            return _run("ledger", tenant)
+
+        @task
+        def publish(tenant: str) -> dict:
+            return _run("publish", tenant)
+
+        land(tenant) >> parse(tenant) >> match(tenant) >> ledger(tenant) >> publish(tenant)
+
+    reconcile.expand(tenant=tenants())
+
+
+reconcile_daily()
