@@ -1,0 +1,122 @@
+"""Shared fixtures: one PostgreSQL database per test session on the project's server (or
+RECON_TEST_DATABASE_URL), one local Spark session with Delta for the whole session, a fresh lake
+folder per test that needs one.
+
+Markers (pyproject): ``spark`` needs the Spark session, ``postgres`` the database, ``e2e`` runs real
+Airflow and Spark on generated days (slow; part of ``make test``).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import pytest
+
+os.environ.setdefault("RECON_SPARK_SHUFFLE_PARTITIONS", "2")
+os.environ.setdefault("RECON_SPARK_DRIVER_MEMORY", "3g")
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+DATA = Path(__file__).parent / "data"
+
+
+def _with_db(url: str, name: str) -> str:
+    parts = urlparse(url)
+    return urlunparse(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """A database of its own for this session, dropped at the end."""
+    if os.environ.get("RECON_TEST_DATABASE_URL"):
+        yield os.environ["RECON_TEST_DATABASE_URL"]
+        return
+    import psycopg
+
+    from jobs.localenv.postgres import LocalPostgres
+
+    admin_url = os.environ.get("RECON_DATABASE_URL") or LocalPostgres().start()
+    name = f"recon_test_{secrets.token_hex(4)}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield _with_db(admin_url, name)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def migrated_db(database_url):
+    from jobs.settings import Settings
+    from jobs.store.migrate import migrate
+
+    migrate(Settings(database_url=database_url))
+    return database_url
+
+
+@pytest.fixture
+def lake(tmp_path) -> str:
+    path = tmp_path / "lake"
+    path.mkdir()
+    return str(path)
+
+
+@pytest.fixture
+def tenant_id() -> str:
+    """A tenant id of its own per test (tests share the session database)."""
+    return f"t{secrets.token_hex(4)}"
+
+
+def write_tenant_config(folder: Path, tenant: str, **overrides) -> Path:
+    """The default tenant configuration (jobs/conf/tenants/acme.yaml) under another tenant id."""
+    import yaml
+
+    from jobs.settings import PACKAGE_DIR
+
+    raw = yaml.safe_load((PACKAGE_DIR / "conf" / "tenants" / "acme.yaml").read_text())
+    raw.update(tenant_id=tenant, name=f"Test tenant {tenant}", **overrides)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{tenant}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture
+def settings(lake, migrated_db, tenant_id, tmp_path):
+    """Settings for one test: its own lake folder and tenant, the session's migrated database."""
+    from jobs.settings import Settings
+
+    write_tenant_config(tmp_path / "tenants", tenant_id)
+    return Settings(lake=lake, database_url=migrated_db, tenant_config_dir=tmp_path / "tenants")
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    from jobs.settings import Settings
+    from jobs.spark import get_spark
+
+    session = get_spark(Settings(lake=str(tmp_path_factory.mktemp("lake"))), app_name="psp-recon-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_secrets(tmp_path_factory):
+    """PII salts of test tenants live in a temporary folder, not in .local/secrets."""
+    os.environ["RECON_SECRETS_DIR"] = str(tmp_path_factory.mktemp("secrets"))
+
+
+def land_local(settings, tenant: str, path: Path, received_date, name: str | None = None):
+    """Put a file in the raw zone the way landing does (without the manifest) and return its LandedFile."""
+    from jobs import storage
+    from jobs.formats.registry import detect
+    from jobs.landing import LandedFile, raw_uri_for, sha256_file
+
+    name = name or path.name
+    sha = sha256_file(path)
+    spec = detect(path.read_bytes()[:65536])
+    source = spec.source if spec else "unknown"
+    uri = raw_uri_for(settings, tenant, source, received_date, sha, name)
+    storage.put_file(settings, path, uri)
+    return LandedFile(tenant, sha, name, uri, spec.format_id if spec else "unknown", spec.version if spec else None,
+                      source, received_date)
