@@ -1,0 +1,1 @@
+"""Ingestion tests (a package, so its conftest does not shadow tests/conftest.py)."""

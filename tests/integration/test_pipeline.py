@@ -1,0 +1,86 @@
+"""The whole pipeline on the slice files against real PostgreSQL and Delta: results, rerun safety, exports."""
+import csv
+from datetime import date
+
+import pytest
+
+from conftest import DATA
+from jobs import lake
+from jobs.export import export
+from jobs.pipeline import run_all
+from jobs.report import load_run, render
+from jobs.store.db import connect
+
+pytestmark = [pytest.mark.spark, pytest.mark.postgres]
+DAY = date(2026, 11, 20)
+
+
+def table_counts(spark, settings, tenant_id) -> dict[str, int]:
+    counts = {name: lake.read(spark, settings, name, tenant_id).count() for name in lake.TABLES}
+    with connect(settings) as conn:
+        for table in ("raw_file", "raw_file_delivery", "recon_run", "run_metric", "exception_item"):
+            counts[table] = conn.execute(f"SELECT count(*) AS n FROM {table} WHERE tenant_id = %s",
+                                         (tenant_id,)).fetchone()["n"]
+    return counts
+
+
+def read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_slice_matches_posts_publishes_and_reruns_identically(spark, settings, tenant_id, tmp_path):
+    summary = run_all(settings, tenant_id, DAY, DATA / "slice", "run-1", spark=spark)
+    assert summary["ledger_balanced"] is True
+    assert summary["match"]["match_groups"] == {"book_psp/L1": 5, "book_psp/L2": 1, "payout_bank/L4": 2}
+    first = table_counts(spark, settings, tenant_id)
+    assert first["events"] == 19 and first["quarantine"] == 1 and first["raw_file"] == 4
+
+    run_all(settings, tenant_id, DAY, DATA / "slice", "run-2", spark=spark)
+    assert table_counts(spark, settings, tenant_id) == {**first, "raw_file_delivery": first["raw_file_delivery"]}
+
+    export(settings, tenant_id, "matches", tmp_path / "m.csv")
+    matches = read_csv(tmp_path / "m.csv")
+    pairs = {}
+    for r in matches:
+        pairs.setdefault(r["match_id"], []).append((r["file_name"], int(r["record_ordinal"]), r["level"]))
+    book_stripe = [m for m in pairs.values() if ("book_payments_2026-11-19.csv", 2, "2") in m]
+    assert book_stripe == [[("book_payments_2026-11-19.csv", 2, "2"), ("stripe_payout_po_TEST1.csv", 2, "2")]] or \
+        sorted(book_stripe[0]) == sorted([("book_payments_2026-11-19.csv", 2, "2"), ("stripe_payout_po_TEST1.csv", 2, "2")])
+    stripe_payout = [m for m in pairs.values() if ("camt053_2026-11-20.xml", 1, "4") in m][0]
+    assert sorted(o for f, o, _ in stripe_payout if f.startswith("stripe")) == [1, 2, 3, 4, 5]
+
+    export(settings, tenant_id, "files", tmp_path / "f.csv")
+    files = {r["file_name"]: r for r in read_csv(tmp_path / "f.csv")}
+    assert files["book_payments_2026-11-19.csv"]["records_quarantined"] == "1"
+    assert files["settlement_detail_report_batch_7.csv"]["control_totals_ok"] == "true"
+    export(settings, tenant_id, "quarantine", tmp_path / "q.csv")
+    assert [(r["record_ordinal"], r["reason_code"]) for r in read_csv(tmp_path / "q.csv")] == [("8", "AMOUNT_PRECISION")]
+
+    export(settings, tenant_id, "journals", tmp_path / "j.csv")
+    journal = read_csv(tmp_path / "j.csv")
+    by_ccy = {}
+    for r in journal:
+        dr, cr = by_ccy.get(r["currency"], (0, 0))
+        by_ccy[r["currency"]] = (dr + int(r["debit_minor"]), cr + int(r["credit_minor"]))
+    assert by_ccy and all(dr == cr for dr, cr in by_ccy.values())
+
+    text = render(load_run(settings, tenant_id, DAY))
+    assert "exact PSP id" in text and "balanced" in text and "NOT BALANCED" not in text
+
+
+def test_a_book_record_becomes_missing_in_psp_after_three_business_days(spark, settings, tenant_id):
+    run_all(settings, tenant_id, DAY, DATA / "slice", "d0", spark=spark)                  # Friday
+    status = lake.read(spark, settings, "item_status", tenant_id)
+    missing = lambda d: {(r.file_name, r.record_ordinal, r.status, r.reason_code)  # noqa: E731
+                         for r in status.filter(status.run_date == d).collect() if r.record_ordinal == 7}
+    assert missing(DAY) == {("book_payments_2026-11-19.csv", 7, "EXPECTED", None)}
+    for day in (date(2026, 11, 24), date(2026, 11, 25)):                                 # Tue, Wed (D+3 bd)
+        run_all(settings, tenant_id, day, None, f"d{day}", spark=spark)
+    assert missing(date(2026, 11, 24)) == {("book_payments_2026-11-19.csv", 7, "EXPECTED", None)}
+    assert missing(date(2026, 11, 25)) == {("book_payments_2026-11-19.csv", 7, "EXCEPTION", "MISSING_IN_PSP")}
+    with connect(settings) as conn:
+        row = conn.execute("SELECT reason_code, is_open, first_seen_date FROM exception_item WHERE tenant_id = %s "
+                           "AND file_name = 'book_payments_2026-11-19.csv' AND record_ordinal = 7",
+                           (tenant_id,)).fetchone()
+    assert (row["reason_code"], row["is_open"], row["first_seen_date"]) == ("MISSING_IN_PSP", True, date(2026, 11, 25))
