@@ -6,6 +6,7 @@
   recon stage    {parse,match,ledger,publish} --tenant T --business-date D   one stage (spark-submit entry)
   recon db       {migrate,start,url}                                    the operational database
   recon generate ...                                                    synthetic data (see --help)
+  recon connector|alerts|webhooks ...                                   ingestion (see jobs/ingest/cli.py)
 """
 from __future__ import annotations
 
@@ -62,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["migrate", "start", "url"])
 
     sub.add_parser("generate", help="synthetic data generator (all options: recon generate --help)", add_help=False)
+
+    # --- ingestion: recon connector | alerts | webhooks (jobs/ingest/cli.py) ---------------------
+    from jobs.ingest.cli import add_commands as add_ingest_commands
+
+    add_ingest_commands(sub)
+    # --- end of ingestion --------------------------------------------------------------------------
     return parser
 
 
@@ -85,6 +92,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "db":
         return _db(args.action)
     settings = load_settings(lake=getattr(args, "lake", None))
+    # --- ingestion (jobs/ingest/cli.py) -------------------------------------------------------------
+    from jobs.ingest.cli import COMMANDS as INGEST_COMMANDS, dispatch as ingest_dispatch
+
+    if args.command in INGEST_COMMANDS:
+        return ingest_dispatch(args, settings)
+    # --- end of ingestion --------------------------------------------------------------------------
     if args.command == "run":
         from jobs.pipeline import run_all
         from jobs.report import load_run, render

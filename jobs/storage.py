@@ -3,12 +3,17 @@
 Local: write to a temporary file in the target folder, fsync, then rename (a reader never sees a
 partial file). S3: a single PUT or a completed multipart upload is atomic by S3's semantics, and
 boto3's ``upload_file`` completes the multipart upload only after every part arrived.
+
+The S3 client: with ``RECON_S3_CONN_ID`` set (inside Airflow), the Amazon provider's ``S3Hook`` for
+that Airflow connection (credentials, region and ``endpoint_url`` from the connection); otherwise
+boto3's default credential chain with ``RECON_S3_ENDPOINT_URL`` (moto, MinIO) when set.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import BinaryIO, Iterator
 from urllib.parse import urlparse
@@ -25,10 +30,28 @@ def _split_s3(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-def s3_client(settings: Settings):
-    import boto3
+S3_CONN_ID_ENV = "RECON_S3_CONN_ID"
+_clients: dict[tuple[str | None, str | None], object] = {}
+_clients_lock = threading.Lock()
 
-    return boto3.client("s3", endpoint_url=settings.s3_endpoint_url)
+
+def s3_client(settings: Settings):
+    """A (cached, thread-safe) S3 client: the S3Hook's when RECON_S3_CONN_ID names a connection."""
+    conn_id = os.environ.get(S3_CONN_ID_ENV) or None
+    key = (conn_id, None if conn_id else settings.s3_endpoint_url)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            if conn_id:
+                from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+                client = S3Hook(aws_conn_id=conn_id).get_conn()
+            else:
+                import boto3
+
+                client = boto3.client("s3", endpoint_url=settings.s3_endpoint_url)
+            _clients[key] = client
+    return client
 
 
 def join(base: str, *parts: str) -> str:
@@ -72,6 +95,15 @@ def put_bytes(settings: Settings, data: bytes, uri: str) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def delete(settings: Settings, uri: str) -> None:
+    """Remove one object or file (no error when it is already gone)."""
+    if _is_s3(uri):
+        bucket, key = _split_s3(uri)
+        s3_client(settings).delete_object(Bucket=bucket, Key=key)
+        return
+    Path(uri).unlink(missing_ok=True)
 
 
 def exists(settings: Settings, uri: str) -> bool:
