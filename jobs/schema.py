@@ -7,6 +7,10 @@ in > 0, money out < 0); ``fee_minor`` is the PSP's charge to the merchant (> 0 i
 source used. Lineage: ``file_sha256`` + ``record_ordinal`` (1-based among the file's data records).
 
 Changing a column is a new ``EVENT_SCHEMA_VERSION`` (documented in README, "Canonical event schema").
+Columns are only ever added (nullable, at the end), never renamed or removed. History:
+  1  the initial canonical schema;
+  2  ``counterparty_name_hash``: keyed hash (per-tenant salt) of the name of the person or company on the
+     other side (cardholder, payer, bank counterparty); names are never stored in clear.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from pyspark.sql.types import (
     StructType, TimestampType,
 )
 
-EVENT_SCHEMA_VERSION = 1
+EVENT_SCHEMA_VERSION = 2
 
 SOURCE_KINDS = ("psp", "bank", "book")
 EVENT_TYPES = (
@@ -69,6 +73,7 @@ EVENT_SCHEMA = _fields(
     ("file_sha256", StringType(), False),
     ("file_name", StringType(), False),
     ("record_ordinal", IntegerType(), False),
+    ("counterparty_name_hash", StringType(), True),  # v2: keyed hash of the counterparty's name
 )
 
 QUARANTINE_SCHEMA = _fields(

@@ -1,17 +1,24 @@
-"""Bank: ISO 20022 camt.053 (BankToCustomerStatement), versions 001.02 to 001.08.
+"""Bank: ISO 20022 camt.053 (BankToCustomerStatement), versions 001.02 to 001.08 (and later ones that
+keep the same element names).
 
-Spark 3.5 has no native XML reader and statements are small (one entry per bank movement, not per
-card payment), so each file is parsed on the driver with lxml (namespace-agnostic, by local name) and
-turned into a DataFrame. One canonical event per ``Ntry`` (record ordinal = position of the ``Ntry``
-among all entries of the file, in document order). Amounts are positive with ``CdtDbtInd``; a
-reversal (``RvslInd`` true) flips the direction. Control total per statement: opening booked balance
-+ credits - debits = closing booked balance; a file that does not add up is held back whole.
+Spark 3.5 has no native XML reader, so each file is streamed on the driver with lxml ``iterparse``
+(namespace-agnostic, by local name; every entry is cleared once read, so a statement with a million
+entries needs little memory) and the rows go to Spark through Arrow. One canonical event per ``Ntry``
+(record ordinal = position of the ``Ntry`` among all entries of the file, in document order).
+
+Amounts are positive with ``CdtDbtInd``; a reversal (``RvslInd`` true) flips the direction. Entries
+whose status is not booked (``PDNG``/``INFO``; ``Sts`` or, from version 8, ``Sts/Cd``) are read but
+skipped: no money moved yet. The counterparty's name (``Dbtr`` of a credit, ``Cdtr`` of a debit, also
+inside the v8 ``Pty`` wrapper) is kept only as a keyed hash.
+
+Control total per statement: opening booked balance + booked entries = closing booked balance. A file
+that does not add up is held back whole; a statement without the OPBD/CLBD pair, or whose balances are
+in another currency than its entries, cannot be verified (``control_totals_ok`` null, with a detail).
 """
 from __future__ import annotations
 
 import io
 from datetime import date, datetime, timezone
-from decimal import Decimal
 
 from lxml import etree
 from pyspark.sql import SparkSession
@@ -24,21 +31,24 @@ from jobs.formats import common as c
 from jobs.formats.registry import FormatSpec
 from jobs.landing import LandedFile
 from jobs.money import MoneyError, to_minor
+from jobs.privacy import hash_pii
 from jobs.settings import Settings
 
 ROW_SCHEMA = StructType([
     StructField("file_sha256", StringType()), StructField("file_name", StringType()),
     StructField("record_ordinal", IntegerType()), StructField("_raw", StringType()),
     StructField("_error", StringType()), StructField("_error_detail", StringType()),
-    StructField("_malformed", BooleanType()),
+    StructField("_skip", BooleanType()),
     StructField("event_type", StringType()), StructField("amount_minor", LongType()),
     StructField("currency", StringType()), StructField("bank_ref", StringType()),
     StructField("bank_text", StringType()), StructField("account_ref", StringType()),
     StructField("booked_at", TimestampType()), StructField("booked_tz", StringType()),
     StructField("value_date", DateType()), StructField("payment_method", StringType()),
+    StructField("_counterparty", StringType()),
 ])
 TOTALS_SCHEMA = StructType([StructField("file_sha256", StringType()), StructField("control_totals_ok", BooleanType()),
                             StructField("detail", StringType())])
+RAW_LIMIT = 4000
 
 
 def _local(tag) -> str:
@@ -77,96 +87,168 @@ def _booking_time(entry) -> tuple[datetime | None, str | None]:
     return (datetime.fromisoformat(d[:10]) if d else None), None
 
 
-def _balance(stmt, code: str) -> tuple[int | None, str | None]:
-    for bal in _children(stmt, "Bal"):
-        if _text(bal, "Tp", "CdOrPrtry", "Cd") == code:
-            amt = _child(bal, "Amt")
-            ccy = amt.get("Ccy")
-            sign = -1 if _text(bal, "CdtDbtInd") == "DBIT" else 1
-            return sign * to_minor(amt.text.strip(), ccy), ccy
-    return None, None
+def _counterparty(entry, credit: bool) -> str | None:
+    """Name of the other party: the debtor of a credit, the creditor of a debit (first TxDtls)."""
+    parties = _child(entry, "NtryDtls", "TxDtls", "RltdPties")
+    if parties is None:
+        parties = _child(entry, "NtryDtls", "Btch")
+    party = _child(parties, "Dbtr" if credit else "Cdtr")
+    if party is None:
+        return None
+    return _text(party, "Nm") or _text(party, "Pty", "Nm")
 
 
-def parse_file(data: bytes, f: LandedFile) -> tuple[list[dict], dict]:
-    rows: list[dict] = []
-    problems: list[str] = []
-    root = etree.parse(io.BytesIO(data), etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
-    ordinal = 0
-    totals_ok: bool | None = True
-    for stmt in root.iter():
-        if _local(stmt.tag) != "Stmt":
+def _status(entry) -> str:
+    return (_text(entry, "Sts") or _text(entry, "Sts", "Cd") or "BOOK").upper()
+
+
+class _Statement:
+    def __init__(self):
+        self.stmt_id: str | None = None
+        self.account: str | None = None
+        self.currency: str | None = None
+        self.balances: dict[str, tuple[int, str]] = {}
+        self.balance_problem: str | None = None
+        self.movement = 0
+        self.entry_currencies: set[str] = set()
+        self.unparsed = 0
+
+    def add_balance(self, bal) -> None:
+        code = _text(bal, "Tp", "CdOrPrtry", "Cd")
+        amt = _child(bal, "Amt")
+        if code not in ("OPBD", "CLBD", "PRCD") or amt is None:
+            return
+        ccy = (amt.get("Ccy") or "").upper()
+        try:
+            minor = to_minor((amt.text or "").strip(), ccy)
+        except MoneyError as exc:
+            self.balance_problem = f"balance {code}: {exc}"
+            return
+        sign = -1 if _text(bal, "CdtDbtInd") == "DBIT" else 1
+        self.balances.setdefault(code, (sign * minor, ccy))
+
+    def check(self) -> tuple[bool | None, str | None]:
+        label = f"statement {self.stmt_id}"
+        opening = self.balances.get("OPBD") or self.balances.get("PRCD")
+        closing = self.balances.get("CLBD")
+        if self.unparsed:
+            return None, f"{label}: {self.unparsed} entry amount(s) unreadable, balances not verifiable"
+        if self.balance_problem or opening is None or closing is None:
+            return None, f"{label}: {self.balance_problem or 'no OPBD/CLBD balance pair'}"
+        currencies = {opening[1], closing[1]} | self.entry_currencies | ({self.currency} if self.currency else set())
+        if len(currencies) > 1:
+            return None, f"{label}: balances and entries in different currencies ({', '.join(sorted(currencies))})"
+        if opening[0] + self.movement != closing[0]:
+            return False, (f"{label}: opening {opening[0]} + entries {self.movement} != closing {closing[0]} "
+                           f"({closing[1]} minor units)")
+        return True, None
+
+
+def _entry_row(entry, ordinal: int, f: LandedFile, st: _Statement) -> dict:
+    row = {"file_sha256": f.sha256, "file_name": f.file_name, "record_ordinal": ordinal, "account_ref": st.account}
+    amt = _child(entry, "Amt")
+    try:
+        if amt is None or not (amt.text or "").strip():
+            raise MoneyError("entry has no Amt")
+        ccy = (amt.get("Ccy") or st.currency or "").upper()
+        minor = to_minor(amt.text.strip(), ccy)
+    except MoneyError as exc:
+        st.unparsed += 1
+        reason = c.UNKNOWN_CURRENCY if "currency" in str(exc) else c.BAD_AMOUNT
+        return {**row, "_error": reason, "_error_detail": str(exc), "event_type": "bank_credit", "amount_minor": 0,
+                "_raw": etree.tostring(entry, encoding="unicode")[:RAW_LIMIT]}
+    credit = _text(entry, "CdtDbtInd") == "CRDT"
+    if (_text(entry, "RvslInd") or "").lower() == "true":
+        credit = not credit
+    signed = minor if credit else -minor
+    booked = _status(entry) == "BOOK"
+    if booked:
+        st.movement += signed
+        st.entry_currencies.add(ccy)
+    booked_at, tz = _booking_time(entry)
+    refs = (_all_texts(entry, "EndToEndId") + _all_texts(entry, "Ustrd") + _all_texts(entry, "Ref")
+            + _all_texts(entry, "AddtlNtryInf") + _all_texts(entry, "AddtlTxInf"))
+    value = _text(entry, "ValDt", "Dt") or _text(entry, "ValDt", "DtTm")
+    domain = [_text(entry, "BkTxCd", "Domn", "Cd"), _text(entry, "BkTxCd", "Domn", "Fmly", "Cd"),
+              _text(entry, "BkTxCd", "Domn", "Fmly", "SubFmlyCd")]
+    method = "/".join(filter(None, domain)) or _text(entry, "BkTxCd", "Prtry", "Cd")
+    row.update(event_type="bank_credit" if credit else "bank_debit", amount_minor=signed, currency=ccy,
+               bank_ref=_text(entry, "AcctSvcrRef") or _text(entry, "NtryRef"),
+               bank_text=" | ".join(dict.fromkeys(refs)) or None, booked_at=booked_at, booked_tz=tz,
+               value_date=date.fromisoformat(value[:10]) if value else None, payment_method=method,
+               _counterparty=_counterparty(entry, credit), _skip=not booked)
+    if booked_at is None:
+        row.update(_error=c.BAD_TIMESTAMP, _error_detail="entry has no BookgDt",
+                   _raw=etree.tostring(entry, encoding="unicode")[:RAW_LIMIT])
+    return row
+
+
+def parse_file(data: bytes, f: LandedFile, out: c.DriverRows) -> dict:
+    """Stream one document into ``out``; returns its control-total row."""
+    ordinal, problems, verdicts = 0, [], []
+    st: _Statement | None = None
+    parser = etree.iterparse(io.BytesIO(data), events=("start", "end"), resolve_entities=False, no_network=True,
+                             huge_tree=True)
+    for event, el in parser:
+        name = _local(el.tag)
+        if event == "start":
+            if name == "Stmt":
+                st = _Statement()
             continue
-        account = _text(stmt, "Acct", "Id", "IBAN") or _text(stmt, "Acct", "Id", "Othr", "Id")
-        acct_ccy = _text(stmt, "Acct", "Ccy")
-        movement = 0
-        for entry in _children(stmt, "Ntry"):
+        if st is None:
+            continue
+        parent = _local(el.getparent().tag) if el.getparent() is not None else ""
+        if name == "Ntry" and parent == "Stmt":
             ordinal += 1
-            row = {"file_sha256": f.sha256, "file_name": f.file_name, "record_ordinal": ordinal,
-                   "_raw": etree.tostring(entry, encoding="unicode")[:4000], "_error": None, "_error_detail": None,
-                   "_malformed": False, "account_ref": account, "payment_method": None}
-            amt = _child(entry, "Amt")
-            try:
-                if amt is None or not (amt.text or "").strip():
-                    raise MoneyError("entry has no Amt")
-                ccy = (amt.get("Ccy") or acct_ccy or "").upper()
-                minor = to_minor(amt.text.strip(), ccy)
-            except MoneyError as exc:
-                row.update(_error=c.UNKNOWN_CURRENCY if "currency" in str(exc) else c.BAD_AMOUNT,
-                           _error_detail=str(exc), event_type="bank_credit", amount_minor=0, currency=None)
-                totals_ok = None
-                rows.append(row)
-                continue
-            credit = _text(entry, "CdtDbtInd") == "CRDT"
-            if (_text(entry, "RvslInd") or "").lower() == "true":
-                credit = not credit
-            signed = minor if credit else -minor
-            movement += signed
-            booked_at, tz = _booking_time(entry)
-            refs = _all_texts(entry, "EndToEndId") + _all_texts(entry, "Ustrd") + _all_texts(entry, "Ref") \
-                + _all_texts(entry, "AddtlNtryInf") + _all_texts(entry, "AddtlTxInf")
-            value = _text(entry, "ValDt", "Dt") or _text(entry, "ValDt", "DtTm")
-            row.update(
-                event_type="bank_credit" if credit else "bank_debit", amount_minor=signed, currency=ccy,
-                bank_ref=_text(entry, "AcctSvcrRef") or _text(entry, "NtryRef"),
-                bank_text=" | ".join(dict.fromkeys(refs)) or None,
-                booked_at=booked_at, booked_tz=tz,
-                value_date=date.fromisoformat(value[:10]) if value else None,
-                payment_method="/".join(filter(None, [_text(entry, "BkTxCd", "Domn", "Cd"),
-                                                      _text(entry, "BkTxCd", "Domn", "Fmly", "Cd"),
-                                                      _text(entry, "BkTxCd", "Domn", "Fmly", "SubFmlyCd")])) or None,
-            )
-            if booked_at is None:
-                row.update(_error=c.BAD_TIMESTAMP, _error_detail="entry has no BookgDt")
-            rows.append(row)
-        opening, _ = _balance(stmt, "OPBD")
-        closing, _ = _balance(stmt, "CLBD")
-        if opening is None or closing is None:
-            totals_ok = None if totals_ok is not False else False
-            problems.append(f"statement {_text(stmt, 'Id')}: no OPBD/CLBD balance pair")
-        elif opening + movement != closing:
-            totals_ok = False
-            problems.append(f"statement {_text(stmt, 'Id')}: opening {opening} + entries {movement} != closing {closing}")
-    if ordinal == 0 and not problems:
+            out.add(**_entry_row(el, ordinal, f, st))
+        elif name == "Bal" and parent == "Stmt":
+            st.add_balance(el)
+        elif name == "Acct" and parent == "Stmt":
+            st.account = _text(el, "Id", "IBAN") or _text(el, "Id", "Othr", "Id")
+            st.currency = (_text(el, "Ccy") or "").upper() or None
+        elif name == "Id" and parent == "Stmt":
+            st.stmt_id = (el.text or "").strip()
+        elif name == "Stmt":
+            ok, problem = st.check()
+            verdicts.append(ok)
+            if problem:
+                problems.append(problem)
+            st = None
+        else:
+            continue
+        if parent == "Stmt" or name == "Stmt":
+            el.clear(keep_tail=False)
+            while el.getprevious() is not None:
+                del el.getparent()[0]
+    if not verdicts:
+        raise ValueError("no Stmt element")
+    totals_ok = False if False in verdicts else (None if None in verdicts else True)
+    if ordinal == 0:
         problems.append("no entries")
-    return rows, {"file_sha256": f.sha256, "control_totals_ok": totals_ok, "detail": "; ".join(problems) or None}
+    return {"file_sha256": f.sha256, "control_totals_ok": totals_ok, "detail": "; ".join(problems) or None}
 
 
 def parse_camt053(spark: SparkSession, settings: Settings, spec: FormatSpec, files: list[LandedFile],
                   ctx: c.ParseContext) -> c.ParseOutput:
-    all_rows, totals, rejected = [], [], {}
+    out, totals, rejected = c.DriverRows(ROW_SCHEMA), [], {}
     for f in files:
+        mark = out.count
         try:
-            rows, total = parse_file(storage.read_bytes(settings, f.raw_uri), f)
+            total = parse_file(storage.read_bytes(settings, f.raw_uri), f, out)
         except (etree.XMLSyntaxError, ValueError) as exc:
             rejected[f.sha256] = (c.MALFORMED_ROW, f"not a readable camt.053 document: {exc}")
-            continue
-        if total["control_totals_ok"] is False:
+            total = None
+        if total is not None and total["control_totals_ok"] is False:
             rejected[f.sha256] = (c.CONTROL_TOTAL_MISMATCH, total["detail"])
+        if f.sha256 in rejected:
+            for values in out.columns.values():      # a file held back whole keeps none of its rows
+                del values[mark:]
+            out.count = mark
             continue
-        all_rows.extend(rows)
         totals.append(total)
-    df = spark.createDataFrame(all_rows, ROW_SCHEMA)
-    parsed = df.withColumn("psp", F.lit(None).cast("string")) \
-               .withColumn("fee_minor", F.lit(0).cast("long")) \
-               .withColumn("net_minor", F.col("amount_minor"))
+    parsed = (out.to_df(spark)
+              .withColumn("psp", F.lit(None).cast("string"))
+              .withColumn("fee_minor", F.lit(0).cast("long"))
+              .withColumn("net_minor", F.col("amount_minor"))
+              .withColumn("counterparty_name_hash", hash_pii(F.col("_counterparty"), ctx.pii_salt)))
     return c.finish(parsed, spec, ctx, extra_stats=spark.createDataFrame(totals, TOTALS_SCHEMA), rejected=rejected)

@@ -32,7 +32,8 @@ def check_header(header: list[str], required: list[tuple[str, ...]], known: set[
                  known_patterns: tuple[str, ...] = ()) -> HeaderCheck:
     """``required``: groups of alternatives (any one of a group satisfies it)."""
     present = set(header)
-    missing = tuple("|".join(group) for group in required if not present & set(group))
+    missing = tuple("|".join(group) if len(group) <= 4 else f"{group[0]} (or a variant)"
+                    for group in required if not present & set(group))
     unknown = tuple(h for h in header if h and h not in known
                     and not any(re.fullmatch(p, h) for p in known_patterns))
     return HeaderCheck(missing, unknown)

@@ -1,9 +1,12 @@
-"""Stripe: itemized payout reconciliation CSV (``payout_reconciliation.itemized.*``, Dashboard or API).
+"""Stripe: itemized payout reconciliation CSV (``payout_reconciliation.itemized.*``, Dashboard or API) and
+the Balance report's itemized CSVs (``balance_change_from_activity.itemized.*``, ``payouts.itemized.*``).
 
 Any column subset and order the Reporting API can emit, quoted or not; lowercase currencies; amounts
 in major units (signed gross/net, fee a positive cost, ``net = gross - fee``); ``*_utc`` columns
 preferred, the plain ones taken as UTC (the report's default time zone). ``automatic_payout_id`` is
-the batch key: the rows of one payout sum (net) to the amount the bank receives.
+the batch key: the rows of one payout sum (net) to the amount the bank receives. In the Balance
+report ``payout_id`` names the payout of a ``payout`` row (money out of the balance: negative). The
+customer's name (``customer_name``) is kept only as a keyed hash, the e-mail likewise.
 """
 from __future__ import annotations
 
@@ -29,8 +32,9 @@ CATEGORY_TO_EVENT = {
     "climate_order_purchase": "fee", "climate_order_refund": "fee",
 }
 REQUIRED = [("balance_transaction_id",), ("currency",), ("gross",), ("fee",), ("net",), ("reporting_category",),
-            ("created_utc", "created")]
-_BASE = ("automatic_payout_effective_at", "available_on", "charge_created", "created")
+            ("created_utc", "created", "effective_at_utc", "effective_at")]
+_BASE = ("automatic_payout_effective_at", "available_on", "charge_created", "created", "effective_at",
+         "payout_reversed_at")
 KNOWN = {
     "automatic_payout_id", "balance_transaction_id", "currency", "gross", "fee", "net", "reporting_category",
     "description", "source_id", "charge_id", "payment_intent_id", "customer_facing_amount",
@@ -39,6 +43,8 @@ KNOWN = {
     "invoice_id", "invoice_number", "subscription_id", "statement_descriptor", "dispute_reason", "is_link",
     "connected_account_id", "connected_account_name", "connected_account_country",
     "connected_account_direct_charge_id", "destination_payment_id", "regulatory_tag", "gateway_account",
+    "payout_id", "payout_expected_arrival_date", "payout_status", "payout_type", "payout_description",
+    "payout_destination_id", "payout_destination_type",
     *(f"{b}{s}" for b in _BASE for s in ("", "_utc")),
 }
 KNOWN_PATTERNS = (r"(payment|refund|transfer)_metadata_.*", r"(card|customer|customer_shipping|shipping)_address_.*")
@@ -60,10 +66,12 @@ def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
     currency, pres_ccy = F.col("_ccy"), F.col("_pccy")
     gross, fee, net, pres_amount = F.col("_gross"), F.col("_fee"), F.col("_net"), F.col("_pres")
     has_presentment = c.clean_text(col("customer_facing_amount")).isNotNull() & pres_ccy.isNotNull() & (pres_ccy != "")
-    created_text = F.coalesce(c.clean_text(col("created_utc")), c.clean_text(col("created")))
+    created_text = F.coalesce(c.clean_text(col("created_utc")), c.clean_text(col("created")),
+                              c.clean_text(col("effective_at_utc")), c.clean_text(col("effective_at")))
     created = F.to_timestamp(created_text, "yyyy-MM-dd HH:mm:ss")
     payout_at_text = F.coalesce(c.clean_text(col("automatic_payout_effective_at_utc")),
-                                c.clean_text(col("automatic_payout_effective_at")))
+                                c.clean_text(col("automatic_payout_effective_at")),
+                                c.clean_text(col("payout_expected_arrival_date")))
     category = F.lower(F.trim(col("reporting_category")))
     event_type = c.lookup(CATEGORY_TO_EVENT, category)
     source_id = c.clean_text(col("source_id"))
@@ -99,7 +107,7 @@ def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
         F.coalesce(charge_id, F.when(is_charge, source_id)).alias("psp_payment_ref"),
         c.clean_text(col("balance_transaction_id")).alias("psp_line_id"),
         F.coalesce(c.clean_text(col("order_id")), c.clean_text(col("payment_metadata_order_id"))).alias("merchant_ref"),
-        c.clean_text(col("automatic_payout_id")).alias("payout_ref"),
+        F.coalesce(c.clean_text(col("automatic_payout_id")), c.clean_text(col("payout_id"))).alias("payout_ref"),
         c.clean_text(col("trace_id")).alias("payout_bank_ref"),
         created.alias("booked_at"),
         F.lit("UTC").alias("booked_tz"),
@@ -107,4 +115,5 @@ def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
         F.coalesce(c.clean_text(col("payment_method_type")), c.clean_text(col("card_brand"))).alias("payment_method"),
         c.clean_text(col("description")).alias("description"),
         c.hash_email(col("customer_email"), ctx).alias("customer_email_hash"),
+        c.hash_email(col("customer_name"), ctx).alias("counterparty_name_hash"),
     )
