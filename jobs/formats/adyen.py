@@ -52,6 +52,8 @@ PAYOUT_BANK_REF = r"(TX[0-9A-Z]+XT)"
 def parse_settlement_details(spark: SparkSession, settings: Settings, spec: FormatSpec, files: list[LandedFile],
                              ctx: c.ParseContext) -> c.ParseOutput:
     read = read_checked_csv(spark, settings, files, REQUIRED, KNOWN, KNOWN_PATTERNS)
+    if read.records is None:                   # every file refused whole (schema drift)
+        return c.nothing_parsed(spark, read.rejected, read.notes)
     rows = to_events(read.records, ctx).cache()
     totals = control_totals(rows)
     held = [r["file_sha256"] for r in totals.filter(F.col("control_totals_ok") == F.lit(False)).collect()]
@@ -65,12 +67,12 @@ def parse_settlement_details(spark: SparkSession, settings: Settings, spec: Form
 def control_totals(rows: DataFrame) -> DataFrame:
     """Per file: Σ net of non-payout rows + payout row net == 0; null when unverifiable."""
     is_payout = F.col("event_type") == "payout"
+    unparsed = F.col("_error").isin(c.BAD_AMOUNT, c.UNKNOWN_CURRENCY, c.MALFORMED_ROW, c.AMOUNT_PRECISION)
     agg = rows.groupBy("file_sha256").agg(
-        F.count(F.when(F.col("_error").isNotNull() & F.col("_error").isin(c.BAD_AMOUNT, c.UNKNOWN_CURRENCY,
-                                                                          c.MALFORMED_ROW), 1)).alias("unparsed"),
+        F.count(F.when(unparsed, 1)).alias("unparsed"),
         F.count(F.when(is_payout, 1)).alias("payout_rows"),
-        F.sum(F.when(F.col("_error").isNull() | (F.col("_error") == c.INCONSISTENT_AMOUNTS),
-                     F.col("net_minor"))).alias("net_sum"),
+        # every row whose amounts were read counts, also one quarantined for another reason (unknown type)
+        F.sum(F.when(~F.coalesce(unparsed, F.lit(False)), F.col("net_minor"))).alias("net_sum"),
     )
     ok = F.when((F.col("unparsed") > 0) | (F.col("payout_rows") != 1), F.lit(None).cast("boolean")).otherwise(
         F.col("net_sum") == 0)

@@ -29,6 +29,8 @@ OFFSET = r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
 def parse_book_csv(spark: SparkSession, settings: Settings, spec: FormatSpec, files: list[LandedFile],
                    ctx: c.ParseContext) -> c.ParseOutput:
     read = read_checked_csv(spark, settings, files, REQUIRED, KNOWN)
+    if read.records is None:                   # every file refused whole (schema drift)
+        return c.nothing_parsed(spark, read.rejected, read.notes)
     return c.finish(to_events(read.records, ctx), spec, ctx, rejected=read.rejected, notes=read.notes)
 
 

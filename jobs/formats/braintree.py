@@ -58,6 +58,8 @@ KNOWN_PATTERNS = (r"(billing|shipping)_.*", r"custom_field_.*", r"line_item_.*",
 def parse_transactions(spark: SparkSession, settings: Settings, spec: FormatSpec, files: list[LandedFile],
                        ctx: c.ParseContext) -> c.ParseOutput:
     read = read_checked_csv(spark, settings, files, REQUIRED, KNOWN, KNOWN_PATTERNS)
+    if read.records is None:                   # every file refused whole (schema drift)
+        return c.nothing_parsed(spark, read.rejected, read.notes)
     return c.finish(to_events(read.records, ctx), spec, ctx, rejected=read.rejected, notes=read.notes)
 
 

@@ -69,6 +69,8 @@ def _utc(text):
 def parse_settlement_breakdown(spark: SparkSession, settings: Settings, spec: FormatSpec, files: list[LandedFile],
                                ctx: c.ParseContext) -> c.ParseOutput:
     read = read_checked_csv(spark, settings, files, BREAKDOWN_REQUIRED, BREAKDOWN_KNOWN)
+    if read.records is None:                   # every file refused whole (schema drift)
+        return c.nothing_parsed(spark, read.rejected, read.notes)
     return c.finish(breakdown_events(read.records), spec, ctx, rejected=read.rejected, notes=read.notes)
 
 

@@ -53,6 +53,8 @@ CHARGE_IN_TEXT = r"((ch|py)_[A-Za-z0-9]+)"
 def parse_balance_history(spark: SparkSession, settings: Settings, spec: FormatSpec, files: list[LandedFile],
                           ctx: c.ParseContext) -> c.ParseOutput:
     read = read_checked_csv(spark, settings, files, REQUIRED, KNOWN, KNOWN_PATTERNS)
+    if read.records is None:                   # every file refused whole (schema drift)
+        return c.nothing_parsed(spark, read.rejected, read.notes)
     return c.finish(to_events(read.records, ctx), spec, ctx, rejected=read.rejected, notes=read.notes)
 
 
