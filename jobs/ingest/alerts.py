@@ -92,8 +92,10 @@ def resolve_alerts(conn, tenant_id: str, connector_id: str, kind: str, dedupe_pr
 
 
 def _text(alert: Alert) -> str:
+    """The alert as one line; messages start with ``tenant/connector`` (see jobs.ingest.errors)."""
     who = f"{alert.tenant_id}/{alert.connector_id}" if alert.connector_id else alert.tenant_id
-    return f"[psp-recon {alert.severity}] {who}: {alert.message}"
+    message = alert.message if alert.message.startswith(who) else f"{who}: {alert.message}"
+    return f"[psp-recon {alert.severity}] {message}"
 
 
 def deliver(conn_id: str, alert: Alert) -> None:

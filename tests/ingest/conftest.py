@@ -99,6 +99,16 @@ def connections(sftp_server, mail_server, psp_api, s3_endpoint) -> dict[str, str
     return env
 
 
+@pytest.fixture(scope="session")
+def receiver(migrated_db, connections, tmp_path_factory):
+    """``recon webhooks serve`` on a free port, for the whole session."""
+    from .webhook_client import Receiver
+
+    process = Receiver(migrated_db, tmp_path_factory.mktemp("receiver") / "receiver.log")
+    yield process
+    process.kill()
+
+
 @pytest.fixture
 def window():
     from jobs.ingest.window import RunWindow

@@ -58,13 +58,6 @@ def test_adyen_hmac_checks():
 
 # --- the receiver over HTTP ------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def receiver(migrated_db, connections, tmp_path_factory):
-    process = Receiver(migrated_db, tmp_path_factory.mktemp("receiver") / "receiver.log")
-    yield process
-    process.kill()
-
-
 @pytest.fixture
 def webhook_connectors(add_connector):
     stripe = add_connector("stripe-hooks", "webhook", source="stripe", provider="stripe",

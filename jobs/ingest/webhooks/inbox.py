@@ -106,10 +106,12 @@ class InboxWriter:
         if self._conn:
             await self._conn.close()
 
-    async def submit(self, items: list[InboxItem]) -> list[str]:
+    async def submit(self, items: list[InboxItem], timeout: float = 30.0) -> list[str]:
+        """Outcomes once committed. A timeout answers 503: if the commit still happens, the PSP's
+        next delivery is a duplicate and is stored once."""
         future = asyncio.get_running_loop().create_future()
         await self._queue.put((items, future))
-        return await future
+        return await asyncio.wait_for(future, timeout)
 
     async def _run(self) -> None:
         while True:
@@ -118,7 +120,10 @@ class InboxWriter:
             while count < self.max_items and not self._queue.empty():
                 group.append(self._queue.get_nowait())
                 count += len(group[-1][0])
-            await self._commit(group)
+            try:
+                await self._commit(group)
+            except Exception:   # never let the writer die: every later request would hang
+                log.exception("webhook inbox writer: unexpected error")
 
     async def _commit(self, group) -> None:
         items = [item for batch, _ in group for item in batch]
