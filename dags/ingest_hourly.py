@@ -74,7 +74,7 @@ def ingest_hourly():
     @task(map_index_template="{{ connector_label }}")
     def ingest(connector: dict) -> dict:
         from jobs.ingest.errors import ConnectorError
-        from jobs.ingest.tasks import airflow_failure, run_connector
+        from jobs.ingest.tasks import raise_for_airflow, run_connector
 
         ctx = get_current_context()
         ctx["connector_label"] = connector["label"]
@@ -82,18 +82,18 @@ def ingest_hourly():
         try:
             return run_connector(connector, _window(), ti.try_number, last_try=ti.try_number > ti.max_tries)
         except ConnectorError as exc:
-            raise airflow_failure(exc) from exc
+            raise_for_airflow(exc)
 
     @task(map_index_template="{{ connector_label }}", trigger_rule=TriggerRule.ALL_DONE)
     def check_delivery(connector: dict) -> dict:
         from jobs.ingest.errors import ConnectorError
-        from jobs.ingest.tasks import airflow_failure, check_delivery as check
+        from jobs.ingest.tasks import check_delivery as check, raise_for_airflow
 
         get_current_context()["connector_label"] = connector["label"]
         try:
             return check(connector, _window())
         except ConnectorError as exc:
-            raise airflow_failure(exc) from exc
+            raise_for_airflow(exc)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def redetect() -> int:

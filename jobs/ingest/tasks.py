@@ -122,8 +122,10 @@ def window_from_context(ctx) -> RunWindow:
                                    ctx.get("data_interval_end"), ctx["run_id"])
 
 
-def airflow_failure(exc: ConnectorError) -> Exception:
+def raise_for_airflow(exc: ConnectorError):
     """Permanent errors fail the task without retries; others let Airflow retry with backoff."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    return AirflowFailException(str(exc)) if isinstance(exc, PERMANENT_ERRORS) else exc
+    if isinstance(exc, PERMANENT_ERRORS):
+        raise AirflowFailException(str(exc)) from exc
+    raise exc

@@ -74,6 +74,10 @@ def test_cli_add_list_disable(settings, tenant_id, monkeypatch, capsys, tmp_path
     assert main(["connector", "list", "--tenant", tenant_id, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [(c["connector_id"], c["version"], c["enabled"]) for c in listed] == [("bank-mail", 2, False)]
+    assert main(["connector", "show", "--tenant", tenant_id, "--id", "bank-mail", "--history"]) == 0
+    history = capsys.readouterr().out.splitlines()
+    assert history[0].startswith("v1 ") and " by ops enabled" in history[0] and " by ops disabled" in history[2]
+    assert main(["connector", "runs", "--tenant", tenant_id]) == 0 and main(["alerts", "--tenant", tenant_id]) == 0
 
 
 def test_schedules_and_delivery_windows():
