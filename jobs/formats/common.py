@@ -17,7 +17,7 @@ from pyspark.sql.types import StringType
 
 from jobs.formats.registry import FormatSpec
 from jobs.money import CURRENCY_EXPONENTS
-from jobs.privacy import hash_pii, mask_pans, redact_emails
+from jobs.privacy import hash_pii, luhn_valid, mask_pan, redact_emails
 from jobs.schema import EVENT_SCHEMA, EVENT_SCHEMA_VERSION, FILE_STATS_SCHEMA, QUARANTINE_SCHEMA, conform
 
 # Reason codes for quarantined rows and files.
@@ -143,6 +143,22 @@ def event_id(file_sha: Column, ordinal: Column) -> Column:
     return F.substring(F.sha2(F.concat_ws(":", file_sha, ordinal.cast("string")), 256), 1, 32)
 
 
+_GATE = r"[0-9](?:[ -]?[0-9]){12}"
+
+
+def mask_card_numbers(col: Column) -> Column:
+    """Every card number in ``col`` masked to first-6/last-4: any 13-19 digit window (single spaces or
+    dashes allowed between digits) that starts where a digit group starts, is not followed by a digit
+    and passes the Luhn check. Unlike ``jobs.privacy.mask_pans``, which tests only maximal digit runs,
+    this also finds a card number that follows another number after a space (``"ref 7 4111 1111 ..."``)
+    or is followed by one (``"4111111111111111 12"``). Native expressions only."""
+    windows = [F.regexp_extract_all(col, F.lit(rf"(?<![0-9])(?=([0-9](?:[ -]?[0-9]){{{n - 1}}})(?![0-9]))"), 1)
+               for n in range(19, 12, -1)]                          # longest first
+    candidates = F.filter(F.flatten(F.array(*windows)), luhn_valid)
+    masked = F.aggregate(candidates, col, lambda acc, c: F.replace(acc, c, mask_pan(c)))
+    return F.when(col.rlike(_GATE), masked).otherwise(col)
+
+
 # Event columns that are never PAN-masked: constants set by ``finish``, digests, validated codes.
 _NOT_MASKED = {"tenant_id", "event_id", "source", "source_kind", "format", "parser_version", "event_type",
                "currency", "presentment_currency", "file_sha256", "file_name", "customer_email_hash",
@@ -157,7 +173,7 @@ def _protect(df: DataFrame) -> DataFrame:
             col = F.col(f.name).cast("string")
             if f.name in _EMAIL_REDACTED:
                 col = redact_emails(col)
-            df = df.withColumn(f.name, mask_pans(col))
+            df = df.withColumn(f.name, mask_card_numbers(col))
     return df
 
 
@@ -188,8 +204,8 @@ def finish(parsed: DataFrame, spec: FormatSpec, ctx: ParseContext, extra_stats: 
     events = conform(good, EVENT_SCHEMA)
     quarantine = conform(
         bad.withColumn("reason_code", F.col("_error"))
-           .withColumn("reason_detail", mask_pans(redact_emails(F.col("_error_detail").cast("string"))))
-           .withColumn("raw", mask_pans(redact_emails(F.col("_raw")))),
+           .withColumn("reason_detail", mask_card_numbers(redact_emails(F.col("_error_detail").cast("string"))))
+           .withColumn("raw", mask_card_numbers(redact_emails(F.col("_raw")))),
         QUARANTINE_SCHEMA,
     )
     stats = (base.groupBy("file_sha256", "file_name")
@@ -207,7 +223,7 @@ def finish(parsed: DataFrame, spec: FormatSpec, ctx: ParseContext, extra_stats: 
     prior = F.col("detail") if "detail" in stats.columns else F.lit(None).cast("string")
     skipped = F.when(F.col("_skipped") > 0, F.concat(F.col("_skipped").cast("string"),
                                                       F.lit(" record(s) without a money movement skipped")))
-    stats = stats.withColumn("detail", mask_pans(F.nullif(F.concat_ws("; ", prior, skipped), F.lit(""))))
+    stats = stats.withColumn("detail", mask_card_numbers(F.nullif(F.concat_ws("; ", prior, skipped), F.lit(""))))
     notes = {sha: mask_text(text) for sha, text in (notes or {}).items()}
     rejected = {sha: (reason, mask_text(detail)) for sha, (reason, detail) in (rejected or {}).items()}
     return ParseOutput(events, quarantine, conform(stats, FILE_STATS_SCHEMA), rejected, notes)
@@ -230,9 +246,6 @@ def empty_output(spark: SparkSession) -> ParseOutput:
                        spark.createDataFrame([], FILE_STATS_SCHEMA))
 
 
-_PAN_TEXT = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
-
-
 def luhn_ok(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -243,18 +256,36 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def card_windows(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every 13-19 digit window that starts where a digit group starts, may contain single
+    spaces or dashes between digits, is not followed by a digit, and passes the Luhn check."""
+    found, n = [], len(text)
+    for i in range(n):
+        if not text[i].isdigit() or (i and text[i - 1].isdigit()):
+            continue
+        digits, j = "", i
+        while j < n and len(digits) < 19:
+            if text[j].isdigit():
+                digits += text[j]
+                j += 1
+                if 13 <= len(digits) and (j >= n or not text[j].isdigit()) and luhn_ok(digits):
+                    found.append((i, j))
+            elif text[j] in " -" and j + 1 < n and text[j + 1].isdigit() and digits:
+                j += 1
+            else:
+                break
+    return found
+
+
 def mask_text(text: str | None) -> str | None:
-    """Python twin of ``jobs.privacy.mask_pans`` for messages built on the driver (details, notes)."""
+    """Python twin of ``mask_card_numbers`` for messages built on the driver (details, notes)."""
     if not text:
         return text
-
-    def repl(m: re.Match) -> str:
-        digits = re.sub(r"[ -]", "", m.group(0))
-        if not luhn_ok(digits):
-            return m.group(0)
-        return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
-
-    return _PAN_TEXT.sub(repl, text)
+    chunks = [text[a:b] for a, b in sorted(card_windows(text), key=lambda w: w[0] - w[1])]   # longest first
+    for chunk in chunks:
+        digits = re.sub(r"[ -]", "", chunk)
+        text = text.replace(chunk, digits[:6] + "*" * (len(digits) - 10) + digits[-4:])
+    return text
 
 
 class DriverRows:

@@ -4,8 +4,8 @@ The first worksheet is streamed on the driver (stdlib ``zipfile`` + lxml ``iterp
 inline strings, numbers, booleans, dates by their number format, the 1900 and 1904 date systems) into
 CSV text exactly like the CSV the PSP would have delivered: the first non-empty row is the header,
 empty rows are dropped, rows are padded to the header's width (Excel omits trailing empty cells) and a
-row wider than the header stays wider (it is then a malformed row). The CSV is stored next to the lake
-(``work/xlsx/``, named by the workbook's sha256 so lineage is unchanged), recognised by the same
+row wider than the header stays wider (it is then a malformed row). The CSV is stored in the raw zone
+(``raw/tenant=<t>/_sheets/``, named by the workbook's sha256 so lineage is unchanged), recognised by the same
 content sniffers as a delivered CSV and parsed by that format's parser; its rows are recorded with the
 format id ``<format>.xlsx``. Numbers are written as Excel shows them (15 significant digits), dates as
 ``YYYY-MM-DD HH:MM:SS``. A workbook whose first sheet no parser recognises is ``UNKNOWN_FORMAT``.
@@ -205,8 +205,10 @@ def to_csv(data: bytes) -> bytes:
 
 
 def derived_uri(settings: Settings, f: LandedFile) -> str:
+    """Inside the raw zone (the sheet is the delivered content in another encoding: same access rules and
+    retention as the workbook itself), named by the workbook's sha256 so lineage is unchanged."""
     safe = re.sub(r"[^A-Za-z0-9._()+=-]+", "_", f.file_name)[:120]
-    return storage.join(settings.lake, "work", "xlsx", f"tenant={f.tenant_id}", f"{f.sha256}-{safe}.csv")
+    return storage.join(settings.lake, "raw", f"tenant={f.tenant_id}", "_sheets", f"{f.sha256}-{safe}.csv")
 
 
 def parse_xlsx(spark: SparkSession, settings: Settings, spec: FormatSpec, files: list[LandedFile],

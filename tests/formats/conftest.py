@@ -1,10 +1,14 @@
-"""Helpers for the format tests: land files in a lake folder and run their parser once per module."""
+"""The format tests share one parse run: every test module registers the files it needs (``@files``),
+the session fixture ``formats_run`` lands them all and runs the real parse stage (``parse_files``: every
+parser once, into the Delta tables), and the tests read what each file produced from the lake. One
+Spark job per format instead of one per test keeps the suite fast."""
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -14,17 +18,26 @@ DAY = date(2026, 11, 20)
 SAMPLES = DATA / "samples"
 COMPOSED = DATA / "formats"
 SALT = "test-salt"
+TENANT = "formats"
+BUILDERS: list[Callable[[Path], list[Path]]] = []
+
+
+def files(builder: Callable[[Path], list[Path]]):
+    """Register a function that writes (or names) the files a test module needs."""
+    BUILDERS.append(builder)
+    return builder
 
 
 @dataclass
 class Parsed:
-    """A parser's output, collected: events and quarantine rows by (file name, ordinal), stats by file."""
-    formats: set[str]
+    """What the parse stage stored, by file: events and quarantine rows by (file name, ordinal), file stats,
+    whole-file refusals (reason, detail)."""
+    settings: object = None
     events: dict[tuple[str, int], object] = field(default_factory=dict)
-    quarantine: dict[tuple[str, int | None], object] = field(default_factory=dict)
+    quarantine: dict[tuple[str, int], object] = field(default_factory=dict)
     stats: dict[str, object] = field(default_factory=dict)
     rejected: dict[str, tuple[str, str]] = field(default_factory=dict)
-    notes: dict[str, str] = field(default_factory=dict)
+    landed: dict[str, str] = field(default_factory=dict)            # file name -> detected format
 
     def of(self, file_name: str) -> list:
         return [e for (f, _), e in sorted(self.events.items()) if f == file_name]
@@ -36,39 +49,28 @@ class Parsed:
         return Counter(e.event_type for e in self.of(file_name))
 
 
-def parse_paths(spark, settings, paths: list[Path], names: list[str] | None = None) -> Parsed:
-    """Land ``paths`` (under ``names``) and parse them with the parser(s) their content selects."""
-    from jobs.formats import common as c
-    from jobs.formats.registry import by_id
-    from jobs.stages.parse import _parser
-
-    files = [land_local(settings, "acme", Path(p), DAY, name) for p, name in zip(paths, names or [None] * len(paths))]
-    by_format: dict[str, list] = {}
-    for f in files:
-        assert f.format != "unknown", f"{f.file_name} was not recognised"
-        by_format.setdefault(f.format, []).append(f)
-    out = Parsed(formats=set(by_format))
-    for fmt, group in by_format.items():
-        result = _parser(fmt)(spark, settings, by_id(fmt), group, c.ParseContext("acme", DAY, SALT))
-        names_by_sha = {f.sha256: f.file_name for f in group}
-        for e in result.events.collect():
-            out.events[(e.file_name, e.record_ordinal)] = e
-        for q in result.quarantine.collect():
-            out.quarantine[(q.file_name, q.record_ordinal)] = q
-        for s in result.stats.collect():
-            out.stats[s.file_name] = s
-        out.rejected.update({names_by_sha[sha]: v for sha, v in result.rejected.items()})
-        out.notes.update({names_by_sha[sha]: v for sha, v in result.notes.items()})
-    return out
-
-
-@pytest.fixture(scope="module")
-def lake_settings(tmp_path_factory):
+@pytest.fixture(scope="session")
+def formats_run(spark, tmp_path_factory) -> Parsed:
+    from jobs import lake
     from jobs.settings import Settings
+    from jobs.stages.parse import parse_files
 
-    return Settings(lake=str(tmp_path_factory.mktemp("lake")))
-
-
-@pytest.fixture(scope="module")
-def work(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("files")
+    work = tmp_path_factory.mktemp("format_files")
+    paths = [p for build in BUILDERS for p in build(work)]
+    names = [p.name for p in paths]
+    assert len(names) == len(set(names)), "test files need distinct names"
+    settings = Settings(lake=str(tmp_path_factory.mktemp("formats_lake")))
+    landed = [land_local(settings, TENANT, p, DAY) for p in paths]
+    assert len({f.sha256 for f in landed}) == len(landed), "test files need distinct contents"
+    parse_files(spark, settings, TENANT, DAY, landed, SALT)
+    out = Parsed(settings=settings, landed={f.file_name: f.format for f in landed})
+    for e in lake.read(spark, settings, "events", TENANT).collect():
+        out.events[(e.file_name, e.record_ordinal)] = e
+    for q in lake.read(spark, settings, "quarantine", TENANT).collect():
+        if q.record_ordinal is None:
+            out.rejected[q.file_name] = (q.reason_code, q.reason_detail)
+        else:
+            out.quarantine[(q.file_name, q.record_ordinal)] = q
+    for s in lake.read(spark, settings, "file_stats", TENANT).collect():
+        out.stats[s.file_name] = s
+    return out

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 import pytest
 
-from formats.conftest import COMPOSED, SALT, SAMPLES, parse_paths
+from formats.conftest import COMPOSED, SALT, SAMPLES, files
 
 pytestmark = pytest.mark.spark
 
@@ -17,15 +17,19 @@ def name_hash(name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------- camt.053
-@pytest.fixture(scope="module")
-def camt(spark, lake_settings, work):
+@files
+def camt_files(work):
     multi = (SAMPLES / "camt053" / "camt053.v2.multi.statement.xml").read_text()
     bad_amount = work / "camt_bad_amount.xml"
     bad_amount.write_text(multi.replace('<Amt Ccy="EUR">7.00</Amt>', '<Amt Ccy="EUR">7,00</Amt>', 1))
     not_adding_up = work / "camt_not_adding_up.xml"
     not_adding_up.write_text(multi.replace('<Amt Ccy="EUR">20.00</Amt>', '<Amt Ccy="EUR">20.01</Amt>'))
-    paths = [*(SAMPLES / "camt053").glob("*.xml"), bad_amount, not_adding_up]
-    return parse_paths(spark, lake_settings, sorted(paths))
+    return sorted([*(SAMPLES / "camt053").glob("*.xml"), bad_amount, not_adding_up])
+
+
+@pytest.fixture
+def camt(formats_run):
+    return formats_run
 
 
 def test_camt053_versions_02_04_08_parse_every_entry(camt):
@@ -58,8 +62,8 @@ def test_camt053_bad_entry_is_quarantined_and_a_statement_not_adding_up_is_held_
 
 
 # ----------------------------------------------------------------------------------------------- MT940
-@pytest.fixture(scope="module")
-def mt940(spark, lake_settings, work):
+@files
+def mt940_files(work):
     cmxl = (SAMPLES / "mt940" / "cmxl-mt940.sta").read_text()
     broken = work / "mt940_broken.sta"
     broken.write_text(cmxl.replace(":61:0211021102CR3000,NTRF", ":61:0211021102CR3X00,NTRF"))
@@ -69,7 +73,12 @@ def mt940(spark, lake_settings, work):
     wrapped.write_text((COMPOSED / "mt940" / "psp_payouts.sta").read_text())
     names = ["betterplace-sepa_mt9401.sta", "cmxl-mt940.sta", "self-provided-gv_codes.sta", "jejik-abnamro.sta",
              "jejik-rabobank.sta", "jejik-triodos.sta"]
-    return parse_paths(spark, lake_settings, [SAMPLES / "mt940" / n for n in names] + [broken, closing, wrapped])
+    return [SAMPLES / "mt940" / n for n in names] + [broken, closing, wrapped]
+
+
+@pytest.fixture
+def mt940(formats_run):
+    return formats_run
 
 
 def test_mt940_german_sepa_statements_all_reconcile(mt940):
@@ -141,8 +150,8 @@ def test_mt940_driver_parse_of_samples_that_do_not_add_up():
 
 
 # ------------------------------------------------------------------------------------------------ BAI2
-@pytest.fixture(scope="module")
-def bai2(spark, lake_settings, work):
+@files
+def bai2_files(work):
     sample1 = (SAMPLES / "bai2" / "sample1.txt").read_text()
     bad_amount = work / "bai2_bad_amount.txt"
     bad_amount.write_text(sample1.replace("16,409,000000000090000,V,060316,,,,RTN-UNKNOWN",
@@ -151,7 +160,12 @@ def bai2(spark, lake_settings, work):
     wrong_total.write_text(sample1.replace("49,+00000000000446000,9/", "49,+00000000000446001,9/"))
     paths = [SAMPLES / "bai2" / "sample1.txt", SAMPLES / "bai2" / "sample2.txt", COMPOSED / "bai2" / "psp_payouts.bai",
              bad_amount, wrong_total]
-    return parse_paths(spark, lake_settings, paths)
+    return paths
+
+
+@pytest.fixture
+def bai2(formats_run):
+    return formats_run
 
 
 def test_bai2_samples_totals_and_every_detail(bai2):

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from formats.conftest import COMPOSED, SALT, SAMPLES, parse_paths
+from formats.conftest import COMPOSED, SALT, SAMPLES, files
 
 pytestmark = pytest.mark.spark
 
@@ -36,8 +36,8 @@ def _event(n: int, kind: str, obj: dict, created: int, previous: dict | None = N
             "type": kind}
 
 
-@pytest.fixture(scope="module")
-def stripe(spark, lake_settings, work):
+@files
+def stripe_files(work):
     load = lambda name: json.loads((SAMPLES / "stripe" / name).read_text())  # noqa: E731
     charge, dispute = load("charge_ch_fakefakefakefakefake0001.json"), load("dispute_dp_fakefakefakefake01.json")
     reinstated, payout = load("dispute_dp_funds_reinstated_full.json"), load("payout_custom_bank_account.json")
@@ -65,7 +65,12 @@ def stripe(spark, lake_settings, work):
     _rewrite_csv(history, broken, lambda rows: (rows[1].__setitem__(1, "mystery"), rows[2].__setitem__(5, "-49.91"),
                                                 rows[3].__setitem__(3, "abc")))
     report = COMPOSED / "stripe" / "balance_report_payouts_itemized.csv"
-    return parse_paths(spark, lake_settings, [jsonl, pretty, history, broken, report])
+    return [jsonl, pretty, history, broken, report]
+
+
+@pytest.fixture
+def stripe(formats_run):
+    return formats_run
 
 
 def test_stripe_balance_history_types_signs_and_payout(stripe):
@@ -92,7 +97,7 @@ def test_stripe_balance_history_broken_rows(stripe):
 
 def test_stripe_balance_report_payout_rows(stripe):
     first, second = stripe.of("balance_report_payouts_itemized.csv")
-    assert stripe.formats >= {"stripe.balance_report_itemized"}
+    assert stripe.landed["balance_report_payouts_itemized.csv"] == "stripe.balance_report_itemized"
     assert (first.event_type, first.amount_minor, first.payout_ref, first.value_date) == (
         "payout", -3012, "po_1PqR8sLkdIwHu7ix3ZsNfA2b", date(2024, 6, 12))
     assert (second.currency, second.net_minor) == ("USD", -11897)
@@ -123,8 +128,8 @@ def test_stripe_webhook_events(stripe):
 
 
 # ----------------------------------------------------------------------------------------------- Adyen
-@pytest.fixture(scope="module")
-def adyen(spark, lake_settings, work):
+@files
+def adyen_files(work):
     src = COMPOSED / "adyen" / "settlement_detail_report_batch_412.csv"
     reordered = work / "settlement_detail_report_batch_412_reordered.csv"
     _rewrite_csv(src, reordered, lambda rows: rows.__setitem__(slice(None), [list(reversed(r)) for r in rows]))
@@ -140,7 +145,12 @@ def adyen(spark, lake_settings, work):
     _rewrite_csv(src, drifted, drift)
     new_column = work / "sdr_new_column.csv"
     _rewrite_csv(src, new_column, lambda rows: [r.append("Surprise Column" if r is rows[0] else "") for r in rows])
-    return parse_paths(spark, lake_settings, [src, reordered, unknown_type, drifted, new_column])
+    return [src, reordered, unknown_type, drifted, new_column]
+
+
+@pytest.fixture
+def adyen(formats_run):
+    return formats_run
 
 
 def test_adyen_2025_layout_rows_and_batch_total(adyen):
@@ -167,13 +177,13 @@ def test_adyen_unknown_type_missing_column_and_new_column(adyen):
     assert adyen.stats["sdr_unknown_type.csv"].control_totals_ok is True       # its amounts still add up
     reason, detail = adyen.rejected["sdr_drifted.csv"]
     assert reason == "SCHEMA_DRIFT" and "net_credit_nc" in detail and not adyen.of("sdr_drifted.csv")
-    assert "unknown columns ignored: surprise_column" in adyen.notes["sdr_new_column.csv"]
+    assert "unknown columns ignored: surprise_column" in adyen.stats["sdr_new_column.csv"].detail
     assert len(adyen.of("sdr_new_column.csv")) == 6
 
 
 # ---------------------------------------------------------------------------------------------- PayPal
-@pytest.fixture(scope="module")
-def paypal(spark, lake_settings, work):
+@files
+def paypal_files(work):
     stl = (COMPOSED / "paypal" / "STL-20240610.01.009.CSV").read_text()
     lines = stl.splitlines()
     broken = work / "STL-broken.CSV"
@@ -188,8 +198,13 @@ def paypal(spark, lake_settings, work):
     footer.write_text(stl.replace('"SF","USD",12000,11767', '"SF","USD",12000,11768'))
     no_gross = work / "STL-drift.CSV"
     no_gross.write_text(stl.replace('"Gross Transaction Amount",', '"Gross Amount",'))
-    return parse_paths(spark, lake_settings, [COMPOSED / "paypal" / "STL-20240610.01.009.CSV", broken, footer, no_gross,
-                                               COMPOSED / "paypal" / "TRR-20240610.01.008.CSV"])
+    return [COMPOSED / "paypal" / "STL-20240610.01.009.CSV", broken, footer, no_gross,
+            COMPOSED / "paypal" / "TRR-20240610.01.008.CSV"]
+
+
+@pytest.fixture
+def paypal(formats_run):
+    return formats_run
 
 
 def test_paypal_stl_event_codes_signs_and_minor_units(paypal):
@@ -230,8 +245,8 @@ def test_paypal_trr_statuses_and_payer_hashes(paypal):
 
 
 # --------------------------------------------------------------------------------- Braintree, Checkout
-@pytest.fixture(scope="module")
-def others(spark, lake_settings, work):
+@files
+def others_files(work):
     bt = COMPOSED / "braintree" / "transaction_search_2024-06-10.csv"
     bt_broken = work / "braintree_broken.csv"
 
@@ -249,7 +264,12 @@ def others(spark, lake_settings, work):
     payouts = COMPOSED / "checkout" / "payouts_ent_acme_20240611_20240612_1.csv"
     po_broken = work / "payouts_broken.csv"
     _rewrite_csv(payouts, po_broken, lambda rows: rows[1].__setitem__(rows[0].index("Payments"), "166.16"))
-    return parse_paths(spark, lake_settings, [bt, bt_broken, breakdown, bd_broken, payouts, po_broken])
+    return [bt, bt_broken, breakdown, bd_broken, payouts, po_broken]
+
+
+@pytest.fixture
+def others(formats_run):
+    return formats_run
 
 
 def test_braintree_sales_credits_fx_and_statuses(others):

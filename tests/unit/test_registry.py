@@ -32,3 +32,62 @@ def test_unknown_content_is_not_guessed():
     assert detect(b"hello,world\n1,2\n") is None
     assert detect(b"\x00\x01binary") is None
     assert detect(b"") is None
+
+
+SAMPLES = Path(__file__).parents[1] / "data" / "samples"
+COMPOSED = Path(__file__).parents[1] / "data" / "formats"
+EXPECTED = {
+    "camt053/camt053.v2.minimal.xml": "bank.camt053", "camt053/camt053.v4.xml": "bank.camt053",
+    "camt053/camt053.v8.xml": "bank.camt053", "mt940/betterplace-sepa_mt9401.sta": "bank.mt940",
+    "mt940/jejik-abnamro.sta": "bank.mt940", "mt940/jejik-rabobank.sta": "bank.mt940",
+    "mt940/jejik-triodos.sta": "bank.mt940", "mt940/cmxl-mt940.sta": "bank.mt940",
+    "mt940/self-provided-gv_codes.sta": "bank.mt940", "bai2/sample1.txt": "bank.bai2", "bai2/sample2.txt": "bank.bai2",
+    "stripe/event_external_account_bank_account_created.json": "stripe.events",
+}
+COMPOSED_EXPECTED = {
+    "paypal/STL-20240610.01.009.CSV": "paypal.stl", "paypal/TRR-20240610.01.008.CSV": "paypal.trr",
+    "braintree/transaction_search_2024-06-10.csv": "braintree.transactions",
+    "checkout/settlement-breakdown_ent_acme_20240611_0000000K3P9Q_1.csv": "checkout.settlement_breakdown",
+    "checkout/payouts_ent_acme_20240611_20240612_1.csv": "checkout.payouts",
+    "stripe/balance_history_2024-06.csv": "stripe.balance_history",
+    "stripe/balance_report_payouts_itemized.csv": "stripe.balance_report_itemized",
+    "adyen/settlement_detail_report_batch_412.csv": "adyen.settlement_details",
+    "mt940/psp_payouts.sta": "bank.mt940", "bai2/psp_payouts.bai": "bank.bai2",
+}
+
+
+def test_every_sample_and_composed_file_is_recognised_by_content_whatever_its_name():
+    for folder, expected in ((SAMPLES, EXPECTED), (COMPOSED, COMPOSED_EXPECTED)):
+        for rel, format_id in expected.items():
+            head = (folder / rel).read_bytes()[:65536]
+            assert detect(head).format_id == format_id, rel
+            assert detect(BOM + head if not head.startswith(BOM) and head[:1] != b"<" else head).format_id == format_id
+
+
+def test_dj_stripe_api_objects_and_a_lone_statement_line_are_not_guessed():
+    for rel in ("stripe/charge_ch_fakefakefakefakefake0001.json", "stripe/payout_custom_bank_account.json",
+                "mt940/cmxl-statement_line.sta"):
+        assert detect((SAMPLES / rel).read_bytes()) is None, rel
+
+
+def test_paypal_files_starting_with_a_section_header_and_bai2_on_one_line():
+    stl = (COMPOSED / "paypal" / "STL-20240610.01.009.CSV").read_text().splitlines()
+    assert detect("\n".join(stl[2:]).encode()).format_id == "paypal.stl"          # no RH/FH (SmashPig style)
+    one_line = (COMPOSED / "bai2" / "psp_payouts.bai").read_text().replace("/\n", "/ ", 2)
+    assert detect(one_line.encode()).format_id == "bank.bai2"
+
+
+def test_a_header_two_sniffers_claim_is_unknown():
+    both = b"payment_id,order_id,psp,psp_reference,type,amount,currency,created_at,balance_transaction_id," \
+           b"reporting_category,automatic_payout_id\n"
+    assert detect(both) is None
+
+
+def test_workbooks_are_recognised_as_xlsx(tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.append(["anything"])
+    wb.save(tmp_path / "x.bin")
+    assert detect((tmp_path / "x.bin").read_bytes()[:65536]).format_id == "tabular.xlsx"
+    assert detect(b"PK\x03\x04not a workbook") is None
