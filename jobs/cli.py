@@ -3,6 +3,8 @@
   recon run      --tenant T --business-date YYYY-MM-DD [--landing DIR]   land, parse, match, post, publish
   recon export   --tenant T --what {matches,exceptions,files,quarantine,journals} --out FILE.csv
   recon summary  --tenant T --business-date YYYY-MM-DD                   the stored run summary
+  recon match    --tenant T --relation R --record F#N --record F#N --reason .. --by ..   manual match
+  recon unmatch  --tenant T --relation R --record F#N --reason .. --by ..              revoke a match
   recon stage    {parse,match,ledger,publish} --tenant T --business-date D   one stage (spark-submit entry)
   recon db       {migrate,start,url}                                    the operational database
   recon generate ...                                                    synthetic data (see --help)
@@ -25,6 +27,13 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _record(text: str) -> tuple[str, int]:
+    name, sep, ordinal = text.rpartition("#")
+    if not sep or not name or not ordinal.isdigit():
+        raise argparse.ArgumentTypeError(f"expected FILE_NAME#RECORD_ORDINAL, got {text!r}")
+    return name, int(ordinal)
 
 
 def _common(p: argparse.ArgumentParser, with_date: bool = True) -> None:
@@ -58,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     stage.add_argument("name", choices=["parse", "match", "ledger", "publish"])
     _common(stage)
     stage.add_argument("--run-id", required=True)
+
+    for name, text in (("match", "record a manual match of records the engine left open"),
+                       ("unmatch", "revoke the active match group containing a record")):
+        p = sub.add_parser(name, help=text)
+        _common(p, with_date=False)
+        p.add_argument("--relation", required=True, choices=["book_psp", "payout_bank"])
+        p.add_argument("--record", required=True, action="append", type=_record,
+                       help="FILE_NAME#RECORD_ORDINAL (repeat for each member)" if name == "match" else
+                       "FILE_NAME#RECORD_ORDINAL of any member of the group")
+        p.add_argument("--reason", required=True)
+        p.add_argument("--by", required=True, help="who decides (recorded in the audit log)")
 
     db = sub.add_parser("db", help="operational database")
     db.add_argument("action", choices=["migrate", "start", "url"])
@@ -123,6 +143,24 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         n = export(settings, args.tenant, args.what, args.out)
         print(f"wrote {n} rows to {args.out}")
+        return 0
+    if args.command in ("match", "unmatch"):
+        from jobs.match.manual import ManualMatchError, manual_match, manual_unmatch
+        from jobs.spark import get_spark
+
+        spark = get_spark(settings, app_name=f"recon-{args.command}")
+        try:
+            if args.command == "match":
+                mid = manual_match(spark, settings, args.tenant, args.relation, args.record, args.reason, args.by)
+                print(f"recorded manual match {mid}; it takes effect at the next run")
+            else:
+                if len(args.record) != 1:
+                    raise ManualMatchError("unmatch takes one --record (any member of the group)")
+                mid = manual_unmatch(spark, settings, args.tenant, args.record[0], args.relation, args.reason, args.by)
+                print(f"revoked match {mid}; its records are open again from the next run")
+        except ManualMatchError as exc:
+            print(f"recon: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "stage":
         from jobs import pipeline

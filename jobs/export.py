@@ -56,8 +56,9 @@ def export(settings: Settings, tenant_id: str, what: str, out: Path) -> int:
     spark = get_spark(settings, app_name=f"recon-export-{what}")
     cols = COLUMNS[what]
     if what == "matches":
-        df = lake.read(spark, settings, "matches", tenant_id).select(*cols).orderBy("match_id", "file_name",
-                                                                                    "record_ordinal")
+        from jobs.match.manual import active_matches
+
+        df = active_matches(spark, settings, tenant_id).select(*cols).orderBy("match_id", "file_name", "record_ordinal")
     elif what == "exceptions":
         status = lake.read(spark, settings, "item_status", tenant_id)
         latest = status.agg(F.max("run_date")).first()[0]

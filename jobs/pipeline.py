@@ -68,8 +68,9 @@ def stage_parse(spark, settings: Settings, tenant_id: str, business_date: date) 
 
 def stage_match(spark, settings: Settings, cfg: TenantConfig, business_date: date, run_id: str):
     from jobs.match.engine import run_match
+    from jobs.match.manual import load_actions
 
-    return run_match(spark, settings, cfg, business_date, run_id)
+    return run_match(spark, settings, cfg, business_date, run_id, load_actions(settings, cfg.tenant_id))
 
 
 def stage_ledger(spark, settings: Settings, cfg: TenantConfig, business_date: date, run_id: str) -> None:

@@ -79,6 +79,9 @@ def session_options(settings: Settings, extra: dict[str, str] | None = None) -> 
         opts["spark.sql.warehouse.dir"] = str(settings.jars_dir.parent / "spark-warehouse")
     if settings.lake_is_s3 or settings.s3_endpoint_url:
         opts.update(s3a_options(settings))
+    for item in filter(None, os.environ.get("RECON_SPARK_CONF", "").split(",")):
+        key, _, value = item.partition("=")
+        opts[key.strip()] = value.strip()
     opts.update(extra or {})
     return opts
 

@@ -14,7 +14,10 @@ from urllib.parse import urlparse, urlunparse
 
 import pytest
 
-os.environ.setdefault("RECON_SPARK_SHUFFLE_PARTITIONS", "2")
+# Test data is tiny: one shuffle partition and no adaptive re-planning (AQE submits a job per query
+# stage, which dominates at this size). Production keeps the defaults of jobs/spark.py.
+os.environ.setdefault("RECON_SPARK_SHUFFLE_PARTITIONS", "1")
+os.environ.setdefault("RECON_SPARK_CONF", "spark.sql.adaptive.enabled=false")
 os.environ.setdefault("RECON_SPARK_DRIVER_MEMORY", "3g")
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 

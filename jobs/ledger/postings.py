@@ -87,7 +87,9 @@ def post_day(spark: SparkSession, settings: Settings, cfg: TenantConfig, busines
     tenant = cfg.tenant_id
     accounts = chart(cfg)
     events = lake.read(spark, settings, "events", tenant)
-    matches = lake.read(spark, settings, "matches", tenant).filter(F.col("run_date") <= F.lit(business_date))
+    from jobs.match.manual import active_matches
+
+    matches = active_matches(spark, settings, tenant).filter(F.col("run_date") <= F.lit(business_date))
     day_events = events.filter(F.col("ingest_date") == F.lit(business_date))
 
     book_psp_match = (matches.filter(F.col("relation") == BOOK_PSP).groupBy("event_id")

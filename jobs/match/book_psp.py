@@ -208,9 +208,15 @@ def mismatches(book: DataFrame, psp: DataFrame, rules: MatchRules) -> DataFrame:
                 F.col("f.reason_detail").alias("reason_detail"))
 
 
-def match(items: DataFrame, rules: MatchRules, population: DataFrame | None = None) -> RelationResult:
+def _allowed(cands: DataFrame, forbidden: DataFrame | None) -> DataFrame:
+    return cands if forbidden is None else cands.join(forbidden, ["b_id", "p_id"], "left_anti")
+
+
+def match(items: DataFrame, rules: MatchRules, population: DataFrame | None = None,
+          forbidden: DataFrame | None = None) -> RelationResult:
     """Run the enabled levels over the open book_psp items (duplicates already excluded).
-    ``population``: recent book and PSP transactions (``population_amounts``) for the amount_time rule."""
+    ``population``: recent book and PSP transactions (``population_amounts``) for the amount_time rule;
+    ``forbidden`` (b_id, p_id): pairs a person unmatched, never proposed again."""
     book = materialize(_side(items, "book", "b", rules))
     psp = materialize(_side(items, "psp", "p", rules))
     members: list[DataFrame] = []
@@ -220,11 +226,12 @@ def match(items: DataFrame, rules: MatchRules, population: DataFrame | None = No
                                 (3, lambda b, p: level3(b, p, rules), "tolerance")):
         if level not in rules.levels:
             continue
-        accepted, ambiguous = assign.assign(finder(book, psp))
+        accepted, ambiguous = assign.assign(_allowed(finder(book, psp), forbidden))
+        # Only the matches found are checkpointed: the remaining sides then grow by one anti-join per level.
         found = materialize(_pairs_to_members(accepted, level, rules.rule_id(level, name), rules))
         members.append(found)
-        book = materialize(_remaining(book, found, "b_id"))
-        psp = materialize(_remaining(psp, found, "p_id"))
+        book = _remaining(book, found, "b_id")
+        psp = _remaining(psp, found, "p_id")
         if level == 3:
             names = psp.select(F.col("p_id"), F.concat(F.col("p_file"), F.lit("#"), F.col("p_ordinal").cast("string"))
                                .alias("p_label"))
@@ -235,16 +242,22 @@ def match(items: DataFrame, rules: MatchRules, population: DataFrame | None = No
                                          F.concat(F.lit("equally good candidates: "), F.array_join("labels", ", "))
                                          .alias("reason_detail")))
     if 3 in rules.levels and rules.reference_less and population is not None:
-        found = materialize(_pairs_to_members(level3_amount_time(book, psp, population, rules), 3,
+        found = materialize(_pairs_to_members(_allowed(level3_amount_time(book, psp, population, rules), forbidden), 3,
                                               rules.rule_id(3, "amount_time"), rules))
         members.append(found)
-        book = materialize(_remaining(book, found, "b_id"))
-        psp = materialize(_remaining(psp, found, "p_id"))
+        book = _remaining(book, found, "b_id")
+        psp = _remaining(psp, found, "p_id")
     if 4 in rules.levels:
-        split = materialize(level4_split(book, psp).withColumn("rule_id", F.lit(rules.rule_id(4, "split_capture"))))
+        split = level4_split(book, psp).withColumn("rule_id", F.lit(rules.rule_id(4, "split_capture")))
+        if forbidden is not None:
+            touched = (split.filter(F.col("role") == "psp").select("match_id", F.col("event_id").alias("p_id"))
+                       .join(split.filter(F.col("role") == "book").select("match_id", F.col("event_id").alias("b_id")),
+                             "match_id").join(forbidden, ["b_id", "p_id"]).select("match_id").distinct())
+            split = split.join(touched, "match_id", "left_anti")
+        split = materialize(split)
         members.append(split)
-        book = materialize(_remaining(book, split, "b_id"))
-        psp = materialize(_remaining(psp, split, "p_id"))
+        book = _remaining(book, split, "b_id")
+        psp = _remaining(psp, split, "p_id")
     flags.append(mismatches(book, psp, rules))
     all_members = members[0]
     for m in members[1:]:

@@ -6,6 +6,7 @@ same date gives the same result.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 
@@ -15,6 +16,7 @@ from pyspark.sql import functions as F
 from jobs import lake
 from jobs.calendar import BusinessCalendar
 from jobs.match import book_psp, payout_bank, status
+from jobs.match.manual import ManualAction, revoked_match_ids
 from jobs.match.prepare import open_items
 from jobs.match.rules import BOOK_PSP, PAYOUT_BANK, MatchRules
 from jobs.settings import Settings
@@ -29,19 +31,25 @@ class MatchSummary:
     open_items: dict[str, int]          # "EXPECTED" / reason code -> items
 
 
-def run_match(spark: SparkSession, settings: Settings, cfg: TenantConfig, run_date: date, run_id: str) -> MatchSummary:
+def run_match(spark: SparkSession, settings: Settings, cfg: TenantConfig, run_date: date, run_id: str,
+              manual: list[ManualAction] | tuple = ()) -> MatchSummary:
     tenant = cfg.tenant_id
     rules = MatchRules.from_tenant(cfg)
-    items, prev = open_items(spark, settings, tenant, run_date)
+    revoked = sorted(revoked_match_ids(list(manual)))
+    all_matches = lake.read(spark, settings, "matches", tenant)
+    reopen, forbidden_bp, forbidden_pb = _revoked(spark, settings, tenant, all_matches, revoked, run_date)
+    items, prev = open_items(spark, settings, tenant, run_date, reopen)
     items = lake.materialize(items)
-    active = items.filter(~F.col("is_duplicate"))
+    manual_members = _manual_groups(spark, items, [a for a in manual if a.action == "match" and a.match_id not in revoked])
+    active = items.filter(~F.col("is_duplicate")).join(
+        manual_members.select("event_id", "relation"), ["event_id", "relation"], "left_anti")
     recent = (lake.read(spark, settings, "events", tenant)
               .filter(F.col("ingest_date").between(F.date_sub(F.lit(run_date), rules.date_window_days), F.lit(run_date)))
               .filter(F.col("source_kind").isin("book", "psp") & F.col("event_type").isin("payment", "capture", "refund")))
     population = lake.materialize(book_psp.population_amounts(recent))
-    bp = book_psp.match(active.filter(F.col("relation") == BOOK_PSP), rules, population)
-    pb, open_payouts = payout_bank.match(active.filter(F.col("relation") == PAYOUT_BANK), rules)
-    members = bp.matches.unionByName(pb.matches)
+    bp = book_psp.match(active.filter(F.col("relation") == BOOK_PSP), rules, population, forbidden_bp)
+    pb, open_payouts = payout_bank.match(active.filter(F.col("relation") == PAYOUT_BANK), rules, forbidden_pb)
+    members = bp.matches.unionByName(pb.matches).unionByName(manual_members.select(*bp.matches.columns))
     lineage = items.select("event_id", "relation", "file_name", "record_ordinal").dropDuplicates(["event_id", "relation"])
     matches = (members.join(lineage, ["event_id", "relation"], "inner")
                .withColumn("tenant_id", F.lit(tenant)).withColumn("run_date", F.lit(run_date))
@@ -60,6 +68,47 @@ def run_match(spark: SparkSession, settings: Settings, cfg: TenantConfig, run_da
     summary = _summarise(spark, settings, tenant, run_date, written, prev)
     spark.catalog.clearCache()
     return summary
+
+
+def _revoked(spark: SparkSession, settings: Settings, tenant: str, all_matches: DataFrame, revoked: list[str],
+             run_date: date) -> tuple[DataFrame | None, DataFrame | None, DataFrame | None]:
+    """For groups people unmatched: records to reopen (those not in another active group of an earlier
+    run) and the pairs never to propose again, per relation."""
+    if not revoked:
+        return None, None, None
+    gone = all_matches.filter(F.col("match_id").isin(revoked))
+    earlier_active = all_matches.filter((F.col("run_date") < F.lit(run_date)) & ~F.col("match_id").isin(revoked))
+    reopen = (gone.select("event_id", "relation").distinct()
+              .join(earlier_active.select("event_id", "relation"), ["event_id", "relation"], "left_anti"))
+    role = lambda r, name: gone.filter(F.col("role") == r).select("match_id", F.col("event_id").alias(name))  # noqa
+    forbidden_bp = (role("book", "b_id").join(role("psp", "p_id"), "match_id")
+                    .join(gone.filter(F.col("relation") == BOOK_PSP).select("match_id").distinct(), "match_id")
+                    .select("b_id", "p_id").distinct())
+    events = lake.read(spark, settings, "events", tenant).select(
+        "event_id", F.concat_ws("|", "source", "payout_ref").alias("p_id"))
+    forbidden_pb = (role("bank", "b_id").join(role("psp", "event_id"), "match_id").join(events, "event_id")
+                    .select("b_id", "p_id").distinct())
+    return lake.materialize(reopen), lake.materialize(forbidden_bp), lake.materialize(forbidden_pb)
+
+
+def _manual_groups(spark: SparkSession, items: DataFrame, actions: list[ManualAction]) -> DataFrame:
+    """Member rows (level 0, rule ``manual``) for manual groups whose records are all open now."""
+    from jobs.schema import MATCH_SCHEMA
+
+    member_cols = ["match_id", "relation", "level", "rule_id", "score", "evidence", "event_id", "role"]
+    rows = [(a.match_id, a.relation, e, json.dumps({"level": 0, "manual_match_id": a.action_id}))
+            for a in actions for e in a.event_ids]
+    schema = "match_id string, relation string, event_id string, evidence string"
+    wanted = spark.createDataFrame(rows, schema)
+    open_now = wanted.join(items.select("event_id", "relation", "source_kind"), ["event_id", "relation"], "left")
+    complete = (open_now.groupBy("match_id").agg(F.count(F.lit(1)).alias("n"), F.count("source_kind").alias("k"))
+                .filter("n = k").select("match_id"))
+    fields = {f.name: f.dataType for f in MATCH_SCHEMA.fields}
+    return (open_now.join(complete, "match_id")
+            .select("match_id", "relation", F.lit(0).cast("int").alias("level"), F.lit("manual").alias("rule_id"),
+                    F.lit(1).cast(fields["score"]).alias("score"), "evidence", "event_id",
+                    F.col("source_kind").alias("role"))
+            .select(*member_cols))
 
 
 def _summarise(spark: SparkSession, settings: Settings, tenant: str, run_date: date, written: DataFrame,

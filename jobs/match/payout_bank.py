@@ -59,14 +59,16 @@ def reference_candidates(bank: DataFrame, pos: DataFrame) -> DataFrame:
     return tokens.join(refs, "token").select("b_id", "po_key").distinct()
 
 
-def match(items: DataFrame, rules: MatchRules) -> tuple[RelationResult, DataFrame]:
+def match(items: DataFrame, rules: MatchRules, forbidden: DataFrame | None = None) -> tuple[RelationResult, DataFrame]:
     """Returns the relation result and the payouts still open (po_key, po_expected, po_has_row,
-    po_mismatched)."""
+    po_mismatched). ``forbidden`` (b_id = bank event, p_id = payout key): pairs a person unmatched."""
     psp_items = materialize(items.filter(F.col("source_kind") == "psp"))
     pos = materialize(payouts(psp_items).filter(F.col("po_ccys") == 1))
     bank = materialize(_bank(items.filter(F.col("source_kind") == "bank")))
 
     by_ref = reference_candidates(bank, pos).join(bank, "b_id").join(pos, "po_key")
+    if forbidden is not None:
+        by_ref = by_ref.join(forbidden.withColumnRenamed("p_id", "po_key"), ["b_id", "po_key"], "left_anti")
     agrees = (F.col("bk_amount") == F.col("po_amount")) & (F.col("bk_currency") == F.col("po_currency"))
     ref_pairs = by_ref.filter(agrees).select(F.col("b_id"), F.col("po_key").alias("p_id"),
                                              F.lit(Decimal(1)).alias("score"))
@@ -94,6 +96,8 @@ def match(items: DataFrame, rules: MatchRules) -> tuple[RelationResult, DataFram
                                & (F.col("bk_currency") == F.col("po_currency")), "inner") \
         .filter(F.abs(F.datediff("bk_date", "po_expected")) <= window) \
         .filter(F.col("bk_date") >= F.date_sub("po_expected", 1))
+    if forbidden is not None:
+        by_amount = by_amount.join(forbidden.withColumnRenamed("p_id", "po_key"), ["b_id", "po_key"], "left_anti")
     amount_pairs = by_amount.select("b_id", F.col("po_key").alias("p_id"),
                                     (F.lit(1) - F.abs(F.datediff("bk_date", "po_expected")) / (window + 1))
                                     .cast("decimal(7,4)").alias("score"))

@@ -68,9 +68,11 @@ def duplicates(events_upto: DataFrame, new: DataFrame) -> DataFrame:
             .select("event_id", "original_event_id"))
 
 
-def open_items(spark: SparkSession, settings: Settings, tenant_id: str, run_date: date) -> tuple[DataFrame, date | None]:
+def open_items(spark: SparkSession, settings: Settings, tenant_id: str, run_date: date,
+               reopen: DataFrame | None = None) -> tuple[DataFrame, date | None]:
     """Every open (event, relation) for the run, with ``is_duplicate``/``original_event_id`` and the
-    carried ``prior_reason``. Returns the rows and the previous run date (None on the first run)."""
+    carried ``prior_reason``. ``reopen`` (event_id, relation): records of groups a person unmatched.
+    Returns the rows and the previous run date (None on the first run)."""
     prev = previous_run_date(spark, settings, tenant_id, run_date)
     events = lake.read(spark, settings, "events", tenant_id).filter(F.col("ingest_date") <= F.lit(run_date))
     new = events.filter(F.col("ingest_date") > F.lit(prev)) if prev else events
@@ -87,5 +89,10 @@ def open_items(spark: SparkSession, settings: Settings, tenant_id: str, run_date
         carried_items = (carried.join(events.select(*MATCH_COLUMNS), "event_id", "inner")
                          .withColumn("original_event_id", F.lit(None).cast("string")))
         items = new_items.unionByName(carried_items.select(*new_items.columns))
+    if reopen is not None:
+        reopened = (reopen.join(events.select(*MATCH_COLUMNS), "event_id", "inner")
+                    .withColumn("prior_reason", F.lit(None).cast("string"))
+                    .withColumn("original_event_id", F.lit(None).cast("string")))
+        items = items.unionByName(reopened.select(*items.columns)).dropDuplicates(["event_id", "relation"])
     return items.withColumn("is_duplicate", F.col("original_event_id").isNotNull()
                             | (F.coalesce(F.col("prior_reason"), F.lit("")) == "DUPLICATE")), prev

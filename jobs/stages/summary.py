@@ -26,7 +26,9 @@ def compute(spark: SparkSession, settings: Settings, tenant_id: str, business_da
     for r in files.groupBy("format").count().collect():
         metrics.append(("files_parsed", r["format"], r["count"]))
 
-    matches = lake.read(spark, settings, "matches", tenant_id)
+    from jobs.match.manual import active_matches
+
+    matches = active_matches(spark, settings, tenant_id)
     today = matches.filter(F.col("run_date") == day)
     for r in today.groupBy("relation", "level").agg(F.count(F.lit(1)).alias("records"),
                                                     F.countDistinct("match_id").alias("groups")).collect():

@@ -1,0 +1,135 @@
+"""Manual match / unmatch decisions, recorded in PostgreSQL and applied by every (re)run.
+
+* ``match``: a person groups records the engine left open (e.g. a payout whose bank credit differs,
+  settled with an adjustment). The next run takes them out of automatic matching and writes the group
+  as a level-0 match with rule ``manual``.
+* ``unmatch``: a person revokes an active group. Its records are open again from the next run, and
+  the engine never re-pairs the same records automatically (forbidden pairs), so the decision
+  survives reruns. Exports list only active groups (not revoked).
+Every decision is also written to the audit log.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from jobs.match.rules import BOOK_PSP, PAYOUT_BANK, RELATIONS
+from jobs.settings import Settings
+from jobs.store.db import connect
+
+Record = tuple[str, int]
+
+
+class ManualMatchError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ManualAction:
+    action_id: int
+    action: str                 # match | unmatch
+    relation: str
+    event_ids: tuple[str, ...]
+    match_id: str
+
+
+def manual_group_id(relation: str, event_ids) -> str:
+    """Deterministic id of a manual group. It differs from the id the engine would give the same
+    members (``refs.group_match_id``), so re-matching by hand what was unmatched is a new, active group."""
+    return hashlib.sha256("|".join(["manual", relation, *sorted(event_ids)]).encode()).hexdigest()[:32]
+
+
+def load_actions(settings: Settings, tenant_id: str) -> list[ManualAction]:
+    with connect(settings) as conn:
+        rows = conn.execute("SELECT manual_match_id, action, relation, event_ids, match_id FROM manual_match "
+                            "WHERE tenant_id = %s AND revoked_at IS NULL ORDER BY manual_match_id", (tenant_id,)).fetchall()
+    return [ManualAction(r["manual_match_id"], r["action"], r["relation"], tuple(r["event_ids"]), r["match_id"])
+            for r in rows]
+
+
+def revoked_match_ids(actions: list[ManualAction]) -> set[str]:
+    return {a.match_id for a in actions if a.action == "unmatch"}
+
+
+def _resolve(spark, settings: Settings, tenant_id: str, records: list[Record]) -> dict[Record, tuple[str, str]]:
+    """(file_name, ordinal) -> (event_id, source_kind) from the lake."""
+    from pyspark.sql import functions as F
+
+    from jobs import lake
+
+    wanted = F.struct("file_name", "record_ordinal").isin([F.struct(F.lit(f), F.lit(o)) for f, o in records])
+    rows = (lake.read(spark, settings, "events", tenant_id).filter(wanted)
+            .select("file_name", "record_ordinal", "event_id", "source_kind").collect())
+    found = {(r.file_name, r.record_ordinal): (r.event_id, r.source_kind) for r in rows}
+    missing = [f"{f}#{o}" for f, o in records if (f, o) not in found]
+    if missing:
+        raise ManualMatchError(f"no such record(s) for tenant {tenant_id}: {', '.join(missing)}")
+    return found
+
+
+def _record(settings: Settings, tenant_id: str, action: str, relation: str, event_ids: list[str], match_id: str,
+            records: list[Record], reason: str, actor: str) -> None:
+    labels = [f"{f}#{o}" for f, o in records]
+    with connect(settings) as conn:
+        conn.execute("INSERT INTO manual_match (tenant_id, action, relation, event_ids, match_id, records, reason, "
+                     "created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                     (tenant_id, action, relation, event_ids, match_id, labels, reason, actor))
+        conn.execute("INSERT INTO audit_log (tenant_id, actor, action, object_type, object_id, detail) "
+                     "VALUES (%s, %s, %s, 'match_group', %s, %s)",
+                     (tenant_id, actor, f"manual_{action}", match_id,
+                      json.dumps({"relation": relation, "records": labels, "reason": reason})))
+
+
+def manual_match(spark, settings: Settings, tenant_id: str, relation: str, records: list[Record], reason: str,
+                 actor: str) -> str:
+    if relation not in RELATIONS:
+        raise ManualMatchError(f"relation must be one of {', '.join(RELATIONS)}")
+    if not reason.strip() or not actor.strip():
+        raise ManualMatchError("a manual match needs a reason and the person who made it")
+    found = _resolve(spark, settings, tenant_id, records)
+    kinds = [k for _, k in found.values()]
+    anchor = "book" if relation == BOOK_PSP else "bank"
+    if kinds.count(anchor) < 1 or kinds.count("psp") < 1 or set(kinds) - {anchor, "psp"}:
+        raise ManualMatchError(f"a {relation} group needs at least one {anchor} record and one PSP record, "
+                               f"and nothing else (got {', '.join(sorted(kinds))})")
+    if relation == PAYOUT_BANK and kinds.count("bank") != 1:
+        raise ManualMatchError("a payout_bank group has exactly one bank entry")
+    event_ids = sorted(e for e, _ in found.values())
+    mid = manual_group_id(relation, event_ids)
+    _record(settings, tenant_id, "match", relation, event_ids, mid, records, reason, actor)
+    return mid
+
+
+def manual_unmatch(spark, settings: Settings, tenant_id: str, record: Record, relation: str, reason: str,
+                   actor: str) -> str:
+    """Revoke the active group of ``relation`` that contains ``record``; returns its match id."""
+    from pyspark.sql import functions as F
+
+    from jobs import lake
+
+    if not reason.strip() or not actor.strip():
+        raise ManualMatchError("an unmatch needs a reason and the person who made it")
+    revoked = revoked_match_ids(load_actions(settings, tenant_id))
+    matches = lake.read(spark, settings, "matches", tenant_id).filter(F.col("relation") == relation)
+    groups = [r.match_id for r in matches.filter((F.col("file_name") == record[0])
+                                                 & (F.col("record_ordinal") == record[1]))
+              .select("match_id").distinct().collect() if r.match_id not in revoked]
+    if not groups:
+        raise ManualMatchError(f"{record[0]}#{record[1]} is in no active {relation} match")
+    mid = groups[0]
+    members = matches.filter(F.col("match_id") == mid).select("event_id", "file_name", "record_ordinal").distinct().collect()
+    _record(settings, tenant_id, "unmatch", relation, sorted({m.event_id for m in members}), mid,
+            sorted((m.file_name, m.record_ordinal) for m in members), reason, actor)
+    return mid
+
+
+def active_matches(spark, settings: Settings, tenant_id: str):
+    """gold/matches without the groups people revoked: what exports and figures call "matched"."""
+    from pyspark.sql import functions as F
+
+    from jobs import lake
+
+    matches = lake.read(spark, settings, "matches", tenant_id)
+    revoked = sorted(revoked_match_ids(load_actions(settings, tenant_id))) if settings.database_url else []
+    return matches.filter(~F.col("match_id").isin(revoked)) if revoked else matches
