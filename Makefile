@@ -1,7 +1,7 @@
 # psp-recon: the two commands are `make demo` and `make test`; both set everything up first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup venv jars pg migrate airflow-db demo test test-fast airflow lock clean
+.PHONY: help setup venv jars pg migrate airflow-db demo test test-fast test-ingest airflow webhooks lock clean
 
 PY      := .venv/bin/python
 LOCAL   := .local
@@ -42,6 +42,12 @@ test: setup  ## the whole suite: unit, DAG integrity, PostgreSQL integration, en
 
 test-fast: setup  ## everything but the end-to-end tests
 	.venv/bin/pytest -m "not e2e"
+
+test-ingest: setup  ## ingestion against real local servers (SFTP, IMAP, PSP API, moto S3, webhook receiver)
+	.venv/bin/pytest tests/ingest -m "not e2e"
+
+webhooks: setup  ## the signed-webhook receiver (RECON_WEBHOOK_HOST / RECON_WEBHOOK_PORT, default 127.0.0.1:8090)
+	.venv/bin/recon webhooks serve
 
 airflow: setup  ## the Airflow UI on http://127.0.0.1:8080 (admin password printed at start)
 	@echo "Airflow UI: http://127.0.0.1:8080  (user admin; password in $(LOCAL)/airflow/simple_auth_manager_passwords.json.generated)"
