@@ -1,7 +1,7 @@
 # psp-recon: the two commands are `make demo` and `make test`; both set everything up first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup venv jars pg migrate airflow-db demo test test-fast test-ingest airflow webhooks lock clean
+.PHONY: help setup venv jars pg migrate airflow-db demo test test-fast test-ingest bench-quality airflow webhooks lock clean
 
 PY      := .venv/bin/python
 LOCAL   := .local
@@ -42,6 +42,9 @@ test: setup  ## the whole suite: unit, DAG integrity, PostgreSQL integration, en
 
 test-fast: setup  ## everything but the end-to-end tests
 	.venv/bin/pytest -m "not e2e"
+
+bench-quality: setup  ## matching precision / recall / reason codes vs ground truth at 3 noise levels -> bench/results/quality.*
+	$(PY) bench/quality.py
 
 test-ingest: setup  ## ingestion against real local servers (SFTP, IMAP, PSP API, moto S3, webhook receiver)
 	.venv/bin/pytest tests/ingest -m "not e2e"

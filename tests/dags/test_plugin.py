@@ -1,0 +1,57 @@
+"""The operator page plugin: registered with Airflow, refuses anonymous users, shows the queue."""
+import importlib.util
+from datetime import date
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+PLUGIN = Path(__file__).parents[2] / "plugins" / "recon_ui.py"
+
+
+@pytest.fixture(scope="module")
+def plugin():
+    spec = importlib.util.spec_from_file_location("recon_ui", PLUGIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_plugin_declares_the_app_and_the_nav_link(plugin):
+    assert plugin.ReconUIPlugin.fastapi_apps[0]["url_prefix"] == "/recon"
+    assert plugin.ReconUIPlugin.external_views[0]["href"] == "/recon/"
+
+
+def test_anonymous_requests_are_refused(plugin):
+    client = TestClient(plugin.app)
+    assert client.get("/api/exceptions").status_code == 401
+    assert client.get("/").status_code == 401
+
+
+@pytest.mark.postgres
+def test_signed_in_user_sees_runs_and_open_exceptions(plugin, settings, tenant_id, monkeypatch):
+    from airflow.api_fastapi.core_api.security import get_user
+
+    from jobs.store.db import connect
+    from jobs.tenants import load_tenant, record_tenant
+
+    monkeypatch.setenv("RECON_DATABASE_URL", settings.database_url)
+    with connect(settings) as conn:
+        record_tenant(conn, load_tenant(settings, tenant_id))
+        conn.execute("INSERT INTO recon_run (tenant_id, business_date, run_id, status, summary) VALUES "
+                     "(%s, %s, 'r1', 'succeeded', '{\"book_match_rate\": 0.5, \"ledger_balanced\": true}')",
+                     (tenant_id, date(2026, 11, 20)))
+        conn.execute("INSERT INTO exception_item (tenant_id, event_id, relation, reason_code, source, event_type, "
+                     "amount_minor, currency, file_name, record_ordinal, first_seen_date, last_seen_date) VALUES "
+                     "(%s, 'e1', 'book_psp', 'MISSING_IN_PSP', 'book', 'payment', 1234, 'EUR', 'b.csv', 7, "
+                     "'2026-11-20', '2026-11-20')", (tenant_id,))
+    plugin.app.dependency_overrides[get_user] = lambda: object()
+    try:
+        client = TestClient(plugin.app)
+        rows = client.get("/api/exceptions", params={"tenant": tenant_id}).json()
+        assert [(r["reason_code"], r["file_name"], r["record_ordinal"]) for r in rows] == [("MISSING_IN_PSP", "b.csv", 7)]
+        assert client.get("/api/runs", params={"tenant": tenant_id}).json()[0]["ledger_balanced"] is True
+        page = client.get("/", params={"tenant": tenant_id}).text
+        assert "MISSING_IN_PSP" in page and "b.csv" in page
+    finally:
+        plugin.app.dependency_overrides.clear()
