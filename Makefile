@@ -1,7 +1,7 @@
 # psp-recon: the two commands are `make demo` and `make test`; both set everything up first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup venv jars pg migrate airflow-db demo test test-fast test-ingest bench-quality airflow webhooks lock clean
+.PHONY: help setup venv jars pg migrate airflow-db demo test test-fast test-ingest bench-quality airflow webhooks package lock clean
 
 PY      := .venv/bin/python
 LOCAL   := .local
@@ -55,6 +55,9 @@ webhooks: setup  ## the signed-webhook receiver (RECON_WEBHOOK_HOST / RECON_WEBH
 airflow: setup  ## the Airflow UI on http://127.0.0.1:8080 (admin password printed at start)
 	@echo "Airflow UI: http://127.0.0.1:8080  (user admin; password in $(LOCAL)/airflow/simple_auth_manager_passwords.json.generated)"
 	PATH="$(CURDIR)/.venv/bin:$$PATH" exec .venv/bin/airflow standalone
+
+package:  ## the job archive + entry script for EMR / EMR Serverless / Glue -> dist/
+	python3 infra/emr/build_package.py --out dist
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (needs the venv's uv)
 	.venv/bin/uv pip compile pyproject.toml --extra dev --python .venv/bin/python --no-annotate \

@@ -1,0 +1,30 @@
+"""Build the job code archive shipped to EMR / Glue: ``dist/psp_recon_jobs.zip`` (the ``jobs`` package
+without local-only helpers' caches, plus ``sql/``) and ``dist/recon_entry.py``.
+
+Usage: ``python3 infra/emr/build_package.py [--out dist]`` (``make package``); upload both files to the
+``RECON_CODE_URI`` / ``RECON_ENTRY_URI`` locations (terraform output ``recon_environment``).
+"""
+import argparse
+import shutil
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def build(out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    archive = out / "psp_recon_jobs.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for folder in ("jobs", "sql"):
+            for path in sorted((ROOT / folder).rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                    zf.write(path, path.relative_to(ROOT).as_posix())
+    shutil.copy2(Path(__file__).with_name("recon_entry.py"), out / "recon_entry.py")
+    return archive
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=ROOT / "dist")
+    print(build(parser.parse_args().out))

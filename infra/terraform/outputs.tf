@@ -1,0 +1,23 @@
+output "recon_environment" {
+  description = "The settings Airflow workers need (see README, Configuration)"
+  value = {
+    RECON_LAKE                   = "s3://${aws_s3_bucket.lake.bucket}/lake"
+    RECON_SPARK_MODE             = "emr_serverless"
+    RECON_EMR_SERVERLESS_APP_ID  = aws_emrserverless_application.spark.id
+    RECON_EMR_EXECUTION_ROLE_ARN = aws_iam_role.job.arn
+    RECON_CODE_URI               = "s3://${aws_s3_bucket.lake.bucket}/code/psp_recon_jobs.zip"
+    RECON_ENTRY_URI              = "s3://${aws_s3_bucket.lake.bucket}/code/recon_entry.py"
+  }
+}
+
+output "glue_database" {
+  value = aws_glue_catalog_database.recon.name
+}
+
+output "athena_workgroup" {
+  value = aws_athena_workgroup.analysts.name
+}
+
+output "database_endpoint" {
+  value = var.create_database ? aws_db_instance.recon[0].endpoint : null
+}
