@@ -55,12 +55,23 @@ def ensure_table(spark: SparkSession, settings: Settings, name: str) -> None:
     if key in _ENSURED:
         return
     table = TABLES[name]
+    path = table_path(settings, name)
     (DeltaTable.createIfNotExists(spark)
-     .location(table_path(settings, name))
+     .location(path)
      .addColumns(table.schema)
      .partitionedBy(*table.partition_columns)
      .execute())
+    _evolve(spark, path, table)
     _ENSURED.add(key)
+
+
+def _evolve(spark: SparkSession, path: str, table: Table) -> None:
+    """Schema versions only ever add nullable columns: add the ones an older table lacks."""
+    existing = {f.name for f in spark.read.format("delta").load(path).schema.fields}
+    missing = [f for f in table.schema.fields if f.name not in existing]
+    if missing:
+        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
 
 
 def read(spark: SparkSession, settings: Settings, name: str, tenant_id: str | None = None) -> DataFrame:
