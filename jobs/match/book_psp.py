@@ -129,8 +129,8 @@ def level3_amount_time(book: DataFrame, psp: DataFrame, population: DataFrame, r
     transactions of that kind and currency, matched or not). Pairs, not ranked: anything less than a
     unique candidate is left open."""
     distinctive = (population.groupBy("kind", "currency", "amount")
-                   .agg(F.sum(F.when(F.col("side") == "book", 1).otherwise(0)).alias("n_book"),
-                        F.sum(F.when(F.col("side") == "psp", 1).otherwise(0)).alias("n_psp"))
+                   .agg(F.countDistinct(F.when(F.col("side") == "book", F.col("record_key"))).alias("n_book"),
+                        F.countDistinct(F.when(F.col("side") == "psp", F.col("record_key"))).alias("n_psp"))
                    .filter((F.col("n_book") == 1) & (F.col("n_psp") == 1))
                    .select(F.col("kind").alias("b_kind"), F.col("currency").alias("b_currency"),
                            F.col("amount").alias("b_amount")))
@@ -151,9 +151,11 @@ def level3_amount_time(book: DataFrame, psp: DataFrame, population: DataFrame, r
 
 
 def population_amounts(items: DataFrame) -> DataFrame:
-    """(side, kind, currency, amount) of the recent transactions the amount_time rule compares with."""
+    """(side, kind, currency, amount, record_key) of the recent transactions the amount_time rule
+    compares with; a record delivered twice counts once (same payment id / PSP line id)."""
     presented = F.col("presentment_currency").isNotNull()
-    return items.select(
+    key = F.coalesce(F.col("merchant_payment_id"), F.col("psp_line_id"), F.col("event_id"))
+    return items.select(key.alias("record_key"),
         F.when(F.col("source_kind") == "book", "book").otherwise("psp").alias("side"), _kind().alias("kind"),
         F.when(presented, F.col("presentment_currency")).otherwise(F.col("currency")).alias("currency"),
         F.when(presented, F.col("presentment_amount_minor")).otherwise(F.col("amount_minor")).alias("amount"))
