@@ -58,24 +58,29 @@ def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *[p.strip("/") for p in parts]])
 
 
-def put_file(settings: Settings, src: Path, uri: str) -> None:
-    """Copy a local file to ``uri`` atomically (no reader ever sees half of it)."""
-    if _is_s3(uri):
-        bucket, key = _split_s3(uri)
-        s3_client(settings).upload_file(str(src), bucket, key)
-        return
-    dest = Path(uri)
+def _write_local_atomically(dest: Path, write) -> None:
+    """Write through ``write(fileobj)`` into a temporary file next to ``dest``, fsync, then rename."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, src.open("rb") as inp:
-            shutil.copyfileobj(inp, out, 1 << 20)
+        with os.fdopen(fd, "wb") as out:
+            write(out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def put_file(settings: Settings, src: Path, uri: str) -> None:
+    """Copy a local file to ``uri`` atomically (no reader ever sees half of it)."""
+    if _is_s3(uri):
+        bucket, key = _split_s3(uri)
+        s3_client(settings).upload_file(str(src), bucket, key)
+        return
+    with src.open("rb") as inp:
+        _write_local_atomically(Path(uri), lambda out: shutil.copyfileobj(inp, out, 1 << 20))
 
 
 def put_bytes(settings: Settings, data: bytes, uri: str) -> None:
@@ -83,18 +88,7 @@ def put_bytes(settings: Settings, data: bytes, uri: str) -> None:
         bucket, key = _split_s3(uri)
         s3_client(settings).put_object(Bucket=bucket, Key=key, Body=data)
         return
-    dest = Path(uri)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    _write_local_atomically(Path(uri), lambda out: out.write(data))
 
 
 def delete(settings: Settings, uri: str) -> None:
