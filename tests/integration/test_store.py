@@ -37,11 +37,11 @@ def test_tenant_config_versions_are_kept_and_edits_need_a_new_version(settings, 
         with pytest.raises(ConfigurationError, match="bump config_version"):
             record_tenant(conn, changed)
         bumped = parse_tenant(cfg_text(settings, tenant_id).replace("absolute_minor: 1", "absolute_minor: 5")
-                              .replace("config_version: 1", "config_version: 2"))
+                              .replace(f"config_version: {cfg.version}", f"config_version: {cfg.version + 1}"))
         record_tenant(conn, bumped)
         versions = conn.execute("SELECT config_version FROM tenant_config_version WHERE tenant_id = %s ORDER BY 1",
                                 (tenant_id,)).fetchall()
-    assert [v["config_version"] for v in versions] == [1, 2]
+    assert [v["config_version"] for v in versions] == [cfg.version, cfg.version + 1]
 
 
 def cfg_text(settings, tenant_id):
