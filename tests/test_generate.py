@@ -369,3 +369,120 @@ def test_timing_smoke_100k_payments(tmp_path):
     lines = sum(sum(1 for _ in p.open("rb")) - (p.suffix == ".csv")
                 for p in (tmp_path / "acme" / "landing").rglob("book_payments_*"))
     assert lines == report.records["book_rows"]
+
+
+# ------------------------------------------------------------------------------------ other formats
+ALL_PSPS = ["stripe", "adyen", "paypal", "braintree", "checkout"]
+
+
+def _variant(tmp_path_factory, name: str, **kw) -> Path:
+    out = tmp_path_factory.mktemp(f"gen_{name}")
+    args = dict(seed=5, end_date=END, days=5, payments_per_day=150, tenants=["acme"], noise="high")
+    args.update(kw)
+    generate(out, **args)
+    return out / "acme"
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory):
+    return _variant(tmp_path_factory, "all", psps=ALL_PSPS, bank_format="mt940", xlsx=["braintree"])
+
+
+def _sb_rows(path: Path) -> tuple[list[list[str]], list[list[str]]]:
+    rows = list(csv.reader(path.open()))
+    return [r for r in rows if r[0] == "SB"], [r for r in rows if r[0] != "SB"]
+
+
+def test_new_options_are_deterministic_and_leave_the_default_output_alone(tmp_path):
+    kw = dict(seed=9, end_date=END, days=3, payments_per_day=60, noise="high", psps=ALL_PSPS,
+              stripe_format="events", paypal_format="trr", bank_format="bai2", xlsx=["adyen", "book"])
+    generate(tmp_path / "a", **kw)
+    generate(tmp_path / "b", **kw)
+    a, b = _tree_bytes(tmp_path / "a"), _tree_bytes(tmp_path / "b")
+    assert a == b
+    names = {Path(k).name.split("_")[0].split("-")[0] for k in a if "/landing/" in k}
+    assert {"stripe", "settlement", "TRR", "braintree", "payouts", "bai2", "book"} <= names
+    assert any(k.endswith(".xlsx") and "settlement_detail_report" in k for k in a)
+    with pytest.raises(ValueError):
+        generate(tmp_path / "c", end_date=END, bank_format="mt942")
+
+
+def test_paypal_footers_and_withdrawals_add_up(everything):
+    reports = sorted((everything / "landing").rglob("STL-*.CSV"))
+    assert reports
+    withdrawals = 0
+    for path in reports:
+        body, other = _sb_rows(path)
+        header = next(r for r in other if r[0] == "CH")[1:]
+        col = {name: i + 1 for i, name in enumerate(header)}
+        for footer in (r for r in other if r[0] == "SF"):
+            mine = [r for r in body if r[col["Gross Transaction Currency"]] == footer[1]]
+            gross = lambda dc: sum(int(r[col["Gross Transaction Amount"]]) for r in mine  # noqa: E731
+                                   if r[col["Transaction Debit or Credit"]] == dc)
+            fee = lambda dc: sum(int(r[col["Fee Amount"]] or 0) for r in mine if r[col["Fee Debit or Credit"]] == dc)  # noqa
+            assert [int(x) for x in footer[2:6]] == [gross("CR"), gross("DR"), fee("CR"), fee("DR")]
+            before = sum((1 if r[col["Transaction Debit or Credit"]] == "CR" else -1) * int(r[col["Gross Transaction Amount"]])
+                         - (1 if r[col["Fee Debit or Credit"]] == "DR" else -1 if r[col["Fee Debit or Credit"]] else 0)
+                         * int(r[col["Fee Amount"]] or 0) for r in mine if r[col["Transaction Event Code"]] != "T0400")
+            out = [int(r[col["Gross Transaction Amount"]]) for r in mine if r[col["Transaction Event Code"]] == "T0400"]
+            assert out == ([before] if before > 0 else [])          # the day's balance goes to the bank
+            withdrawals += len(out)
+        assert next(r for r in other if r[0] == "SC")[1] == str(len(body))
+    assert withdrawals >= 3
+
+
+def test_checkout_payouts_report_equals_its_settlement_breakdowns(everything):
+    breakdown = defaultdict(int)
+    for path in (everything / "landing").rglob("settlement-breakdown_*.csv"):
+        if "(1)" in path.name:                                   # a redelivered copy
+            continue
+        for row in csv.DictReader(path.open()):
+            ccy = row["Holding Currency"]
+            net = to_minor(row["Net In Holding Currency"], ccy)
+            assert to_minor(row["Gross In Holding Currency"], ccy) + to_minor(row["Deduction In Holding Currency"],
+                                                                               ccy) == net
+            breakdown[row["Payout ID"]] += net
+    reports = list((everything / "landing").rglob("payouts_*.csv"))
+    assert reports and breakdown
+    for path in reports:
+        for row in csv.DictReader(path.open()):
+            ccy = row["Holding Currency"]
+            parts = sum(to_minor(v, ccy) for k, v in row.items() if k not in (
+                "Client Entity ID", "Client Entity Name", "Sub Entity ID", "Sub Entity Name", "Currency Account ID",
+                "Currency Account Name", "Holding Currency", "Payout ID", "Payout Date", "Reporting Start Date",
+                "Reporting End Date", "Payout Amount"))
+            assert to_minor(row["Payout Amount"], ccy) == parts == breakdown[row["Payout ID"]]
+
+
+def test_mt940_and_bai2_statements_balance_and_chain(everything, tmp_path_factory):
+    from jobs.formats.mt940 import read_pages
+
+    previous = {}
+    for path in sorted((everything / "landing").rglob("mt940_*.sta")):
+        for page in read_pages(path.read_text()):
+            lines = sum((1 if ln.match.group("mark") == "C" else -1) * Decimal(ln.match.group("amount").replace(",", "."))
+                        for ln in page.lines)
+            assert page.opening + lines == page.closing
+            assert previous.get(page.account, page.opening) == page.opening
+            previous[page.account] = page.closing
+    assert len(previous) == 2
+    bai = _variant(tmp_path_factory, "bai2", psps=["paypal", "checkout"], bank_format="bai2")
+    from jobs.formats import bai2, common
+
+    for path in sorted((bai / "landing").rglob("bai2_*.bai")):
+        from jobs.landing import LandedFile
+
+        out = common.DriverRows(bai2.ROW_SCHEMA)
+        f = LandedFile("acme", "0" * 64, path.name, str(path), "bank.bai2", "1.0", "bank", END)
+        assert bai2.parse_file(path.read_bytes(), f, out)["control_totals_ok"] is True
+        assert out.count == sum(1 for line in path.read_text().splitlines() if line.startswith("16,"))
+
+
+def test_xlsx_delivery_keeps_the_rows(everything):
+    from jobs.formats.xlsx import to_csv
+
+    books = sorted((everything / "landing").rglob("braintree_transactions_*.xlsx"))
+    assert books
+    rows = list(csv.DictReader(io.StringIO(to_csv(books[0].read_bytes()).decode())))
+    assert rows and {r["Transaction Type"] for r in rows} <= {"sale", "credit"}
+    assert all(re.fullmatch(r"[a-z0-9]{8}", r["Transaction ID"]) for r in rows)

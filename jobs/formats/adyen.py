@@ -61,7 +61,7 @@ def parse_settlement_details(spark: SparkSession, settings: Settings, spec: Form
     for sha in held:
         rejected[sha] = (c.CONTROL_TOTAL_MISMATCH, "the batch's rows do not sum to its MerchantPayout row")
     kept = rows.filter(~F.col("file_sha256").isin(held)) if held else rows
-    return c.finish(kept, spec, ctx, extra_stats=totals, rejected=rejected, notes=read.notes)
+    return c.finish(kept, spec, ctx, extra_stats=totals, rejected=rejected, notes=read.notes, files=files)
 
 
 def control_totals(rows: DataFrame) -> DataFrame:

@@ -337,4 +337,5 @@ def parse_bai2(spark: SparkSession, settings: Settings, spec: FormatSpec, files:
               .withColumn("psp", F.lit(None).cast("string"))
               .withColumn("fee_minor", F.lit(0).cast("long"))
               .withColumn("net_minor", F.col("amount_minor")))
-    return c.finish(parsed, spec, ctx, extra_stats=spark.createDataFrame(totals, TOTALS_SCHEMA), rejected=rejected)
+    return c.finish(parsed, spec, ctx, extra_stats=spark.createDataFrame(totals, TOTALS_SCHEMA), rejected=rejected,
+                    files=files)

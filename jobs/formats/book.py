@@ -31,7 +31,8 @@ def parse_book_csv(spark: SparkSession, settings: Settings, spec: FormatSpec, fi
     read = read_checked_csv(spark, settings, files, REQUIRED, KNOWN)
     if read.records is None:                   # every file refused whole (schema drift)
         return c.nothing_parsed(spark, read.rejected, read.notes)
-    return c.finish(to_events(read.records, ctx), spec, ctx, rejected=read.rejected, notes=read.notes)
+    return c.finish(to_events(read.records, ctx), spec, ctx, rejected=read.rejected, notes=read.notes,
+                    files=files)
 
 
 def parse_book_jsonl(spark: SparkSession, settings: Settings, spec: FormatSpec, files: list[LandedFile],
@@ -47,7 +48,7 @@ def parse_book_jsonl(spark: SparkSession, settings: Settings, spec: FormatSpec, 
         F.col("_metadata.file_block_start").alias("_block_start"),
         F.monotonically_increasing_id().alias("_row_in_split"),
     )
-    return c.finish(to_events(with_ordinals(df, files), ctx), spec, ctx)
+    return c.finish(to_events(with_ordinals(df, files), ctx), spec, ctx, files=files)
 
 
 def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:

@@ -60,7 +60,8 @@ def parse_transactions(spark: SparkSession, settings: Settings, spec: FormatSpec
     read = read_checked_csv(spark, settings, files, REQUIRED, KNOWN, KNOWN_PATTERNS)
     if read.records is None:                   # every file refused whole (schema drift)
         return c.nothing_parsed(spark, read.rejected, read.notes)
-    return c.finish(to_events(read.records, ctx), spec, ctx, rejected=read.rejected, notes=read.notes)
+    return c.finish(to_events(read.records, ctx), spec, ctx, rejected=read.rejected, notes=read.notes,
+                    files=files)
 
 
 def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:

@@ -251,4 +251,5 @@ def parse_camt053(spark: SparkSession, settings: Settings, spec: FormatSpec, fil
               .withColumn("fee_minor", F.lit(0).cast("long"))
               .withColumn("net_minor", F.col("amount_minor"))
               .withColumn("counterparty_name_hash", hash_pii(F.col("_counterparty"), ctx.pii_salt)))
-    return c.finish(parsed, spec, ctx, extra_stats=spark.createDataFrame(totals, TOTALS_SCHEMA), rejected=rejected)
+    return c.finish(parsed, spec, ctx, extra_stats=spark.createDataFrame(totals, TOTALS_SCHEMA), rejected=rejected,
+                    files=files)

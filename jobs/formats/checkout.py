@@ -71,7 +71,8 @@ def parse_settlement_breakdown(spark: SparkSession, settings: Settings, spec: Fo
     read = read_checked_csv(spark, settings, files, BREAKDOWN_REQUIRED, BREAKDOWN_KNOWN)
     if read.records is None:                   # every file refused whole (schema drift)
         return c.nothing_parsed(spark, read.rejected, read.notes)
-    return c.finish(breakdown_events(read.records), spec, ctx, rejected=read.rejected, notes=read.notes)
+    return c.finish(breakdown_events(read.records), spec, ctx, rejected=read.rejected, notes=read.notes,
+                    files=files)
 
 
 def breakdown_events(df: DataFrame) -> DataFrame:
@@ -156,7 +157,7 @@ def parse_payouts(spark: SparkSession, settings: Settings, spec: FormatSpec, fil
     for sha in held:
         rejected[sha] = (c.CONTROL_TOTAL_MISMATCH, "payout components do not add up to the Payout Amount")
     kept = rows.filter(~F.col("file_sha256").isin(held)) if held else rows
-    return c.finish(kept, spec, ctx, extra_stats=totals, rejected=rejected, notes=read.notes)
+    return c.finish(kept, spec, ctx, extra_stats=totals, rejected=rejected, notes=read.notes, files=files)
 
 
 def payout_events(df: DataFrame) -> DataFrame:

@@ -178,13 +178,14 @@ def _protect(df: DataFrame) -> DataFrame:
 
 
 def finish(parsed: DataFrame, spec: FormatSpec, ctx: ParseContext, extra_stats: DataFrame | None = None,
-           rejected: dict | None = None, notes: dict | None = None) -> ParseOutput:
+           rejected: dict | None = None, notes: dict | None = None, files: list | None = None) -> ParseOutput:
     """Split parsed rows (canonical columns + _error/_error_detail/_raw + lineage) into outputs.
 
     An optional boolean ``_skip`` marks records that are read but carry no money movement (a void, a
     pending transaction, a webhook event of another kind): counted in ``records_read``, neither loaded
     nor quarantined, and named in the file's ``detail``. ``extra_stats`` may carry per-file
-    ``control_totals_ok`` / ``detail`` (file_sha256 keyed)."""
+    ``control_totals_ok`` / ``detail`` (file_sha256 keyed). ``files``: the parsed files, so that one
+    without any record (an empty statement day) still gets its stats row."""
     if "_skip" not in parsed.columns:
         parsed = parsed.withColumn("_skip", F.lit(False))
     base = (_protect(parsed)
@@ -208,11 +209,19 @@ def finish(parsed: DataFrame, spec: FormatSpec, ctx: ParseContext, extra_stats: 
            .withColumn("raw", mask_card_numbers(redact_emails(F.col("_raw")))),
         QUARANTINE_SCHEMA,
     )
-    stats = (base.groupBy("file_sha256", "file_name")
-             .agg(F.count(F.lit(1)).alias("records_read"),
-                  F.count(F.when(F.col("_error").isNull() & ~F.col("_skip"), 1)).alias("records_loaded"),
-                  F.count(F.when(F.col("_error").isNotNull(), 1)).alias("records_quarantined"),
-                  F.count(F.when(F.col("_skip"), 1)).alias("_skipped"))
+    counts = (base.groupBy("file_sha256", "file_name")
+              .agg(F.count(F.lit(1)).alias("records_read"),
+                   F.count(F.when(F.col("_error").isNull() & ~F.col("_skip"), 1)).alias("records_loaded"),
+                   F.count(F.when(F.col("_error").isNotNull(), 1)).alias("records_quarantined"),
+                   F.count(F.when(F.col("_skip"), 1)).alias("_skipped")))
+    if files:
+        listed = base.sparkSession.createDataFrame([(f.sha256, f.file_name) for f in files],
+                                                   "file_sha256 string, file_name string")
+        counts = (listed.join(counts.drop("file_name"), "file_sha256", "left")
+                  .select("file_sha256", "file_name",
+                          *[F.coalesce(F.col(n), F.lit(0).cast("long")).alias(n)
+                            for n in ("records_read", "records_loaded", "records_quarantined", "_skipped")]))
+    stats = (counts
              .withColumn("tenant_id", F.lit(ctx.tenant_id))
              .withColumn("ingest_date", F.lit(ctx.ingest_date))
              .withColumn("source", F.lit(spec.source))

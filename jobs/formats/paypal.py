@@ -179,7 +179,7 @@ def _parse(spark: SparkSession, settings: Settings, spec: FormatSpec, files: lis
                                   StructType([StructField("file_sha256", StringType()),
                                               StructField("control_totals_ok", BooleanType()),
                                               StructField("detail", StringType())]))
-    return c.finish(kept, spec, ctx, extra_stats=stats, rejected=rejected, notes=notes)
+    return c.finish(kept, spec, ctx, extra_stats=stats, rejected=rejected, notes=notes, files=files)
 
 
 def _hundredths_to_minor(df: DataFrame, out: str, text, exp_col: str, optional: bool) -> DataFrame:

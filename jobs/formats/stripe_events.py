@@ -97,7 +97,7 @@ def _epoch(col):
 
 def parse_events(spark: SparkSession, settings: Settings, spec: FormatSpec, files: list[LandedFile],
                  ctx: c.ParseContext) -> c.ParseOutput:
-    return c.finish(to_events(read_events(spark, settings, files), ctx), spec, ctx)
+    return c.finish(to_events(read_events(spark, settings, files), ctx), spec, ctx, files=files)
 
 
 def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:

@@ -2,7 +2,8 @@
 
 Header ``id,Type,Source,Amount,Fee,Net,Currency,Created (UTC),Available On (UTC),Status,Description,
 Transfer,Transfer Date (UTC),...`` (mapped by name; some exports put the currency in the amount headers,
-``Amount (MYR)``). One row per balance transaction (``txn_``): signed major-unit amounts, fee a positive
+``Amount (MYR)``; optional ``Customer Facing Amount``/``Customer Facing Currency`` give what the
+customer paid when the balance currency differs). One row per balance transaction (``txn_``): signed major-unit amounts, fee a positive
 cost, ``net = amount - fee``, lowercase currency, ``YYYY-MM-DD HH:MM`` times in UTC.
 
 ``Type`` is the balance transaction type (charge, refund, adjustment, stripe_fee, payout...). A dispute
@@ -43,7 +44,8 @@ REQUIRED = [("id",), ("type",), ("source",), ("currency",), ("created_utc", "cre
             *[(name, *(f"{name}_{x}" for x in _CCY)) for name in ("amount", "fee", "net")]]
 KNOWN = {"id", "type", "source", "currency", "created_utc", "created", "available_on_utc", "available_on", "status",
          "description", "transfer", "transfer_date_utc", "transfer_date", "transfer_group", "customer_email",
-         "customer_name", "customer_id", "customer_description", "order_id", "card_brand", "payment_method_type"}
+         "customer_name", "customer_id", "customer_description", "order_id", "card_brand", "payment_method_type",
+         "customer_facing_amount", "customer_facing_currency"}
 KNOWN_PATTERNS = (r"(amount|fee|net)(_[a-z]{3})?", r".*_metadata", r"metadata_.*", r"converted_.*",
                   r"(seller|buyer)_.*", r"(card|shipping|customer)_address_.*", r"taxes_on_fee.*")
 DISPUTE_SOURCE = r"^(du|dp)_"
@@ -55,7 +57,8 @@ def parse_balance_history(spark: SparkSession, settings: Settings, spec: FormatS
     read = read_checked_csv(spark, settings, files, REQUIRED, KNOWN, KNOWN_PATTERNS)
     if read.records is None:                   # every file refused whole (schema drift)
         return c.nothing_parsed(spark, read.rejected, read.notes)
-    return c.finish(to_events(read.records, ctx), spec, ctx, rejected=read.rejected, notes=read.notes)
+    return c.finish(to_events(read.records, ctx), spec, ctx, rejected=read.rejected, notes=read.notes,
+                    files=files)
 
 
 def _money_column(df: DataFrame, name: str):
@@ -68,9 +71,13 @@ def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
     col = lambda *names: col_or_null(df, *names)  # noqa: E731
     metadata_order = [F.col(n) for n in df.columns if re.fullmatch(r"order_id_metadata|metadata_order_id", n)]
     df = c.with_currency(df, "_ccy", col("currency"))
+    df = c.with_currency(df, "_pccy", col("customer_facing_currency"))
     for out, name in (("_gross", "amount"), ("_fee", "fee"), ("_net", "net")):
         df = c.with_minor(df, out, _money_column(df, name), "_ccy_exp")
+    df = c.with_minor(df, "_pres", col("customer_facing_amount"), "_pccy_exp", optional=True)
     gross, fee, net, currency = F.col("_gross"), F.col("_fee"), F.col("_net"), F.col("_ccy")
+    pres_ccy = F.col("_pccy")
+    has_presentment = c.clean_text(col("customer_facing_amount")).isNotNull() & pres_ccy.isNotNull() & (pres_ccy != "")
     kind = F.lower(F.trim(col("type")))
     source = c.clean_text(col("source"))
     is_dispute = (kind == "adjustment") & F.coalesce(source.rlike(DISPUTE_SOURCE), F.lit(False))
@@ -88,6 +95,8 @@ def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
         F.when(F.col("_malformed"), F.lit(c.MALFORMED_ROW)),
         F.when(c.clean_text(col("id")).isNull(), F.lit(c.MISSING_ID)),
         F.col("_gross_err"), F.col("_fee_err"), F.col("_net_err"),
+        F.when(has_presentment, F.coalesce(F.col("_pres_err"), F.when(F.col("_pccy_exp").isNull(),
+                                                                        F.lit(c.UNKNOWN_CURRENCY)))),
         F.when(event_type.isNull(), F.lit(c.UNKNOWN_TYPE)),
         F.when(created.isNull(), F.lit(c.BAD_TIMESTAMP)),
         F.when(needs_source & source.isNull(), F.lit(c.MISSING_ID)),
@@ -107,6 +116,10 @@ def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
         event_type.alias("event_type"),
         F.lit("stripe").alias("psp"),
         gross.alias("amount_minor"), fee.alias("fee_minor"), net.alias("net_minor"), currency.alias("currency"),
+        F.when(has_presentment, F.col("_pres")).alias("presentment_amount_minor"),
+        F.when(has_presentment, pres_ccy).alias("presentment_currency"),
+        F.when(has_presentment & (pres_ccy != currency) & (F.col("_pres") != 0),
+               (gross.cast("decimal(38,10)") / F.col("_pres")).cast("decimal(20,10)")).alias("fx_rate"),
         source.alias("psp_ref"),
         F.when(is_payment, source).otherwise(charge_in_text).alias("psp_payment_ref"),
         c.clean_text(col("id")).alias("psp_line_id"),

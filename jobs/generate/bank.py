@@ -35,6 +35,7 @@ class Payouts(Table):
     amount: np.ndarray       # signed: >0 credit to the merchant, <0 a debit
     missing: np.ndarray      # no bank entry
     bank_amount: np.ndarray  # what the bank books (differs when mismatched)
+    has_row: np.ndarray      # the PSP's report has a row restating the payout (MISSING_IN_BANK goes there)
 
 
 @dataclass
@@ -48,18 +49,26 @@ class BankEntries(Table):
     number: np.ndarray       # unrelated: invoice-like number
 
 
-def plan_payouts(w: TenantWorld, prm: nz.NoiseParams, sp: StripePayouts, ab: AdyenBatches, end_day: int) -> Payouts:
+def plan_payouts(w: TenantWorld, prm: nz.NoiseParams, sp: StripePayouts, ab: AdyenBatches, end_day: int,
+                 others: tuple = (), stripe_has_row: bool = False) -> Payouts:
+    """Stripe payouts, Adyen batches, then ``others``: (PSP code, StripePayouts, arrival days, has a payout
+    row) of PayPal, Braintree, Checkout.com, in that order."""
     rng = w.rng(5)
     n_s, n_a = len(sp), len(ab)
+    extra = [(np.full(len(po), code), np.arange(len(po)), po.ccy, po.day, arrival, po.amount, np.full(len(po), row))
+             for code, po, arrival, row in others]
+    n = n_s + n_a + sum(len(x[0]) for x in extra)
+    amount = np.concatenate([sp.amount, ab.amount, *[x[5] for x in extra]])
     p = Payouts(
-        psp=np.concatenate([np.full(n_s, STRIPE), np.full(n_a, ADYEN)]).astype(np.int8),
-        index=np.concatenate([np.arange(n_s), np.arange(n_a)]),
-        ccy=np.concatenate([sp.ccy, np.full(n_a, EUR)]).astype(np.int8),
-        file_day=np.concatenate([sp.day, ab.close_day]),
-        arrival=np.concatenate([sp.day, ab.arrival_day]),
-        amount=np.concatenate([sp.amount, ab.amount]),
-        missing=np.zeros(n_s + n_a, bool),
-        bank_amount=np.concatenate([sp.amount, ab.amount]),
+        psp=np.concatenate([np.full(n_s, STRIPE), np.full(n_a, ADYEN), *[x[0] for x in extra]]).astype(np.int8),
+        index=np.concatenate([np.arange(n_s), np.arange(n_a), *[x[1] for x in extra]]),
+        ccy=np.concatenate([sp.ccy, np.full(n_a, EUR), *[x[2] for x in extra]]).astype(np.int8),
+        file_day=np.concatenate([sp.day, ab.close_day, *[x[3] for x in extra]]),
+        arrival=np.concatenate([sp.day, ab.arrival_day, *[x[4] for x in extra]]),
+        amount=amount,
+        missing=np.zeros(n, bool),
+        bank_amount=amount.copy(),
+        has_row=np.concatenate([np.full(n_s, stripe_has_row), np.ones(n_a, bool), *[x[6] for x in extra]]),
     )
     # prefer payouts whose exception falls due inside the window (a missing credit is due 2 business
     # days after the expected arrival), so a run on end_date sees it

@@ -82,13 +82,19 @@ def _order_text(w: TenantWorld, p: Payments, pay: np.ndarray, mode: np.ndarray) 
 
 def _psp_reference(w: TenantWorld, serial, psp, is_ref, no, ref_mode) -> pa.Array:
     """PSP id of the money movement (charge / payment PSP reference, refund id), empty or padded."""
-    cat = np.where(ref_mode == 1, 4, psp.astype(np.int64) + 2 * is_ref)
+    cat = np.where(ref_mode == 1, -1, psp.astype(np.int64) * 2 + is_ref)
     ids = text.choose(cat, {
         0: lambda i: refs.charge_ids(w.salt, serial[i]),
-        1: lambda i: refs.adyen_payment_refs(w.salt, serial[i]),
-        2: lambda i: refs.refund_ids(w.salt, serial[i], no[i]),
+        2: lambda i: refs.adyen_payment_refs(w.salt, serial[i]),
+        1: lambda i: refs.refund_ids(w.salt, serial[i], no[i]),
         3: lambda i: refs.adyen_refund_refs(w.salt, serial[i], no[i]),
-        4: "",
+        4: lambda i: refs.paypal_txn_ids(w.salt, "pay", serial[i]),
+        5: lambda i: refs.paypal_txn_ids(w.salt, "refund", serial[i] * 4 + no[i]),
+        6: lambda i: refs.braintree_txn_ids(w.salt, "sale", serial[i]),
+        7: lambda i: refs.braintree_txn_ids(w.salt, "credit", serial[i] * 4 + no[i]),
+        8: lambda i: refs.checkout_payment_ids(w.salt, serial[i]),
+        9: lambda i: refs.checkout_action_ids(w.salt, serial[i] * 4 + no[i]),
+        -1: "",
     })
     return text.where(ref_mode == 2, text.concat(" ", ids, "  "), ids) if (ref_mode == 2).any() else ids
 

@@ -17,7 +17,7 @@ from jobs.generate.bank import PAYOUT, UNRELATED_PARTIES, UNRELATED_TEXT, BankEn
 from jobs.generate.dates import to_date
 from jobs.generate.ids import digits_from_hash, hash64
 from jobs.generate.stripe import StripePayouts
-from jobs.generate.world import (ADYEN_BANK_NAME, ADYEN_IBAN, CCYS, STRIPE, STRIPE_BANK_NAME, STRIPE_IBAN,
+from jobs.generate.world import (ADYEN, ADYEN_BANK_NAME, ADYEN_IBAN, CCYS, STRIPE, STRIPE_BANK_NAME, STRIPE_IBAN,
                                  TenantWorld)
 from jobs.money import format_minor
 
@@ -39,14 +39,19 @@ def _bal(code: str, minor: int, ccy: str, day: str) -> str:
 
 
 def _entry_texts(w: TenantWorld, e: BankEntries, i: int, payouts: Payouts, sp: StripePayouts,
-                 ab: AdyenBatches) -> tuple[str, str, str, str, str]:
-    """(counterparty name, counterparty IBAN, EndToEndId, Ustrd, AddtlNtryInf)."""
+                 ab: AdyenBatches, others: dict | None = None) -> tuple[str, str, str, str, str]:
+    """(counterparty name, counterparty IBAN, EndToEndId, Ustrd, AddtlNtryInf). ``others``: PSP code ->
+    StripePayouts of PayPal, Braintree, Checkout.com."""
     if e.source[i] != PAYOUT:
         party = UNRELATED_PARTIES[int(e.party[i])]
         ustrd = UNRELATED_TEXT[int(e.number[i]) % len(UNRELATED_TEXT)].format(n=int(e.number[i]))
         return party, "", "NOTPROVIDED", ustrd, f"SEPA CREDIT TRANSFER {party}"
     k = int(e.payout[i])
     j = np.array([payouts.index[k]])
+    if payouts.psp[k] not in (STRIPE, ADYEN):
+        from jobs.generate.bank_text import other_psp_texts
+
+        return other_psp_texts(w, int(payouts.psp[k]), others[int(payouts.psp[k])], int(j[0]))
     if payouts.psp[k] == STRIPE:
         po = refs.payout_ids(w.salt, sp.serial[j])[0].as_py()
         trace = refs.trace_ids(w.salt, sp.serial[j])[0].as_py()
@@ -57,11 +62,11 @@ def _entry_texts(w: TenantWorld, e: BankEntries, i: int, payouts: Payouts, sp: S
             f"SEPA CREDIT TRANSFER {ADYEN_BANK_NAME} {tx}")
 
 
-def _ntry(w: TenantWorld, e: BankEntries, i: int, seq: int, payouts, sp, ab) -> str:
+def _ntry(w: TenantWorld, e: BankEntries, i: int, seq: int, payouts, sp, ab, others=None) -> str:
     day = to_date(int(e.day[i]))
     ccy = CCYS[int(e.acct[i])]
     credit = e.amount[i] > 0
-    name, iban, e2e, ustrd, addtl = (escape(x) for x in _entry_texts(w, e, i, payouts, sp, ab))
+    name, iban, e2e, ustrd, addtl = (escape(x) for x in _entry_texts(w, e, i, payouts, sp, ab, others))
     ymd = day.strftime("%Y%m%d")
     key = np.array([int(e.day[i]) * 1000 + seq])
     svcr = f"{ymd}{int(digits_from_hash(hash64(w.salt, 'acctsvcr', key), 11)[0]):011d}"
@@ -82,7 +87,7 @@ def _ntry(w: TenantWorld, e: BankEntries, i: int, seq: int, payouts, sp, ab) -> 
 
 
 def write(path: Path, w: TenantWorld, day: int, e: BankEntries, rows: np.ndarray, opening: dict[int, int],
-          payouts: Payouts, sp: StripePayouts, ab: AdyenBatches) -> dict[int, int]:
+          payouts: Payouts, sp: StripePayouts, ab: AdyenBatches, others: dict | None = None) -> dict[int, int]:
     """Write day ``day``'s statement with entries ``rows`` (indices into e, in document order);
     return the closing balances per account."""
     d = to_date(day)
@@ -112,7 +117,7 @@ def write(path: Path, w: TenantWorld, day: int, e: BankEntries, rows: np.ndarray
             f"<Sum>{format_minor(debits, ccy)}</Sum></TtlDbtNtries></TxsSummry>")
         for i in mine:
             seq += 1
-            out.append(_ntry(w, e, int(i), seq, payouts, sp, ab))
+            out.append(_ntry(w, e, int(i), seq, payouts, sp, ab, others))
         out.append("</Stmt>")
     out.append("</BkToCstmrStmt></Document>\n")
     path.write_text("\n".join(out), encoding="utf-8")

@@ -5,7 +5,7 @@ import argparse
 import sys
 from datetime import date
 
-from jobs.generate.core import generate
+from jobs.generate.core import BANK_FORMATS, PAYPAL_FORMATS, STRIPE_FORMATS, generate
 from jobs.generate.noise import NOISE_LEVELS
 
 
@@ -24,7 +24,14 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--payments-per-day", type=int, default=1000, help="book payments per day and tenant")
     ap.add_argument("--tenants", type=_csv_list, default=["acme"], help="comma-separated tenant ids (default acme)")
     ap.add_argument("--noise", choices=NOISE_LEVELS, default="medium")
-    ap.add_argument("--psps", type=_csv_list, default=["stripe", "adyen"], help="comma-separated: stripe,adyen")
+    ap.add_argument("--psps", type=_csv_list, default=["stripe", "adyen"],
+                    help="comma-separated: stripe,adyen,paypal,braintree,checkout (default stripe,adyen)")
+    ap.add_argument("--stripe-format", choices=STRIPE_FORMATS, default="itemized",
+                    help="itemized payout reconciliation (default), Dashboard balance_history, or webhook events")
+    ap.add_argument("--paypal-format", choices=PAYPAL_FORMATS, default="stl", help="STL (default) or TRR")
+    ap.add_argument("--bank-format", choices=BANK_FORMATS, default="camt053", help="camt053 (default), mt940, bai2")
+    ap.add_argument("--xlsx", type=_csv_list, default=[],
+                    help="deliver these tabular kinds as Excel workbooks: stripe,adyen,braintree,checkout,book")
     return ap
 
 
@@ -33,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = generate(args.out, seed=args.seed, end_date=args.end_date, days=args.days,
                           payments_per_day=args.payments_per_day, tenants=args.tenants, noise=args.noise,
-                          psps=args.psps)
+                          psps=args.psps, stripe_format=args.stripe_format, paypal_format=args.paypal_format,
+                          bank_format=args.bank_format, xlsx=args.xlsx)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -13,7 +13,8 @@ import numpy as np
 from jobs.generate import noise as nz
 from jobs.generate.dates import DAY, same_day_later, to_date
 from jobs.generate.ids import serials
-from jobs.generate.world import ADYEN, EUR, EXPS, GBP, JPY, OFFSET_WEIGHTS, RATE_SCALE, STRIPE, USD, TenantWorld
+from jobs.generate.world import (ADYEN, EUR, EXPS, GBP, JPY, OFFSET_WEIGHTS, PSP_SHARE, RATE_SCALE, STRIPE, USD,
+                                 TenantWorld)
 
 AMOUNT_TIME_BASE = 500_000          # reference-less payments get unique amounts >= 5000.00
 NORMAL_MAX = 489_999                # every other payment stays below 4900.00
@@ -132,7 +133,12 @@ def payments_for_day(w: TenantWorld, prm: nz.NoiseParams, day: int, n_book: int,
     kind = _kinds(rng, n_book, prm)
     m = len(kind)
     t = day * DAY + np.sort(rng.integers(0, DAY, m))
-    psp = np.where(rng.random(m) < w.stripe_share, STRIPE, ADYEN) if len(psps) == 2 else np.full(m, psps[0])
+    if set(psps) <= {STRIPE, ADYEN}:
+        psp = np.where(rng.random(m) < w.stripe_share, STRIPE, ADYEN) if len(psps) == 2 else np.full(m, psps[0])
+    else:                                            # PayPal, Braintree, Checkout.com: no FX, EUR or USD
+        share = np.array([PSP_SHARE[x] for x in psps])
+        psp = np.asarray(psps)[np.minimum(np.searchsorted(np.cumsum(share / share.sum()), rng.random(m)),
+                                          len(psps) - 1)]
     adyen_only = (kind == nz.SPLIT_CAPTURE) | (kind == nz.LATE_SETTLEMENT)
     if ADYEN in psps:
         psp[adyen_only] = ADYEN
@@ -141,10 +147,11 @@ def payments_for_day(w: TenantWorld, prm: nz.NoiseParams, day: int, n_book: int,
     fx = rng.random(m) < prm.fx_share
     fx |= kind == nz.FX_ROUNDING
     fx &= ~np.isin(kind, (nz.AMOUNT_TIME, nz.CURRENCY_MISMATCH, nz.SPLIT_CAPTURE))
+    fx &= np.isin(psp, (STRIPE, ADYEN))
     u = rng.random(m)
     stripe_ccy = np.where(fx, np.where(u < 0.6, GBP, JPY), np.where(u < 0.65, EUR, USD))
     adyen_ccy = np.where(fx, np.where(u < 0.6, USD, GBP), EUR)
-    ccy = np.where(psp == STRIPE, stripe_ccy, adyen_ccy)
+    ccy = np.where(psp == STRIPE, stripe_ccy, np.where(psp == ADYEN, adyen_ccy, np.where(u < 0.65, EUR, USD)))
     amt = _amounts(rng, m)
     amt = np.where(ccy == JPY, (amt // 100) * 150 + 50, amt)
     is_at = kind == nz.AMOUNT_TIME

@@ -79,3 +79,66 @@ def book_payment_ids(code: np.ndarray) -> pa.Array:
 
 def book_refund_ids(code: np.ndarray, refund_no: np.ndarray) -> pa.Array:
     return zpad(np.asarray(code) * 10 + np.asarray(refund_no) + 1, 15, "RFD-")
+
+
+# ---------------------------------------------------------------- PayPal, Braintree, Checkout.com ids
+_UPPER36 = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)
+_LOWER36 = np.frombuffer(b"0123456789abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
+
+
+def alnum_ids(salt: int, kind: str, key: np.ndarray, width: int, alphabet: np.ndarray = _UPPER36,
+              prefix: str = "") -> pa.Array:
+    """``prefix`` + ``width`` characters of ``alphabet`` from two 64-bit hashes of (salt, kind, key)."""
+    from jobs.generate.ids import mix64
+    from jobs.generate.text import from_matrix
+
+    first = hash64(salt, kind, np.asarray(key, dtype=np.int64))
+    words = [first, mix64(first ^ np.uint64(0x5851F42D4C957F2D))]
+    n, base = len(first), np.uint64(len(alphabet))
+    mat = np.empty((n, len(prefix) + width), dtype=np.uint8)
+    if prefix:
+        mat[:, : len(prefix)] = np.frombuffer(prefix.encode(), dtype=np.uint8)
+    per_word = (width + 1) // 2                      # 64 bits hold 12 base-36 digits; two words for more
+    pos = len(prefix)
+    for word in words:
+        value = word.copy()
+        for _ in range(min(per_word, len(prefix) + width - pos)):
+            mat[:, pos] = alphabet[(value % base).astype(np.intp)]
+            value //= base
+            pos += 1
+    return from_matrix(mat)
+
+
+def paypal_txn_ids(salt: int, kind: str, key: np.ndarray) -> pa.Array:
+    """17-character PayPal transaction ids (``8VW23145LM0876542``); kind: pay, refund, chargeback, fee, withdrawal."""
+    return alnum_ids(salt, "pp-" + kind, key, 17)
+
+
+def paypal_bank_refs(salt: int, payout_serial: np.ndarray) -> pa.Array:
+    return zpad(digits_from_hash(hash64(salt, "pp-bank", payout_serial), 13), 13)
+
+
+def paypal_payer_ids(salt: int, pay_serial: np.ndarray) -> pa.Array:
+    return alnum_ids(salt, "pp-payer", pay_serial, 13)
+
+
+def braintree_txn_ids(salt: int, kind: str, key: np.ndarray) -> pa.Array:
+    """8-character lower-case Braintree transaction ids; kind: sale, credit."""
+    return alnum_ids(salt, "bt-" + kind, key, 8, _LOWER36)
+
+
+def braintree_batch_suffix(salt: int, payout_serial: np.ndarray) -> pa.Array:
+    return alnum_ids(salt, "bt-batch", payout_serial, 6, _LOWER36)
+
+
+def checkout_payment_ids(salt: int, pay_serial: np.ndarray) -> pa.Array:
+    return alnum_ids(salt, "ck-pay", pay_serial, 26, _LOWER36, "pay_")
+
+
+def checkout_action_ids(salt: int, key: np.ndarray) -> pa.Array:
+    return alnum_ids(salt, "ck-act", key, 26, _LOWER36, "act_")
+
+
+def checkout_payout_ids(salt: int, payout_serial: np.ndarray) -> pa.Array:
+    """12 characters, zero-led like ``00000003K599``."""
+    return alnum_ids(salt, "ck-po", payout_serial, 7, _UPPER36, "00000")

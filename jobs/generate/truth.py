@@ -6,7 +6,7 @@ reason, due) arrays; see ``README`` for the column contract.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,9 @@ from jobs.generate.book import PAYMENT
 from jobs.generate.dates import add_business_days, fmt_day
 from jobs.generate.events import gather
 from jobs.generate.stripe import CHARGE, REFUND
-from jobs.generate.world import ADYEN, STRIPE
+from jobs.generate.world import STRIPE
+
+STRIPE_PAYOUT_ROW = 4          # jobs.generate.simple_psp.PAYOUT_ROW: the balance history / webhook payout row
 
 RELATIONS = ["book_psp", "payout_bank"]
 REASONS = ["MISSING_IN_PSP", "MISSING_IN_BOOK", "MISSING_IN_BANK", "PAYOUT_MISMATCH", "AMOUNT_MISMATCH",
@@ -58,10 +60,26 @@ payout with no bank credit). Group ids are `BP<9 digits>` (book_psp) and `PB<9 d
 (payout_bank).
 """
 
+FORMATS_NOTE = """
+## Other delivery formats
+
+Record ordinals count data records in every format: CSV data rows (also in a workbook's first sheet,
+after its header), JSON lines (Stripe webhook events), PayPal `SB` rows, camt.053 `Ntry` elements,
+MT940 `:61:` lines, BAI2 `16` records. A payout's group holds the bank entry and the PSP rows that
+carry its id: Stripe balance history rows with their `payout` row; the webhook `payout.paid` event
+only (webhook charge events carry no payout link); the PayPal rows of a currency before their T0400
+withdrawal in the day's report, with that row; a Braintree settlement batch; the Checkout.com
+settlement breakdown rows of a payout with its Payouts report row. `MISSING_IN_BANK` is on the row
+restating the payout where the format has one (Stripe balance history / webhook, PayPal, Checkout.com)
+and on every row otherwise (Stripe itemized, Braintree). Checkout.com refunds are expected at level 2:
+the settlement breakdown carries the payment id and the order reference, not the refund's id.
+"""
+
 
 @dataclass
 class Records:
-    """All delivered records of a tenant, in one numbering: book, Stripe, Adyen, bank."""
+    """All delivered records of a tenant, in one numbering: book, Stripe, Adyen, the other PSPs' tables
+    (``extra``), bank."""
     file: np.ndarray
     ordinal: np.ndarray
     day: np.ndarray
@@ -69,7 +87,19 @@ class Records:
     s0: int
     a0: int
     e0: int
+    extra: dict = field(default_factory=dict)      # table name -> first record number
 
+
+@dataclass
+class PspTable:
+    """Rows of one more PSP table (PayPal, Braintree, Checkout.com breakdown or payouts report)."""
+    recs: np.ndarray            # record numbers
+    tx: np.ndarray              # a payment/capture or refund row (takes part in book_psp)
+    is_ref: np.ndarray
+    ent: np.ndarray             # payment index (payments) or refund index (refunds), -1 otherwise
+    payout: np.ndarray          # index into the Payouts table, -1 when none
+    payout_row: np.ndarray      # the row restating its payout
+    level2_refunds: bool = False  # the report has no refund id: refunds match on the order reference
 
 def _first_index(n: int, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
     """out[k] = values at the first position of key k (-1 where k never occurs)."""
@@ -116,8 +146,10 @@ class _Collector:
         self.exc.append((recs, np.full(len(recs), reason, np.int8), np.broadcast_to(due, len(recs)).astype(np.int32)))
 
 
-def collect(p, r, brows, srows, arows, payouts, entries, rec: Records, end_day: int) -> _Collector:
-    """Every group membership and exception, unsorted (``finish`` sorts them)."""
+def collect(p, r, brows, srows, arows, payouts, entries, rec: Records, end_day: int,
+            tables: tuple = ()) -> _Collector:
+    """Every group membership and exception, unsorted (``finish`` sorts them). ``tables``: ``PspTable``s of
+    the other PSPs."""
     c = _Collector()
     bpos = np.flatnonzero(~brows.dup)
     is_pay = brows.src[bpos] == PAYMENT
@@ -125,10 +157,14 @@ def collect(p, r, brows, srows, arows, payouts, entries, rec: Records, end_day: 
     ref_book = _first_index(len(r), brows.ent[bpos[~is_pay]], rec.b0 + bpos[~is_pay])
     s_tx = np.flatnonzero(((srows.cat == CHARGE) | (srows.cat == REFUND)) & ~srows.dup)
     a_tx = np.flatnonzero((arows.typ == SETTLED) | (arows.typ == REFUNDED))
-    tx_rec = np.concatenate([rec.s0 + s_tx, rec.a0 + a_tx])
-    tx_is_ref = np.concatenate([srows.cat[s_tx] == REFUND, arows.typ[a_tx] == REFUNDED])
+    tx_rec = np.concatenate([rec.s0 + s_tx, rec.a0 + a_tx, *[t.recs[t.tx] for t in tables]])
+    tx_is_ref = np.concatenate([srows.cat[s_tx] == REFUND, arows.typ[a_tx] == REFUNDED,
+                                *[t.is_ref[t.tx] for t in tables]])
     tx_ent = np.concatenate([np.where(srows.cat[s_tx] == REFUND, srows.ref[s_tx], srows.pay[s_tx]),
-                             np.where(arows.typ[a_tx] == REFUNDED, arows.ref[a_tx], arows.pay[a_tx])])
+                             np.where(arows.typ[a_tx] == REFUNDED, arows.ref[a_tx], arows.pay[a_tx]),
+                             *[t.ent[t.tx] for t in tables]])
+    level2 = np.concatenate([np.zeros(len(s_tx) + len(a_tx), bool),
+                             *[t.is_ref[t.tx] & t.level2_refunds for t in tables]])
     del s_tx, a_tx
     tx_book = np.where(tx_is_ref, gather(ref_book, tx_ent, tx_is_ref), gather(pay_book, tx_ent, ~tx_is_ref))
     del pay_book, ref_book
@@ -144,12 +180,13 @@ def collect(p, r, brows, srows, arows, payouts, entries, rec: Records, end_day: 
                       p.kind[g_pay])
     g_kind = np.where(~g_is_ref & (g_kind == nz.EXACT) & p.fx[g_pay], FX, g_kind)
     g_level = np.asarray(nz.KIND_LEVEL + [1] * (len(KINDS) - len(nz.KIND_LEVEL)))[g_kind]
+    g_level = np.where(level2[first] & (g_level == 1), 2, g_level)
     avail = rec.day[books].astype(np.int32)
     np.maximum.at(avail, gidx, rec.day[tx_rec[ok]].astype(np.int32))
     g0 = c.groups_of(0, g_level, g_kind, avail)
     c.member(g0 + np.arange(len(books)), books)
     c.member(g0 + gidx, tx_rec[ok])
-    del books, gidx, first, g_is_ref, g_ent, g_pay, g_kind, g_level, avail
+    del books, gidx, first, g_is_ref, g_ent, g_pay, g_kind, g_level, avail, level2
     # mismatched pairs: an exception on both records, due once both arrived
     mm = (tx_book >= 0) & mismatch
     reason = np.where(kind[mm] == nz.AMOUNT_MISMATCH, AMOUNT_MISMATCH, CURRENCY_MISMATCH)
@@ -167,7 +204,7 @@ def collect(p, r, brows, srows, arows, payouts, entries, rec: Records, end_day: 
     c.exception(lonely, MISSING_IN_PSP, add_business_days(rec.day[lonely], BOOK_PSP_BD))
     dups = np.concatenate([rec.b0 + np.flatnonzero(brows.dup), rec.s0 + np.flatnonzero(srows.dup)])
     c.exception(dups, DUPLICATE, rec.day[dups])
-    _payout_truth(c, payouts, entries, srows, arows, rec, end_day)
+    _payout_truth(c, payouts, entries, srows, arows, rec, end_day, tables)
     return c
 
 
@@ -188,15 +225,19 @@ def finish(c: _Collector) -> Truth:
                  exc_due=e_due[e_order])
 
 
-def build(p, r, brows, srows, arows, payouts, entries, rec: Records, end_day: int) -> Truth:
-    return finish(collect(p, r, brows, srows, arows, payouts, entries, rec, end_day))
+def build(p, r, brows, srows, arows, payouts, entries, rec: Records, end_day: int, tables: tuple = ()) -> Truth:
+    return finish(collect(p, r, brows, srows, arows, payouts, entries, rec, end_day, tables))
 
 
-def _payout_truth(c: _Collector, payouts, entries, srows, arows, rec: Records, end_day: int) -> None:
+def _payout_truth(c: _Collector, payouts, entries, srows, arows, rec: Records, end_day: int,
+                  tables: tuple = ()) -> None:
     n_s = int((payouts.psp == STRIPE).sum())
-    row_payout = np.concatenate([np.where(srows.dup, -1, srows.payout), n_s + arows.batch])
-    row_rec = np.concatenate([rec.s0 + np.arange(len(srows)), rec.a0 + np.arange(len(arows))])
-    is_payout_row = np.concatenate([np.zeros(len(srows), bool), arows.typ == ADYEN_PAYOUT_ROW])
+    row_payout = np.concatenate([np.where(srows.dup, -1, srows.payout), n_s + arows.batch,
+                                 *[t.payout for t in tables]])
+    row_rec = np.concatenate([rec.s0 + np.arange(len(srows)), rec.a0 + np.arange(len(arows)),
+                              *[t.recs for t in tables]])
+    is_payout_row = np.concatenate([srows.cat == STRIPE_PAYOUT_ROW, arows.typ == ADYEN_PAYOUT_ROW,
+                                    *[t.payout_row for t in tables]])
     pe = np.flatnonzero(entries.source == PAYOUT)
     j = entries.payout[pe]
     good = payouts.bank_amount[j] == payouts.amount[j]
@@ -217,7 +258,7 @@ def _payout_truth(c: _Collector, payouts, entries, srows, arows, rec: Records, e
     tail = (payouts.arrival > end_day) & (payouts.file_day <= end_day)
     missing = (payouts.missing | tail) & (payouts.amount != 0)
     flagged = gather(missing, row_payout, fill=False)
-    flagged &= np.where(gather(payouts.psp, row_payout) == ADYEN, is_payout_row, True)
+    flagged &= np.where(gather(payouts.has_row, row_payout, fill=False), is_payout_row, True)
     c.exception(row_rec[flagged], MISSING_IN_BANK, add_business_days(payouts.file_day[row_payout[flagged]],
                                                                       PAYOUT_BANK_BD))
 

@@ -23,8 +23,9 @@ EUR, USD, GBP, JPY = range(4)
 EXPS = np.array([CURRENCY_EXPONENTS[c] for c in CCYS], dtype=np.int64)
 RATE_SCALE = 10**6                   # FX rates are integers in millionths (micro units)
 BASE_RATE_TO_EUR = np.array([1_000_000, 862_317, 1_141_893, 5_617], dtype=np.int64)
-PSPS = ["stripe", "adyen"]
-STRIPE, ADYEN = range(2)
+PSPS = ["stripe", "adyen", "paypal", "braintree", "checkout"]
+STRIPE, ADYEN, PAYPAL, BRAINTREE, CHECKOUT = range(5)
+PSP_SHARE = {STRIPE: 0.35, ADYEN: 0.25, PAYPAL: 0.15, BRAINTREE: 0.1, CHECKOUT: 0.15}   # when more than two
 OFFSETS = ["+00:00", "+01:00", "-05:00", "+02:00", "-08:00", "+05:30", "+09:00"]
 OFFSET_SECONDS = np.array([0, 3600, -18_000, 7200, -28_800, 19_800, 32_400], dtype=np.int64)
 OFFSET_WEIGHTS = np.array([0.35, 0.3, 0.12, 0.08, 0.07, 0.04, 0.04])
@@ -32,6 +33,12 @@ STRIPE_BANK_NAME = "STRIPE PAYMENTS EUROPE LTD"
 ADYEN_BANK_NAME = "ADYEN N.V."
 STRIPE_IBAN = iban("IE", "SRPE", "99000012345678")
 ADYEN_IBAN = iban("NL", "ADYB", 1_000_000_001)
+PAYPAL_BANK_NAME = "PAYPAL (EUROPE) S.A R.L. ET CIE, S.C.A."
+PAYPAL_IBAN = iban("LU", "PPLX", "0000000000000001")
+BRAINTREE_BANK_NAME = "BRAINTREE PAYMENT SOLUTIONS"
+BRAINTREE_IBAN = iban("NL", "BNPA", 2_100_000_001)
+CHECKOUT_BANK_NAME = "CHECKOUT LTD"
+CHECKOUT_IBAN = iban("GB", "CKOU", "40400012345678")
 
 
 @dataclass(frozen=True)
