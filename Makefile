@@ -1,10 +1,12 @@
 # psp-recon: the two commands are `make demo` and `make test`; both set everything up first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup venv jars pg migrate airflow-db demo test test-fast test-ingest bench-quality airflow webhooks package lock clean
+.PHONY: help setup venv jars pg migrate airflow-db demo test test-fast test-ingest bench bench-pipeline bench-parse bench-quality airflow webhooks package lock clean
 
 PY      := .venv/bin/python
 LOCAL   := .local
+BENCH_SCALES     ?= 100000,1000000,10000000
+BENCH_PARSE_ROWS ?= 1000000
 STAMP   := .venv/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
 
 help:  ## list the targets
@@ -42,6 +44,14 @@ test: setup  ## the whole suite: unit, DAG integrity, PostgreSQL integration, en
 
 test-fast: setup  ## everything but the end-to-end tests
 	.venv/bin/pytest -m "not e2e"
+
+bench: bench-pipeline bench-parse  ## end-to-end vs DuckDB (100k/1M/10M), Postgres publish, DAG at 1M, parse rows/s per format -> bench/results/
+
+bench-pipeline: setup  ## ours vs the DuckDB baseline per scale (BENCH_SCALES=100000,1000000,10000000), publish, DAG -> bench/results/latest.*
+	$(PY) bench/run.py --scales $(BENCH_SCALES) $(BENCH_ARGS)
+
+bench-parse: setup  ## parse throughput per format at 1M records (BENCH_PARSE_ROWS) -> bench/results/parse.*
+	$(PY) bench/parse_bench.py --rows $(BENCH_PARSE_ROWS)
 
 bench-quality: setup  ## matching precision / recall / reason codes vs ground truth at 3 noise levels -> bench/results/quality.*
 	$(PY) bench/quality.py
