@@ -7,11 +7,15 @@ For each tenant (or the one given in the `tenant` parameter), for the business d
    go to the raw zone once each (files from SFTP / email / APIs were landed by the ingest DAG);
 2. **parse**: the day's files are parsed into the canonical events; bad rows go to quarantine;
 3. **match**: book <-> PSP and payout <-> bank, levels L1-L4; open items carry over;
-4. **ledger**: balanced double-entry journals for the day;
-5. **publish**: the exceptions queue, the run summary and its figures go to PostgreSQL.
+4. **ledger**: balanced double-entry journals for the day, fees checked against the rate card, the
+   day's chargebacks and disputes applied to their lifecycle;
+5. **publish**: the exceptions queue, the run summary and its figures go to PostgreSQL;
+6. **erp_export**: the day's journals not sent yet, as one import file per ERP the tenant uses
+   (NetSuite, SAP, QuickBooks) in the lake's outbox, with a manifest; a batch is recorded once.
 
-Every task is keyed to (tenant, business date) and replaces its own output, so any task, or the
-whole run, can be cleared and rerun. The business date is the `business_date` parameter when given,
+Every task is keyed to (tenant, business date) and is safe to clear and rerun, alone or with the
+whole run: the Spark stages replace their own output, and the ERP export creates a batch only for
+journals not sent yet (a re-send is an operator's `recon erp resend`). The business date is the `business_date` parameter when given,
 else the start of the run's data interval (the logical date for `airflow dags test`).
 """
 from __future__ import annotations
@@ -94,7 +98,11 @@ def reconcile_daily():
         def publish(tenant: str) -> dict:
             return _run("publish", tenant)
 
-        land(tenant) >> parse(tenant) >> match(tenant) >> ledger(tenant) >> publish(tenant)
+        @task
+        def erp_export(tenant: str) -> dict:
+            return _run("erp_export", tenant)
+
+        land(tenant) >> parse(tenant) >> match(tenant) >> ledger(tenant) >> publish(tenant) >> erp_export(tenant)
 
     reconcile.expand(tenant=tenants())
 

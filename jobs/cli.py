@@ -9,6 +9,7 @@
   recon db       {migrate,start,url}                                    the operational database
   recon generate ...                                                    synthetic data (see --help)
   recon connector|alerts|webhooks ...                                   ingestion (see jobs/ingest/cli.py)
+  recon trace|dispute|period|adjustment|erp ...                         ledger (see jobs/ledger/cli.py)
 """
 from __future__ import annotations
 
@@ -89,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ingest_commands(sub)
     # --- end of ingestion --------------------------------------------------------------------------
+
+    # --- ledger: recon trace | dispute | period | adjustment | erp (jobs/ledger/cli.py) -------------
+    from jobs.ledger.cli import add_commands as add_ledger_commands
+
+    add_ledger_commands(sub)
+    # --- end of ledger -----------------------------------------------------------------------------
     return parser
 
 
@@ -118,6 +125,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in INGEST_COMMANDS:
         return ingest_dispatch(args, settings)
     # --- end of ingestion --------------------------------------------------------------------------
+    # --- ledger (jobs/ledger/cli.py) ------------------------------------------------------------------
+    from jobs.ledger.cli import COMMANDS as LEDGER_COMMANDS, dispatch as ledger_dispatch
+
+    if args.command in LEDGER_COMMANDS:
+        return ledger_dispatch(args, settings)
+    # --- end of ledger -----------------------------------------------------------------------------
     if args.command == "run":
         from jobs.pipeline import run_all
         from jobs.report import load_run, render

@@ -2,6 +2,7 @@
 
 matches     match_id,relation,level,rule_id,file_name,record_ordinal   one row per member of each active match
 exceptions  file_name,record_ordinal,reason_code                       open exceptions after the latest run
+            (matching, UNEXPECTED_FEE from the fee checks, DISPUTE_TRANSITION from the dispute lifecycle)
 files       file_name,sha256,format,parser_version,records_read,records_loaded,records_quarantined,control_totals_ok
 quarantine  file_name,record_ordinal,reason_code,raw
 journals    journal_id,entry_no,business_date,account,debit_minor,credit_minor,currency,match_id,
@@ -60,10 +61,16 @@ def export(settings: Settings, tenant_id: str, what: str, out: Path) -> int:
 
         df = active_matches(spark, settings, tenant_id).select(*cols).orderBy("match_id", "file_name", "record_ordinal")
     elif what == "exceptions":
+        from jobs.ledger.exceptions import dispute_exception_records, fee_exceptions
+
         status = lake.read(spark, settings, "item_status", tenant_id)
         latest = status.agg(F.max("run_date")).first()[0]
-        df = (status.filter((F.col("run_date") == F.lit(latest)) & (F.col("status") == "EXCEPTION"))
-              .select(*cols).distinct().orderBy(*cols))
+        df = (status.filter((F.col("run_date") == F.lit(latest)) & (F.col("status") == "EXCEPTION")).select(*cols)
+              .unionByName(fee_exceptions(spark, settings, tenant_id, latest).select(*cols)))
+        disputes = dispute_exception_records(settings, tenant_id) if settings.database_url else []
+        if disputes:
+            df = df.unionByName(spark.createDataFrame(disputes, "file_name string, record_ordinal int, reason_code string"))
+        df = df.distinct().orderBy(*cols)
     elif what == "quarantine":
         df = lake.read(spark, settings, "quarantine", tenant_id).select(*cols).orderBy("file_name", "record_ordinal")
     else:

@@ -13,8 +13,8 @@ from datetime import date
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
-from jobs.schema import (EVENT_SCHEMA, FILE_STATS_SCHEMA, ITEM_STATUS_SCHEMA, JOURNAL_SCHEMA, MATCH_SCHEMA,
-                         QUARANTINE_SCHEMA, conform)
+from jobs.schema import (EVENT_SCHEMA, FEE_CHECK_SCHEMA, FILE_STATS_SCHEMA, ITEM_STATUS_SCHEMA, JOURNAL_SCHEMA,
+                         MATCH_SCHEMA, QUARANTINE_SCHEMA, conform)
 from jobs.settings import Settings
 
 
@@ -37,6 +37,7 @@ TABLES = {t.name: t for t in (
     Table("matches", "gold/matches", MATCH_SCHEMA, "run_date"),
     Table("item_status", "gold/item_status", ITEM_STATUS_SCHEMA, "run_date"),
     Table("journal", "gold/journal_entries", JOURNAL_SCHEMA, "business_date"),
+    Table("fee_checks", "gold/fee_checks", FEE_CHECK_SCHEMA, "run_date"),
 )}
 
 

@@ -1,7 +1,7 @@
 """The reconciliation pipeline, stage by stage: the same functions the DAG's tasks and ``recon run`` call.
 
-land -> parse -> match -> ledger -> publish. Every stage is keyed to (tenant, business date) and is
-idempotent: it replaces what it wrote before for that key, so any stage or the whole run can be rerun.
+land -> parse -> match -> ledger -> publish (-> erp_export in the DAG). Every stage is keyed to
+(tenant, business date) and is idempotent: it replaces what it wrote before for that key, so any stage or the whole run can be rerun.
 """
 from __future__ import annotations
 
@@ -73,10 +73,17 @@ def stage_match(spark, settings: Settings, cfg: TenantConfig, business_date: dat
     return run_match(spark, settings, cfg, business_date, run_id, load_actions(settings, cfg.tenant_id))
 
 
-def stage_ledger(spark, settings: Settings, cfg: TenantConfig, business_date: date, run_id: str) -> None:
-    from jobs.ledger.postings import post_day
+def stage_ledger(spark, settings: Settings, cfg: TenantConfig, business_date: date, run_id: str) -> dict:
+    from jobs.ledger.stage import run_ledger
 
-    post_day(spark, settings, cfg, business_date, run_id)
+    return run_ledger(spark, settings, cfg, business_date, run_id)
+
+
+def stage_erp_export(spark, settings: Settings, cfg: TenantConfig, business_date: date, actor: str) -> dict:
+    """The day's journals not yet sent, one outbox batch per ERP in ``erp.targets`` (see jobs/ledger/erp)."""
+    from jobs.ledger.stage import run_erp_export
+
+    return run_erp_export(spark, settings, cfg, business_date, actor)
 
 
 def stage_publish(spark, settings: Settings, tenant_id: str, business_date: date, run_id: str) -> dict:

@@ -60,6 +60,14 @@ def render(run: dict) -> str:
         net = dr - cr
         out.append(f"  {account:<34} {ccy}  Dr {format_minor(dr, ccy):>14}  Cr {format_minor(cr, ccy):>14}  "
                    f"net {format_minor(net, ccy):>14}")
+    out += ["", "Fee checks against the rate card (records posted by this run, plus open fee exceptions):"]
+    out.append("  " + ("  ".join(f"{k} {v:,}" for k, v in sorted(m["fee_checks"].items())) or "no fees charged"))
+    out += ["", "Disputes by state (all):"]
+    out.append("  " + ("  ".join(f"{k} {v:,}" for k, v in sorted(m["disputes"].items())) or "none"))
+    refused = m["dispute_transitions_refused"].get("open", 0)
+    if refused:
+        out.append(f"  {refused:,} refused lifecycle transition(s) waiting for acknowledgement (DISPUTE_TRANSITION)")
     out += ["", f"Outputs: lake {s.get('lake')} (Delta tables silver/events, gold/matches, gold/item_status, "
-                f"gold/journal_entries); PostgreSQL tables recon_run, run_metric, exception_item, raw_file."]
+                f"gold/journal_entries, gold/fee_checks); PostgreSQL tables recon_run, run_metric, exception_item, "
+                f"raw_file, dispute, erp_export_batch."]
     return "\n".join(out)

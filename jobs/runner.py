@@ -21,10 +21,13 @@ from pathlib import Path
 from jobs.settings import ConfigurationError, Settings, load_settings
 
 log = logging.getLogger(__name__)
-SPARK_STAGES = ("parse", "match", "ledger", "publish")
+SPARK_STAGES = ("parse", "match", "ledger", "publish", "erp_export")
 
 
 def stage_argv(stage: str, tenant_id: str, business_date: date, run_id: str, settings: Settings) -> list[str]:
+    if stage == "erp_export":                  # `recon erp export` (jobs/ledger/cli.py) is its entry point
+        return ["erp", "export", "--tenant", tenant_id, "--period", business_date.isoformat(), "--by", run_id,
+                "--lake", settings.lake]
     return ["stage", stage, "--tenant", tenant_id, "--business-date", business_date.isoformat(),
             "--run-id", run_id, "--lake", settings.lake]
 
@@ -112,8 +115,9 @@ def run_stage(stage: str, tenant_id: str, business_date: date, run_id: str, land
         summary = pipeline.stage_match(spark, settings, cfg, business_date, run_id)
         return {"matched_records": summary.matched_records, "open_items": summary.open_items}
     if stage == "ledger":
-        pipeline.stage_ledger(spark, settings, cfg, business_date, run_id)
-        return {"posted": True}
+        return {"posted": True, **pipeline.stage_ledger(spark, settings, cfg, business_date, run_id)}
+    if stage == "erp_export":
+        return {"erp": pipeline.stage_erp_export(spark, settings, cfg, business_date, run_id)}
     summary = pipeline.stage_publish(spark, settings, tenant_id, business_date, run_id)
     return {k: v for k, v in summary.items() if k in ("book_match_rate", "ledger_balanced",
                                                       "open_exceptions_published")}

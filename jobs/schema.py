@@ -17,7 +17,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
-    BooleanType, DateType, DecimalType, IntegerType, LongType, MapType, StringType, StructField,
+    ArrayType, BooleanType, DateType, DecimalType, IntegerType, LongType, MapType, StringType, StructField,
     StructType, TimestampType,
 )
 
@@ -152,6 +152,39 @@ JOURNAL_SCHEMA = _fields(                          # one row per journal line
     ("source_file_name", StringType(), True),
     ("source_record_ordinal", IntegerType(), True),
     ("chart_version", IntegerType(), False),
+    ("run_id", StringType(), False),
+    # added by the ledger (nullable, at the end; journals written before have them null):
+    ("account_key", StringType(), True),           # chart-of-accounts key (drives the ERP account mapping)
+    ("psp", StringType(), True),                   # the PSP of the posting ({psp} in the account)
+    ("component", StringType(), True),             # gross | fee.<component>[.variance] | fx.* | payout | bank.*
+    ("memo", StringType(), True),                  # what the line is about, for people and ERP files
+    ("posting_date", DateType(), True),            # accounting date: business_date, or the next open date
+    ("period_ref", StringType(), True),            # why posting_date differs (closed period) / what it restates
+    ("source_event_ids", ArrayType(StringType()), True),   # every record the journal stands for (lineage)
+    ("restates_journal_id", StringType(), True),   # a restatement: the journal whose booked lines it corrects
+)
+
+FEE_CHECK_SCHEMA = _fields(                        # rate card vs charged fee, per record and fee component
+    ("tenant_id", StringType(), False),
+    ("run_date", DateType(), False),
+    ("event_id", StringType(), False),
+    ("psp", StringType(), True),
+    ("event_type", StringType(), False),
+    ("payment_method", StringType(), True),
+    ("currency", StringType(), False),
+    ("base_minor", LongType(), False),             # |gross| the percentage applies to
+    ("component", StringType(), False),            # fee (total) | commission | markup | scheme_fees | ...
+    ("charged_minor", LongType(), False),
+    ("expected_minor", LongType(), True),          # null: no rate card rule covers the record
+    ("variance_minor", LongType(), True),
+    ("tolerance_minor", LongType(), False),
+    ("rule_id", StringType(), True),
+    ("status", StringType(), False),               # OK | UNEXPECTED_FEE | NO_RULE | CLEARED (by an adjustment)
+    ("reason_detail", StringType(), True),
+    ("rate_card_version", IntegerType(), False),
+    ("first_seen_date", DateType(), False),
+    ("file_name", StringType(), False),
+    ("record_ordinal", IntegerType(), False),
     ("run_id", StringType(), False),
 )
 

@@ -1,138 +1,235 @@
-"""Balanced double-entry postings for the canonical events of one business date.
+"""The ledger of one business date: balanced double-entry journals for everything that moved money.
 
-Each PSP event posts one journal (balanced per currency by construction: every component is a
-debit and a credit of the same amount) according to ``POSTING_RULES``; a component's sign decides
-which side each account is on. Bank entries post against the PSP receivable when the run matched them
-to a payout, otherwise against suspense; a bank entry matched on a later day moves out of suspense
-with a reclassification journal on that day. Journal ids are derived from the event and the posting
-kind, so a rerun writes the same journals (the partition of the date is replaced).
+What the run of date D posts (``jobs/ledger/rules.py`` has the accounts):
+  * every PSP record ingested on D, once: a record delivered again (same PSP line id) is a duplicate
+    and posts nothing, and notification formats (webhooks, ``psps.<psp>.notification_formats``) feed the
+    dispute lifecycle only, since the settlement reports carry the same money movements;
+  * its fee components, checked against the rate card (``jobs/ledger/fees.py``, ``gold/fee_checks``);
+  * one payout journal per payout / batch whose records arrived on D;
+  * every bank entry ingested on D (against the matched payout, else suspense) and the
+    reclassification of earlier bank entries the run of D matched;
+  * the approved adjustments whose post date is D.
+Each journal is balanced per currency (checked before writing), carries its records (lineage) and
+the match that justified it, and has an id derived from what it posts, so rerunning D writes the same
+journals (the partition of D is replaced; frozen journals are kept, see ``restate.py``). Postings of
+a date in a closed period go to the next open date (``periods.py``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs import lake
+from jobs.ledger import fees, periods, restate, rules
+from jobs.ledger.adjustments import Adjustment, approved_for, cleared_event_ids
+from jobs.ledger.chart import Chart
+from jobs.ledger.fx import DEFAULT_MAX_DIFFERENCE_BPS
+from jobs.match.prepare import duplicates
 from jobs.match.rules import BOOK_PSP, PAYOUT_BANK
 from jobs.settings import Settings
 from jobs.tenants import TenantConfig
 
-RECEIVABLE, SALES, REFUNDS, FEES = "psp_receivable", "sales_clearing", "refunds", "payment_fees"
-LOSSES, DISPUTE_FEES, SUSPENSE, RESERVE, BANK = "chargeback_losses", "dispute_fees", "suspense", "psp_reserve", "bank"
-
-# event type -> components: (amount column, account debited when the amount is positive, account credited)
-POSTING_RULES: dict[str, list[tuple[str, str, str]]] = {
-    "payment": [("amount_minor", RECEIVABLE, SALES), ("fee_minor", FEES, RECEIVABLE)],
-    "capture": [("amount_minor", RECEIVABLE, SALES), ("fee_minor", FEES, RECEIVABLE)],
-    "refund": [("amount_minor", RECEIVABLE, REFUNDS), ("fee_minor", FEES, RECEIVABLE)],
-    "chargeback": [("amount_minor", RECEIVABLE, LOSSES), ("fee_minor", DISPUTE_FEES, RECEIVABLE)],
-    "second_chargeback": [("amount_minor", RECEIVABLE, LOSSES), ("fee_minor", DISPUTE_FEES, RECEIVABLE)],
-    "chargeback_reversal": [("amount_minor", RECEIVABLE, LOSSES), ("fee_minor", DISPUTE_FEES, RECEIVABLE)],
-    "dispute_fee": [("amount_minor", RECEIVABLE, DISPUTE_FEES)],
-    "fee": [("amount_minor", RECEIVABLE, FEES), ("fee_minor", FEES, RECEIVABLE)],
-    "adjustment": [("amount_minor", RECEIVABLE, SUSPENSE), ("fee_minor", FEES, RECEIVABLE)],
-    "transfer": [("amount_minor", RECEIVABLE, SUSPENSE)],
-    "reserve_hold": [("amount_minor", RECEIVABLE, RESERVE)],
-    "reserve_release": [("amount_minor", RECEIVABLE, RESERVE)],
-    "payout": [],          # the payout row restates the batch total; the bank entry posts the movement
-}
+JOURNAL_COLUMNS = ["journal_id", "journal_type", "event_id", "match_id", "source_file_name", "source_record_ordinal",
+                   "psp", "memo", "source_event_ids", "leg_no", "leg_component", "account_key", "leg_amount",
+                   "leg_currency"]
 
 
-def chart(cfg: TenantConfig) -> dict[str, str]:
-    return dict(cfg.ledger["accounts"])
+class LedgerError(RuntimeError):
+    pass
 
 
-def _account(accounts: dict[str, str], key: str, psp: Column) -> Column:
-    template = accounts[key]
-    if "{psp}" in template:
-        before, after = template.split("{psp}", 1)
-        return F.concat(F.lit(before), F.coalesce(psp, F.lit("unknown")), F.lit(after))
-    return F.lit(template)
+@dataclass(frozen=True)
+class LedgerOptions:
+    notification_formats: tuple[str, ...]
+    max_fx_difference_bps: int
+
+    @classmethod
+    def from_tenant(cls, cfg: TenantConfig) -> "LedgerOptions":
+        """Notification formats: ``psps.<psp>.notification_formats``, the very setting matching reads, so
+        the records matching treats as the settlement of a money movement are the ones posted (a tenant
+        whose only Stripe feed is the webhook events leaves it unset, and those events post)."""
+        configured = tuple(f for p in cfg.raw.get("psps", {}).values() if isinstance(p, dict)
+                           for f in p.get("notification_formats", []))
+        return cls(configured, int(cfg.ledger.get("max_fx_difference_bps", DEFAULT_MAX_DIFFERENCE_BPS)))
 
 
-def _components(events: DataFrame, accounts: dict[str, str]) -> DataFrame:
-    """One row per (event, component): amount, debit account, credit account."""
-    parts = []
-    for event_type, comps in POSTING_RULES.items():
-        for idx, (column, debit, credit) in enumerate(comps):
-            parts.append(events.filter(F.col("event_type") == event_type).select(
-                "*", F.lit(f"{event_type}.{column}").alias("component"), F.lit(idx).alias("component_no"),
-                F.col(column).alias("x"), _account(accounts, debit, F.col("psp")).alias("dr"),
-                _account(accounts, credit, F.col("psp")).alias("cr"), F.lit(f"psp_{event_type}").alias("journal_type")))
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.unionByName(p)
-    return out
+def journal_id(*parts: Column | str) -> Column:
+    """32 hex characters of sha256 over the parts (column names or literal columns), ':'-joined."""
+    return F.substring(F.sha2(F.concat_ws(":", *parts), 256), 1, 32)
 
 
-def _lines(components: DataFrame) -> DataFrame:
-    """Two journal lines per non-zero component, balanced, numbered within the journal."""
-    pos = F.col("x") > 0
-    line = lambda account, is_debit: F.struct(  # noqa: E731
-        account.alias("account"),
-        F.when(is_debit, F.abs("x")).otherwise(F.lit(0)).cast("long").alias("debit_minor"),
-        F.when(is_debit, F.lit(0)).otherwise(F.abs("x")).cast("long").alias("credit_minor"))
-    exploded = components.filter(F.col("x") != 0).select(
-        "*", F.posexplode(F.array(line(F.when(pos, F.col("dr")).otherwise(F.col("cr")), F.lit(True)),
-                                  line(F.when(pos, F.col("cr")).otherwise(F.col("dr")), F.lit(False)))).alias("side", "l"))
-    return exploded.select(
-        "*", F.col("l.account").alias("account"), F.col("l.debit_minor").alias("debit_minor"),
-        F.col("l.credit_minor").alias("credit_minor"),
-        (F.col("component_no") * 2 + F.col("side") + 1).cast("int").alias("entry_no"))
+def posted_events(events: DataFrame, day: date, kind: str, notification_formats: tuple[str, ...]) -> DataFrame:
+    """Records of ``kind`` ingested on ``day`` that post: not a repeat delivery, not a notification."""
+    upto = events.filter(F.col("ingest_date") <= F.lit(day))
+    new = events.filter((F.col("ingest_date") == F.lit(day)) & (F.col("source_kind") == kind))
+    if kind == "psp":
+        new = new.filter(F.col("event_type").isin(*rules.POSTED_TYPES))
+        if notification_formats:
+            new = new.filter(~F.col("format").isin(*notification_formats))
+    return new.join(duplicates(upto, new).select("event_id"), "event_id", "left_anti")
+
+
+def _psp_journal_columns(df: DataFrame) -> DataFrame:
+    memo = F.concat_ws(" ", "source", "event_type", F.coalesce("psp_ref", "psp_line_id"), "merchant_ref")
+    return df.select("*", journal_id("event_id", F.lit("post")).alias("journal_id"),
+                     F.concat(F.lit("psp_"), "event_type").alias("journal_type"),
+                     F.col("file_name").alias("source_file_name"), F.col("record_ordinal").alias("source_record_ordinal"),
+                     memo.alias("memo"), F.array("event_id").alias("source_event_ids"))
+
+
+def payouts_of(posted: DataFrame, pb_match: DataFrame, day: date) -> DataFrame:
+    """One row per (payout, currency) whose records arrived on ``day``: amount paid out and lineage."""
+    member = F.col("event_type") != "payout"
+    first = F.min_by(F.struct("event_id", "file_name", "record_ordinal"),
+                     F.struct(member.cast("int"), F.col("file_name"), F.col("record_ordinal")))
+    grouped = (posted.filter(F.col("payout_ref").isNotNull()).join(pb_match, "event_id", "left")
+               .groupBy("source", "psp", "payout_ref", "currency")
+               .agg(F.sum(F.when(member, F.col("net_minor")).otherwise(0)).alias("members_net"),
+                    F.sum(F.when(~member, F.col("net_minor")).otherwise(0)).alias("payout_rows_net"),
+                    F.max(member.cast("int")).alias("has_members"), first.alias("first"),
+                    F.max("match_id").alias("match_id"), F.array_sort(F.collect_list("event_id")).alias("source_event_ids")))
+    return grouped.select(
+        journal_id("source", "payout_ref", "currency", F.lit(day.isoformat()), F.lit("payout")).alias("journal_id"),
+        F.lit("psp_payout").alias("journal_type"), F.col("first.event_id").alias("event_id"), "match_id",
+        F.col("first.file_name").alias("source_file_name"), F.col("first.record_ordinal").alias("source_record_ordinal"),
+        "psp", F.concat_ws(" ", "source", F.lit("payout"), "payout_ref").alias("memo"), "source_event_ids", "currency",
+        F.when(F.col("has_members") == 1, F.col("members_net")).otherwise(-F.col("payout_rows_net")).alias("payout_minor"))
+
+
+def bank_postings(events: DataFrame, bank_today: DataFrame, pb: DataFrame, day: date) -> DataFrame:
+    """Bank entries to post on ``day`` with the payout each is matched to (amount, currency, PSP)."""
+    members = (pb.filter(F.col("role") == "psp").select("match_id", "event_id")
+               .join(events.select("event_id", "psp", "currency", "net_minor", "event_type"), "event_id"))
+    is_member = F.col("event_type") != "payout"
+    payout = members.groupBy("match_id").agg(
+        F.when(F.max(is_member.cast("int")) == 1, F.sum(F.when(is_member, F.col("net_minor"))))
+         .otherwise(-F.sum("net_minor")).alias("po_amount"),
+        F.first("currency").alias("po_currency"), F.first("psp", ignorenulls=True).alias("payout_psp"))
+    bank_match = pb.filter(F.col("role") == "bank").select("event_id", "match_id", "run_date")
+    today = F.lit(day)
+    first = bank_today.join(bank_match, "event_id", "left").select(
+        "*", F.lit("bank").alias("first_component"), F.lit("bank").alias("first_account"),
+        F.col("run_date").isNotNull().alias("matched"), F.lit("bank").alias("_kind"))
+    earlier = (events.filter((F.col("source_kind") == "bank") & (F.col("ingest_date") < today))
+               .join(bank_match.filter(F.col("run_date") == today), "event_id", "inner"))
+    reclass = earlier.select("*", F.lit("bank.reclass").alias("first_component"),
+                             F.lit("suspense").alias("first_account"), F.lit(True).alias("matched"),
+                             F.lit("reclass").alias("_kind"))
+    both = first.unionByName(reclass).join(payout, "match_id", "left").drop("psp")
+    journal_type = (F.when(F.col("_kind") == "reclass", F.lit("suspense_reclass"))
+                    .when(F.col("matched"), F.lit("bank_payout")).otherwise(F.lit("bank_unmatched")))
+    return both.select(
+        "*", journal_id("event_id", "_kind").alias("journal_id"), journal_type.alias("journal_type"),
+        F.col("file_name").alias("source_file_name"), F.col("record_ordinal").alias("source_record_ordinal"),
+        F.when(F.col("matched"), F.col("payout_psp")).alias("psp"),
+        F.concat_ws(" ", F.lit("bank entry"), F.coalesce("bank_ref", "event_id")).alias("memo"),
+        F.array("event_id").alias("source_event_ids"))
+
+
+def adjustment_lines(spark: SparkSession, chart: Chart, adjustments: list[Adjustment]) -> DataFrame:
+    rows = []
+    for a in adjustments:
+        for key in (a.debit_key, a.credit_key):
+            chart.key_for(key)                       # raises with the tenant and key when unknown
+        memo = f"adjustment #{a.adjustment_id}: {a.reason}"[:200]
+        lineage = [a.event_id] if a.event_id else []
+        base = (f"adjustment:{a.adjustment_id}", "adjustment", a.event_id, None, None, None, a.psp, memo, lineage)
+        rows += [(*base, 1, "adjustment", a.debit_key, a.amount_minor, a.currency),
+                 (*base, 2, "adjustment", a.credit_key, -a.amount_minor, a.currency)]
+    schema = ("journal_id string, journal_type string, event_id string, match_id string, source_file_name string, "
+              "source_record_ordinal int, psp string, memo string, source_event_ids array<string>, leg_no int, "
+              "leg_component string, account_key string, leg_amount bigint, leg_currency string")
+    df = spark.createDataFrame(rows, schema)
+    return df.withColumn("journal_id", F.substring(F.sha2("journal_id", 256), 1, 32))
+
+
+def to_lines(legs: DataFrame, chart: Chart) -> DataFrame:
+    """Journal lines: entries numbered within the journal, accounts resolved, debit/credit split."""
+    group = F.when(F.col("leg_no") < 10, F.col("leg_no")).otherwise(F.lit(100))
+    base = F.regexp_replace("leg_component", r"\.variance$", "")
+    order = Window.partitionBy("journal_id").orderBy(group, base, "leg_no", "leg_currency")
+    key = chart.resolved_key(F.col("account_key"))
+    amount = F.col("leg_amount")
+    return legs.select(
+        "journal_id", F.row_number().over(order).cast("int").alias("entry_no"), "journal_type",
+        chart.account_text(key, F.col("psp")).alias("account"),
+        F.greatest(amount, F.lit(0)).alias("debit_minor"), F.greatest(-amount, F.lit(0)).alias("credit_minor"),
+        F.col("leg_currency").alias("currency"), "event_id", "match_id", "source_file_name", "source_record_ordinal",
+        key.alias("account_key"), "psp", F.col("leg_component").alias("component"), "memo", "source_event_ids")
+
+
+def assert_balanced(lines: DataFrame, tenant: str, day: date) -> None:
+    bad = (lines.groupBy("journal_id", "currency").agg(F.sum(F.col("debit_minor") - F.col("credit_minor")).alias("d"))
+           .filter(F.col("d") != 0).limit(5).collect())
+    if bad:
+        detail = ", ".join(f"{r['journal_id']} {r['currency']} off by {r['d']}" for r in bad)
+        raise LedgerError(f"tenant {tenant}, business date {day}: unbalanced journals: {detail}")
+
+
+def build_lines(events: DataFrame, matches: DataFrame, adjustments: DataFrame, day: date, chart: Chart,
+                card: fees.RateCard, opts: LedgerOptions) -> tuple[DataFrame, DataFrame]:
+    """(journal lines of ``day``, fee checks of the records posted) from the tenant's events, its active
+    matches up to ``day`` and the day's adjustment lines (``adjustment_lines``). Pure: no I/O."""
+    bp = matches.filter(F.col("relation") == BOOK_PSP).groupBy("event_id").agg(F.min("match_id").alias("match_id"))
+    pb = matches.filter(F.col("relation") == PAYOUT_BANK)
+    posted = lake.materialize(posted_events(events, day, "psp", opts.notification_formats).join(bp, "event_id", "left"))
+    checks = lake.materialize(fees.check(posted, card))
+    psp = _psp_journal_columns(posted)
+    pb_match = pb.filter(F.col("role") == "psp").groupBy("event_id").agg(F.max("match_id").alias("match_id"))
+    bank = bank_postings(events, posted_events(events, day, "bank", ()), pb, day)
+    legs = [rules.psp_gross_legs(psp, opts.max_fx_difference_bps),
+            rules.psp_fee_legs(psp, fees.posted_fee_components(checks)),
+            rules.payout_legs(payouts_of(posted.drop("match_id"), pb_match, day)),
+            rules.bank_legs(bank, opts.max_fx_difference_bps),
+            adjustments]
+    union = legs[0].select(*JOURNAL_COLUMNS)
+    for part in legs[1:]:
+        union = union.unionByName(part.select(*JOURNAL_COLUMNS))
+    return to_lines(union, chart), checks
 
 
 def post_day(spark: SparkSession, settings: Settings, cfg: TenantConfig, business_date: date, run_id: str) -> None:
-    tenant = cfg.tenant_id
-    accounts = chart(cfg)
-    events = lake.read(spark, settings, "events", tenant)
+    from jobs.ledger.erp.outbox import exported_journal_ids
     from jobs.match.manual import active_matches
 
-    matches = active_matches(spark, settings, tenant).filter(F.col("run_date") <= F.lit(business_date))
-    day_events = events.filter(F.col("ingest_date") == F.lit(business_date))
+    tenant, day = cfg.tenant_id, business_date
+    chart, card, opts = Chart.from_tenant(cfg), fees.RateCard.from_tenant(cfg), LedgerOptions.from_tenant(cfg)
+    events = lake.read(spark, settings, "events", tenant)
+    matches = active_matches(spark, settings, tenant).filter(F.col("run_date") <= F.lit(day))
+    adjustments = adjustment_lines(spark, chart, approved_for(settings, tenant, day))
+    built, checks = build_lines(events, matches, adjustments, day, chart, card, opts)
+    lines = lake.materialize(built)
+    assert_balanced(lines, tenant, day)
+    _write_fee_checks(spark, settings, tenant, day, run_id, checks)
 
-    book_psp_match = (matches.filter(F.col("relation") == BOOK_PSP).groupBy("event_id")
-                      .agg(F.min("match_id").alias("match_id")))
-    psp = day_events.filter(F.col("source_kind") == "psp").join(book_psp_match, "event_id", "left")
-    psp_lines = _lines(_components(psp, accounts)).withColumn(
-        "journal_id", F.substring(F.sha2(F.concat_ws(":", "event_id", F.lit("post")), 256), 1, 32))
+    closed = periods.closed_periods(settings, tenant)
+    post_on, ref = periods.posting_date(day, closed)
+    exported = exported_journal_ids(settings, tenant, day)
+    if exported or any(p.end >= day for p in closed):
+        old = lake.read(spark, settings, "journal", tenant).filter(F.col("business_date") == F.lit(day))
+        closed_day = F.lit(False)
+        for p in closed:
+            closed_day = closed_day | F.col("posting_date").between(F.lit(p.start), F.lit(p.end))
+        frozen = old.filter(closed_day | F.col("journal_id").isin(sorted(exported)))
+        final = lake.materialize(restate.merge(lines, frozen, post_on, ref))    # reads the partition it replaces
+    else:
+        final = lines.withColumn("posting_date", F.lit(post_on)).withColumn("period_ref", F.lit(ref))
+    keep = lambda name, value: F.coalesce(F.col(name), F.lit(value)) if name in final.columns else F.lit(value)  # noqa
+    journal = (final.withColumn("tenant_id", F.lit(tenant)).withColumn("business_date", F.lit(day))
+               .withColumn("chart_version", keep("chart_version", chart.version))    # frozen lines keep theirs
+               .withColumn("run_id", keep("run_id", run_id)))
+    lake.replace_partition(spark, settings, "journal", journal, tenant, day)
 
-    bank_journals = _bank_components(events, matches, business_date, accounts)
-    bank_lines = _lines(bank_journals)
-    cols = ["journal_id", "entry_no", "journal_type", "account", "debit_minor", "credit_minor", "currency",
-            "event_id", "match_id", F.col("file_name").alias("source_file_name"),
-            F.col("record_ordinal").alias("source_record_ordinal")]
-    journal = (psp_lines.select(*cols).unionByName(bank_lines.select(*cols))
-               .withColumn("tenant_id", F.lit(tenant)).withColumn("business_date", F.lit(business_date))
-               .withColumn("chart_version", F.lit(int(cfg.ledger.get("chart_version", 1))))
-               .withColumn("run_id", F.lit(run_id)))
-    lake.replace_partition(spark, settings, "journal", journal, tenant, business_date)
 
-
-def _bank_components(events: DataFrame, matches: DataFrame, business_date: date, accounts: dict[str, str]) -> DataFrame:
-    """Bank entries: ingested today -> against the payout's PSP receivable if matched by today's run,
-    else suspense; matched today but ingested earlier -> out of suspense into the PSP receivable."""
-    pb = matches.filter(F.col("relation") == PAYOUT_BANK)
-    bank_match = pb.filter(F.col("role") == "bank").select("event_id", "match_id", "run_date")
-    payout_psp = (pb.filter(F.col("role") == "psp").join(events.select("event_id", "psp"), "event_id")
-                  .groupBy("match_id").agg(F.first("psp", ignorenulls=True).alias("payout_psp")))
-    bank = (events.filter(F.col("source_kind") == "bank").join(bank_match, "event_id", "left")
-            .join(payout_psp, "match_id", "left"))
-    today = F.lit(business_date)
-    ingested_today = F.col("ingest_date") == today
-    matched_by_today = F.col("run_date").isNotNull() & (F.col("run_date") <= today)
-    matched_today = F.col("run_date") == today
-    receivable = _account(accounts, RECEIVABLE, F.col("payout_psp"))
-    first_posting = bank.filter(ingested_today).select(
-        "*", F.lit("bank.entry").alias("component"), F.lit(0).alias("component_no"), F.col("amount_minor").alias("x"),
-        F.lit(accounts[BANK]).alias("dr"),
-        F.when(matched_by_today, receivable).otherwise(F.lit(accounts[SUSPENSE])).alias("cr"),
-        F.when(matched_by_today, F.lit("bank_payout")).otherwise(F.lit("bank_unmatched")).alias("journal_type"),
-        F.concat_ws(":", "event_id", F.lit("bank")).alias("_jkey"))
-    reclass = bank.filter(~ingested_today & matched_today & (F.col("ingest_date") < today)).select(
-        "*", F.lit("bank.reclass").alias("component"), F.lit(0).alias("component_no"), F.col("amount_minor").alias("x"),
-        F.lit(accounts[SUSPENSE]).alias("dr"), receivable.alias("cr"), F.lit("suspense_reclass").alias("journal_type"),
-        F.concat_ws(":", "event_id", F.lit("reclass")).alias("_jkey"))
-    both = first_posting.unionByName(reclass)
-    return both.withColumn("journal_id", F.substring(F.sha2(F.col("_jkey"), 256), 1, 32))
+def _write_fee_checks(spark: SparkSession, settings: Settings, tenant: str, day: date, run_id: str,
+                      checks: DataFrame) -> None:
+    """The run's checks plus the exceptions still open from the previous run (``fees.with_carried``)."""
+    previous = lake.read(spark, settings, "fee_checks", tenant).filter(F.col("run_date") < F.lit(day))
+    last = previous.agg(F.max("run_date")).first()[0]
+    carried = fees.with_carried(checks, previous.filter(F.col("run_date") == F.lit(last)),
+                                cleared_event_ids(settings, tenant, day), day)
+    lake.replace_partition(spark, settings, "fee_checks", carried.withColumn("tenant_id", F.lit(tenant))
+                           .withColumn("run_date", F.lit(day)).withColumn("run_id", F.lit(run_id)), tenant, day)

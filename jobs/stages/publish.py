@@ -1,7 +1,8 @@
 """Publish a run to PostgreSQL: the exceptions queue, the run row and its metrics (the summary).
 
-Exceptions are streamed from the lake with COPY into a temporary staging table and merged set-based
-(``sql/queries/exceptions_*.sql``); the run row and metrics are replaced for (tenant, date) in the
+Exceptions (``gold/item_status``, the ledger's fee checks and refused dispute transitions, see
+``jobs/ledger/exceptions.py``) are streamed from the lake with COPY into a temporary staging table
+and merged set-based (``sql/queries/exceptions_*.sql``); the run row and metrics are replaced for (tenant, date) in the
 same transaction, so a rerun leaves the same rows.
 """
 from __future__ import annotations
@@ -23,9 +24,12 @@ STAGE_COLUMNS = ["event_id", "relation", "reason_code", "reason_detail", "source
 def publish(spark: SparkSession, settings: Settings, tenant_id: str, business_date: date, run_id: str,
             summary: dict, metrics: list[tuple[str, str, int]]) -> int:
     """Returns the number of open exceptions published."""
+    from jobs.ledger.exceptions import fee_exceptions
+
     exceptions = (lake.read(spark, settings, "item_status", tenant_id)
                   .filter((F.col("run_date") == F.lit(business_date)) & (F.col("status") == "EXCEPTION"))
-                  .select(*STAGE_COLUMNS))
+                  .select(*STAGE_COLUMNS)
+                  .unionByName(fee_exceptions(spark, settings, tenant_id, business_date).select(*STAGE_COLUMNS)))
     params = {"tenant_id": tenant_id, "business_date": business_date}
     count = 0
     with connect(settings) as conn:
@@ -34,6 +38,8 @@ def publish(spark: SparkSession, settings: Settings, tenant_id: str, business_da
             for row in exceptions.toLocalIterator(prefetchPartitions=True):
                 copy.write_row(tuple(row))
                 count += 1
+        # the ledger's refused dispute transitions join the same staging, so that closing below spares them
+        count += conn.execute(sql("exceptions_stage_disputes"), params).rowcount
         conn.execute(sql("exceptions_upsert"), params)
         conn.execute(sql("exceptions_close"), params)
         conn.execute(

@@ -60,6 +60,7 @@ def compute(spark: SparkSession, settings: Settings, tenant_id: str, business_da
     for r in trial:
         metrics += [("trial_balance_debit_minor", f"{r['account']}|{r['currency']}", r["dr"]),
                     ("trial_balance_credit_minor", f"{r['account']}|{r['currency']}", r["cr"])]
+    metrics += _ledger_metrics(spark, settings, tenant_id, business_date)
     summary = {
         "business_date": business_date.isoformat(),
         "book_match_rate": round(book_matched / book_total, 6) if book_total else None,
@@ -67,3 +68,19 @@ def compute(spark: SparkSession, settings: Settings, tenant_id: str, business_da
         "lake": settings.lake,
     }
     return summary, metrics
+
+
+def _ledger_metrics(spark: SparkSession, settings: Settings, tenant_id: str, business_date: date) -> list:
+    """Fee checks of the run (records by status) and disputes by lifecycle state."""
+    from jobs.store.db import connect
+
+    fees = lake.read(spark, settings, "fee_checks", tenant_id).filter(F.col("run_date") == F.lit(business_date))
+    out = [("fee_checks", r["status"], r["n"])
+           for r in fees.groupBy("status").agg(F.countDistinct("event_id").alias("n")).collect()]
+    with connect(settings) as conn:
+        rows = conn.execute("SELECT state, count(*) AS n FROM dispute WHERE tenant_id = %s GROUP BY state",
+                            (tenant_id,)).fetchall()
+        refused = conn.execute("SELECT count(*) AS n FROM dispute_event WHERE tenant_id = %s AND outcome = 'refused' "
+                               "AND acknowledged_at IS NULL", (tenant_id,)).fetchone()["n"]
+    out += [("disputes", r["state"], r["n"]) for r in rows]
+    return out + [("dispute_transitions_refused", "open", refused)]

@@ -47,3 +47,13 @@ def test_parsing_imports_no_heavy_library(path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[-2] == "[]", f"{path.name} imports {out[-2]} at parse time"
     assert float(out[-1]) < 10, f"{path.name} takes {out[-1]} s to parse"
+
+
+def test_reconcile_daily_runs_the_ledger_then_publishes_then_exports_to_the_erps(dagbag):
+    dag = dagbag.get_dag("reconcile_daily")
+    chain = ["land", "parse", "match", "ledger", "publish", "erp_export"]
+    tasks = {t.task_id.rsplit(".", 1)[-1]: t for t in dag.tasks}
+    assert set(chain) <= set(tasks)
+    for before, after in zip(chain, chain[1:]):
+        assert tasks[after].task_id in tasks[before].downstream_task_ids, f"{before} >> {after}"
+    assert tasks["erp_export"].downstream_task_ids == set()

@@ -1,0 +1,102 @@
+"""The dispute lifecycle against PostgreSQL: PSP records and operators move a dispute only along the
+allowed transitions; an impossible one is refused, recorded and raised as an exception (until
+acknowledged) instead of overwriting the state; evidence is recorded with key, checksum, who and when;
+missed deadlines lose the dispute; reruns apply nothing twice."""
+from datetime import date, datetime
+
+import pytest
+
+from jobs.ledger import dispute_ops as ops
+from jobs.ledger import disputes
+from jobs.ledger.disputes import TRANSITIONS, DisputeTransitionError, next_state
+from jobs.pipeline import prepare
+from jobs.store.db import connect, sql
+
+pytestmark = pytest.mark.postgres
+D1, D2, D3 = date(2026, 11, 2), date(2026, 11, 5), date(2026, 11, 20)
+SHA = "ab" * 32
+
+
+def rec(eid, etype, ref, payment="ch_1", source="stripe", amount=-5000, at=datetime(2026, 11, 2, 10)):
+    return {"event_id": eid, "source": source, "psp": source, "event_type": etype, "psp_ref": ref,
+            "psp_payment_ref": payment, "amount_minor": amount, "currency": "EUR", "booked_at": at,
+            "file_name": f"{eid}.csv", "record_ordinal": 1}
+
+
+def state(settings, tenant, payment="ch_1"):
+    with connect(settings) as conn:
+        return conn.execute("SELECT dispute_id, state, cycle, due_date FROM dispute WHERE tenant_id = %s AND "
+                            "payment_ref = %s", (tenant, payment)).fetchone()
+
+
+def test_every_transition_outside_the_table_is_refused():
+    for s in disputes.STATES:
+        for action in ("open_window", "accept", "submit", "deadline", "reversal", "lose", "second_chargeback"):
+            if (s, action) in TRANSITIONS:
+                assert next_state(s, action) == TRANSITIONS[(s, action)]
+            else:
+                with pytest.raises(DisputeTransitionError, match=f"state '{s}' cannot take '{action}'"):
+                    next_state(s, action)
+
+
+def test_lifecycle_from_psp_records_and_operators(settings, tenant_id):
+    cfg = prepare(settings, tenant_id)
+    sync = lambda day, records: disputes.sync(settings, cfg, day, records)  # noqa: E731
+    report, webhook = rec("e1", "chargeback", "du_1"), rec("e2", "chargeback", "du_1", at=datetime(2026, 11, 2, 9))
+    assert sync(D1, [report, webhook]) == {"applied": 1, "noted": 1, "expired": 0}
+    d = state(settings, tenant_id)
+    assert (d["state"], d["cycle"], d["due_date"]) == ("evidence_due", 1, date(2026, 11, 9))   # 7 days for Stripe
+    assert sync(D1, [report, webhook]) == {"skipped": 2, "expired": 0}                         # a rerun of the day
+
+    early_win = rec("e3", "chargeback_reversal", "du_1", amount=5000)
+    assert sync(D2, [early_win]) == {"refused": 1, "expired": 0}
+    assert state(settings, tenant_id)["state"] == "evidence_due"                  # not overwritten
+    assert [e["detail"] for e in ops.refused(settings, tenant_id)] == [
+        "a dispute in state 'evidence_due' cannot take 'reversal' (allowed from evidence_due: accept, deadline, submit)"]
+    with connect(settings) as conn:                                                # exceptions queue staging
+        conn.execute(sql("exceptions_stage"))
+        conn.execute(sql("exceptions_stage_disputes"), {"tenant_id": tenant_id, "business_date": D2})
+        staged = conn.execute("SELECT event_id, relation, reason_code, file_name FROM exception_stage").fetchall()
+    assert [tuple(r.values()) for r in staged] == [("e3", "dispute", "DISPUTE_TRANSITION", "e3.csv")]
+
+    with pytest.raises(DisputeTransitionError, match="attach evidence before submitting"):
+        ops.transition(settings, tenant_id, d["dispute_id"], "submit", "ann")
+    with pytest.raises(DisputeTransitionError, match="64 hex digits"):
+        ops.add_evidence(settings, tenant_id, d["dispute_id"], "s3://docs/receipt.pdf", "xyz", None, "ann")
+    ops.add_evidence(settings, tenant_id, d["dispute_id"], "s3://docs/receipt.pdf", SHA, "delivery proof", "ann")
+    assert ops.transition(settings, tenant_id, d["dispute_id"], "submit", "ann") == "submitted"
+    assert sync(D2, [rec("e4", "chargeback_reversal", "du_1", amount=5000)])["applied"] == 1
+    assert state(settings, tenant_id)["state"] == "won"
+    assert sync(D3, [rec("e5", "second_chargeback", "du_1b", at=datetime(2026, 11, 20, 8))]) == {"applied": 1, "expired": 0}
+    d = state(settings, tenant_id)
+    assert (d["state"], d["cycle"], d["due_date"]) == ("evidence_due", 2, date(2026, 11, 27))
+    assert ops.transition(settings, tenant_id, d["dispute_id"], "accept", "bob", "not worth it") == "accepted"
+    with pytest.raises(DisputeTransitionError, match="state 'accepted' cannot take 'submit'"):
+        ops.transition(settings, tenant_id, d["dispute_id"], "submit", "bob")
+
+    shown = ops.show(settings, tenant_id, d["dispute_id"])
+    assert [(e["action"], e["outcome"], e["to_state"]) for e in shown["events"]] == [
+        ("chargeback", "applied", "received"), ("open_window", "applied", "evidence_due"),
+        ("chargeback", "noted", "evidence_due"), ("reversal", "refused", None), ("add_evidence", "applied", "evidence_due"),
+        ("submit", "applied", "submitted"), ("reversal", "applied", "won"), ("second_chargeback", "applied", "received"),
+        ("open_window", "applied", "evidence_due"), ("accept", "applied", "accepted")]
+    assert [(v["s3_key"], v["sha256"], v["added_by"]) for v in shown["evidence"]] == [("s3://docs/receipt.pdf", SHA, "ann")]
+
+    refused = ops.refused(settings, tenant_id)[0]
+    ops.acknowledge(settings, tenant_id, refused["dispute_event_id"], "carol", "PSP sent it early; handled")
+    assert ops.refused(settings, tenant_id) == []
+    with connect(settings) as conn:
+        actions = {r["action"] for r in conn.execute("SELECT action FROM audit_log WHERE tenant_id = %s",
+                                                     (tenant_id,)).fetchall()}
+    assert {"dispute_reversal_refused", "dispute_submit_applied", "dispute_accept_applied",
+            "dispute_acknowledge"} <= actions
+
+
+def test_missed_deadline_loses_and_unknown_reversal_is_refused(settings, tenant_id):
+    cfg = prepare(settings, tenant_id)
+    disputes.sync(settings, cfg, D1, [rec("x1", "chargeback", "AB12", payment="8815000000000001", source="adyen")])
+    assert state(settings, tenant_id, "8815000000000001")["due_date"] == date(2026, 11, 16)   # 14 days for Adyen
+    assert disputes.sync(settings, cfg, D3, [rec("x2", "chargeback_reversal", "CD34", payment="unknown")]) == {
+        "refused": 1, "expired": 1}
+    assert state(settings, tenant_id, "8815000000000001")["state"] == "lost"
+    assert state(settings, tenant_id, "unknown") is None
