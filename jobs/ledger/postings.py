@@ -5,7 +5,8 @@ What the run of date D posts (``jobs/ledger/rules.py`` has the accounts):
     and posts nothing, and notification formats (webhooks, ``psps.<psp>.notification_formats``) feed the
     dispute lifecycle only, since the settlement reports carry the same money movements;
   * its fee components, checked against the rate card (``jobs/ledger/fees.py``, ``gold/fee_checks``);
-  * one payout journal per payout / batch whose records arrived on D;
+  * one payout journal per payout / batch whose records arrived on D (what the payout moves as known
+    on D, less what earlier dates moved for it);
   * every bank entry ingested on D (against the matched payout, else suspense) and the
     reclassification of earlier bank entries the run of D matched;
   * the approved adjustments whose post date is D.
@@ -80,23 +81,46 @@ def _psp_journal_columns(df: DataFrame) -> DataFrame:
                      memo.alias("memo"), F.array("event_id").alias("source_event_ids"))
 
 
-def payouts_of(posted: DataFrame, pb_match: DataFrame, day: date) -> DataFrame:
-    """One row per (payout, currency) whose records arrived on ``day``: amount paid out and lineage."""
+PAYOUT_KEY = ["source", "psp", "payout_ref", "currency"]
+
+
+def _payout_amount() -> Column:
+    """What a payout moves out of the receivable, from its records: the net of its member records, or
+    minus its payout row(s) while no member record is known (a payout row restates its members)."""
+    member = F.col("event_type") != "payout"
+    return F.when(F.max(member.cast("int")) == 1, F.sum(F.when(member, F.col("net_minor")).otherwise(0))) \
+        .otherwise(-F.sum(F.when(~member, F.col("net_minor")).otherwise(0)))
+
+
+def payouts_of(events: DataFrame, posted: DataFrame, pb_match: DataFrame, day: date,
+               notification_formats: tuple[str, ...]) -> DataFrame:
+    """One row per (payout, currency) with records posted on ``day``: what the payout moves as known on
+    ``day`` minus what the runs of earlier dates moved for it, so a payout whose records arrive on
+    different days (a payouts report a day after the transactions) is moved once in total."""
+    key = F.concat_ws("|", *[F.coalesce(F.col(c), F.lit("")) for c in PAYOUT_KEY])
+    today = posted.filter(F.col("payout_ref").isNotNull()).withColumn("_payout", key)
+    upto = events.filter(F.col("ingest_date") <= F.lit(day))
+    candidates = (upto.filter((F.col("source_kind") == "psp") & F.col("event_type").isin(*rules.POSTED_TYPES)
+                              & F.col("payout_ref").isNotNull())
+                  .withColumn("_payout", key).join(today.select("_payout").distinct(), "_payout", "left_semi"))
+    if notification_formats:
+        candidates = candidates.filter(~F.col("format").isin(*notification_formats))
+    history = candidates.join(duplicates(upto, candidates).select("event_id"), "event_id", "left_anti")
+    moved = history.groupBy("_payout").agg(_payout_amount().alias("now"))
+    earlier = history.filter(F.col("ingest_date") < F.lit(day)).groupBy("_payout").agg(_payout_amount().alias("before"))
     member = F.col("event_type") != "payout"
     first = F.min_by(F.struct("event_id", "file_name", "record_ordinal"),
                      F.struct(member.cast("int"), F.col("file_name"), F.col("record_ordinal")))
-    grouped = (posted.filter(F.col("payout_ref").isNotNull()).join(pb_match, "event_id", "left")
-               .groupBy("source", "psp", "payout_ref", "currency")
-               .agg(F.sum(F.when(member, F.col("net_minor")).otherwise(0)).alias("members_net"),
-                    F.sum(F.when(~member, F.col("net_minor")).otherwise(0)).alias("payout_rows_net"),
-                    F.max(member.cast("int")).alias("has_members"), first.alias("first"),
-                    F.max("match_id").alias("match_id"), F.array_sort(F.collect_list("event_id")).alias("source_event_ids")))
+    grouped = (today.join(pb_match, "event_id", "left").groupBy("_payout", *PAYOUT_KEY)
+               .agg(first.alias("first"), F.max("match_id").alias("match_id"),
+                    F.array_sort(F.collect_list("event_id")).alias("source_event_ids"))
+               .join(moved, "_payout").join(earlier, "_payout", "left"))
     return grouped.select(
         journal_id("source", "payout_ref", "currency", F.lit(day.isoformat()), F.lit("payout")).alias("journal_id"),
         F.lit("psp_payout").alias("journal_type"), F.col("first.event_id").alias("event_id"), "match_id",
         F.col("first.file_name").alias("source_file_name"), F.col("first.record_ordinal").alias("source_record_ordinal"),
         "psp", F.concat_ws(" ", "source", F.lit("payout"), "payout_ref").alias("memo"), "source_event_ids", "currency",
-        F.when(F.col("has_members") == 1, F.col("members_net")).otherwise(-F.col("payout_rows_net")).alias("payout_minor"))
+        (F.col("now") - F.coalesce("before", F.lit(0))).alias("payout_minor"))
 
 
 def bank_postings(events: DataFrame, bank_today: DataFrame, pb: DataFrame, day: date) -> DataFrame:
@@ -182,7 +206,7 @@ def build_lines(events: DataFrame, matches: DataFrame, adjustments: DataFrame, d
     bank = bank_postings(events, posted_events(events, day, "bank", ()), pb, day)
     legs = [rules.psp_gross_legs(psp, opts.max_fx_difference_bps),
             rules.psp_fee_legs(psp, fees.posted_fee_components(checks)),
-            rules.payout_legs(payouts_of(posted.drop("match_id"), pb_match, day)),
+            rules.payout_legs(payouts_of(events, posted.drop("match_id"), pb_match, day, opts.notification_formats)),
             rules.bank_legs(bank, opts.max_fx_difference_bps),
             adjustments]
     union = legs[0].select(*JOURNAL_COLUMNS)

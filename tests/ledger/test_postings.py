@@ -7,13 +7,14 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+import yaml
 from pyspark.sql import functions as F
 
 from jobs.ledger import fees
 from jobs.ledger.adjustments import Adjustment
 from jobs.ledger.chart import Chart
 from jobs.ledger.fx import convert_minor
-from jobs.ledger.postings import LedgerOptions, adjustment_lines, build_lines
+from jobs.ledger.postings import LedgerOptions, adjustment_lines, build_lines, payouts_of, posted_events
 from jobs.schema import EVENT_SCHEMA
 from jobs.tenants import parse_tenant
 from jobs.settings import PACKAGE_DIR
@@ -63,6 +64,11 @@ ROWS = [
     ev("b4", "bank_credit", 9800, source="bank", kind="bank", ccy="USD", presentment_currency="EUR",
        fx_rate=Decimal("1.16")),
     ev("k1", "payment", 10000, source="book", kind="book"),
+    # payouts whose rows arrive on different days: moved once in total, on the day the first rows came
+    ev("c1", "payment", 1000, source="checkout", payout="po_9", day=D - timedelta(days=1)),
+    ev("c2", "payout", -1000, source="checkout", payout="po_9"),
+    ev("c3", "payout", -700, source="checkout", payout="po_8", day=D - timedelta(days=1)),
+    ev("c4", "payment", 700, source="checkout", payout="po_8"),
 ]
 PB = {"m_pb1": ["s1", "s2", "s3", "s4", "s5", "s6", "s10", "b1"], "m_pb2": ["s11", "b4"],
       "m_pb3": ["a1", "a2", "a4", "a5", "b3"]}
@@ -107,7 +113,7 @@ def test_every_journal_balances_per_currency_and_every_type_posts(posted):
     assert not {"s12", "s13", "k1"} & posted_events         # a repeat, a webhook and a book row post nothing
     own = {x["event_id"]: x["journal_id"] for x in lines if x["journal_type"].startswith(("psp_", "bank_", "suspense"))
            and x["journal_type"] != "psp_payout"}
-    assert len(set(own.values())) == len(own) == 15 + 4       # one journal per posted PSP record and bank entry
+    assert len(set(own.values())) == len(own) == 16 + 4       # one journal per posted PSP record and bank entry
     entries = [(x["journal_id"], x["entry_no"]) for x in lines]
     assert len(entries) == len(set(entries))
 
@@ -172,6 +178,36 @@ def test_payouts_banks_and_the_receivable_nets_to_what_is_not_paid_out(posted):
     assert balance(lines, "1125 PSP payouts in transit stripe", "EUR") == 0
     assert balance(lines, "1125 PSP payouts in transit adyen", "EUR") == 0
     assert balance(lines, "1010 Bank", "EUR") == 7372 + 777 and balance(lines, "1010 Bank", "USD") == 9800
+    # checkout: po_9's transactions were moved on D-1 and its payout row adds nothing; po_8's payout row
+    # moved -700 on D-1 and its transaction (posted on D) completes it: no payout journal on D
+    assert not [x for x in lines if x["journal_type"] == "psp_payout" and x["psp"] == "checkout"]
+    assert balance(lines, "1120 PSP receivable checkout", "EUR") == 700
+
+
+def test_notification_formats_are_the_tenants_setting_the_one_matching_reads(spark):
+    """A webhook chargeback (stripe.events) announces the report's chargeback: with the tenant's
+    ``notification_formats`` it never posts; a tenant whose only Stripe feed is the webhooks (setting
+    unset) posts it. The repeat delivery of s1 posts nothing either way."""
+    events = spark.createDataFrame([tuple(r[f.name] for f in EVENT_SCHEMA.fields) for r in ROWS], EVENT_SCHEMA)
+    opts = LedgerOptions.from_tenant(CFG)
+    assert opts.notification_formats == ("stripe.events",)
+    posted = lambda formats: {r.event_id for r in posted_events(events, D, "psp", formats).collect()}  # noqa: E731
+    with_setting, without = posted(opts.notification_formats), posted(())
+    assert "s13" not in with_setting and without - with_setting == {"s13"}
+    assert "s12" not in without and {"s1", "s4", "a5"} <= with_setting
+    raw = yaml.safe_load((PACKAGE_DIR / "conf" / "tenants" / "acme.yaml").read_text())
+    for psp in raw["psps"].values():
+        psp.pop("notification_formats", None)
+    assert LedgerOptions.from_tenant(parse_tenant(yaml.safe_dump(raw))).notification_formats == ()
+
+
+def test_a_payout_is_moved_once_whatever_day_its_rows_arrive(spark):
+    events = spark.createDataFrame([tuple(r[f.name] for f in EVENT_SCHEMA.fields) for r in ROWS], EVENT_SCHEMA)
+    no_match = spark.createDataFrame([], "event_id string, match_id string")
+    moved = lambda day: {(r.memo.split()[-1], r.payout_minor) for r in payouts_of(  # noqa: E731
+        events, posted_events(events, day, "psp", ()), no_match, day, ()).filter(F.col("psp") == "checkout").collect()}
+    assert moved(D - timedelta(days=1)) == {("po_9", 1000), ("po_8", 700)}     # the transaction, the payout row
+    assert moved(D) == {("po_9", 0), ("po_8", 0)}                              # nothing more to move
 
 
 def test_fee_checks_flag_only_the_real_variance(posted):
