@@ -100,3 +100,38 @@ def test_missed_deadline_loses_and_unknown_reversal_is_refused(settings, tenant_
         "refused": 1, "expired": 1}
     assert state(settings, tenant_id, "8815000000000001")["state"] == "lost"
     assert state(settings, tenant_id, "unknown") is None
+
+
+def test_operator_commands(settings, tenant_id, monkeypatch, capsys):
+    """`recon period | dispute | adjustment` as operators type them; refusals exit 1 with the reason."""
+    from jobs.cli import main
+
+    for name, value in (("RECON_DATABASE_URL", settings.database_url), ("RECON_LAKE", settings.lake),
+                        ("RECON_TENANT_CONFIG_DIR", str(settings.tenant_config_dir))):
+        monkeypatch.setenv(name, value)
+    cfg = prepare(settings, tenant_id)
+    t = ["--tenant", tenant_id]
+    assert main(["period", "close", *t, "--period", "2026-11", "--by", "controller"]) == 0
+    with pytest.raises(SystemExit):                                                          # --reason required
+        main(["period", "reopen", *t, "--period", "2026-11", "--by", "controller"])
+    assert main(["period", "reopen", *t, "--period", "2026-11", "--by", "controller", "--reason", "late fee"]) == 0
+    capsys.readouterr()
+    assert main(["period", "list", *t]) == 0 and capsys.readouterr().out.startswith("2026-11    open")
+
+    disputes.sync(settings, cfg, D1, [rec("o1", "chargeback", "du_9", payment="ch_9")])
+    d = state(settings, tenant_id, "ch_9")
+    assert main(["dispute", "list", *t]) == 0 and "ch_9 evidence_due cycle 1 50.00 EUR due 2026-11-09" in capsys.readouterr().out
+    assert main(["dispute", "submit-evidence", *t, "--dispute", str(d["dispute_id"]), "--by", "ann",
+                 "--s3-key", "s3://docs/o1.pdf", "--sha256", SHA]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"dispute #{d['dispute_id']} is now submitted"
+    assert main(["dispute", "accept", *t, "--dispute", str(d["dispute_id"]), "--by", "ann", "--reason", "x"]) == 1
+    assert "state 'submitted' cannot take 'accept'" in capsys.readouterr().err
+    assert state(settings, tenant_id, "ch_9")["state"] == "submitted"
+
+    assert main(["adjustment", "propose", *t, "--effective-date", "2026-11-20", "--debit", "suspense", "--credit",
+                 "chargeback_losses", "--amount", "12.50", "--currency", "EUR", "--reason", "won late", "--by", "ann"]) == 0
+    n = capsys.readouterr().out.split("#")[1].split(";")[0]
+    assert main(["adjustment", "approve", *t, "--id", n, "--by", "ann"]) == 1
+    assert "someone other than the proposer" in capsys.readouterr().err
+    assert main(["adjustment", "approve", *t, "--id", n, "--by", "bob", "--business-date", "2026-11-21"]) == 0
+    assert "the ledger run of 2026-11-21 posts it" in capsys.readouterr().out
