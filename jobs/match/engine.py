@@ -15,10 +15,10 @@ from pyspark.sql import functions as F
 
 from jobs import lake
 from jobs.calendar import BusinessCalendar
-from jobs.match import book_psp, payout_bank, status
+from jobs.match import book_psp, payout_bank, settlement, status
 from jobs.match.manual import ManualAction, revoked_match_ids
 from jobs.match.prepare import open_items
-from jobs.match.rules import BOOK_PSP, PAYOUT_BANK, MatchRules
+from jobs.match.rules import BOOK_PSP, PAYOUT_BANK, PSP_SETTLEMENT, MatchRules
 from jobs.settings import Settings
 from jobs.tenants import TenantConfig
 
@@ -38,7 +38,12 @@ def run_match(spark: SparkSession, settings: Settings, cfg: TenantConfig, run_da
     revoked = sorted(revoked_match_ids(list(manual)))
     all_matches = lake.read(spark, settings, "matches", tenant)
     reopen, forbidden_bp, forbidden_pb = _revoked(spark, settings, tenant, all_matches, revoked, run_date)
-    items, prev = open_items(spark, settings, tenant, run_date, reopen)
+    items, prev = open_items(spark, settings, tenant, run_date, reopen, rules.notification_formats)
+    if rules.notification_formats:
+        events_upto = lake.read(spark, settings, "events", tenant).filter(F.col("ingest_date") <= F.lit(run_date))
+        waiting = items.filter(F.col("relation") == PSP_SETTLEMENT)
+        done = settlement.settled(waiting, events_upto, rules).withColumn("relation", F.lit(PSP_SETTLEMENT))
+        items = items.join(done, ["event_id", "relation"], "left_anti")
     items = lake.materialize(items)
     manual_members = _manual_groups(spark, items, [a for a in manual if a.action == "match" and a.match_id not in revoked])
     active = items.filter(~F.col("is_duplicate")).join(

@@ -34,7 +34,9 @@ def payouts(psp_items: DataFrame) -> DataFrame:
                                      lambda x: x.isNotNull() & (F.length(x) >= 6)))
     return (psp_items.withColumn("_refs", refs)
             .groupBy("source", "payout_ref")
-            .agg(F.sum(F.when(not_payout_row, F.col("net_minor")).otherwise(0)).alias("po_amount"),
+            .agg(F.sum(F.when(not_payout_row, F.col("net_minor")).otherwise(0)).alias("_rows_total"),
+                 F.sum(F.when(~not_payout_row, -F.col("net_minor")).otherwise(0)).alias("_payout_row_total"),
+                 F.count(F.when(not_payout_row, 1)).alias("_rows"),
                  F.countDistinct("currency").alias("po_ccys"),
                  F.first("currency", ignorenulls=True).alias("po_currency"),
                  F.coalesce(F.max(F.when(F.col("event_type") == "payout", F.to_date("booked_at"))),
@@ -42,6 +44,9 @@ def payouts(psp_items: DataFrame) -> DataFrame:
                  F.array_distinct(F.flatten(F.collect_list("_refs"))).alias("po_refs"),
                  F.max(F.when(F.col("event_type") == "payout", 1).otherwise(0)).alias("po_has_row"),
                  F.count(F.lit(1)).alias("po_records"))
+            # A payout known only by its own row (e.g. a payout.paid webhook) is matched on that row's amount.
+            .withColumn("po_amount", F.when(F.col("_rows") > 0, F.col("_rows_total")).otherwise(F.col("_payout_row_total")))
+            .drop("_rows_total", "_payout_row_total", "_rows")
             .withColumn("po_key", F.concat_ws("|", "source", "payout_ref")))
 
 
@@ -114,14 +119,17 @@ def match(items: DataFrame, rules: MatchRules, forbidden: DataFrame | None = Non
     bank_members = groups.select("b_id", "p_id", "rule", "score", F.col("b_id").alias("event_id"),
                                  F.lit("bank").alias("role"))
     all_members = psp_members.unionByName(bank_members)
-    ids = all_members.groupBy("b_id", "p_id").agg(F.collect_list("event_id").alias("ids"))
+    # the group's id is computed once per group (sorting its member ids per member row is quadratic in the
+    # payout's size: a payout of the whole day's records at 1M a day never finished)
+    ids = all_members.groupBy("b_id", "p_id").agg(
+        group_match_id(PAYOUT_BANK, F.collect_list("event_id")).alias("match_id"))
     evidence = groups.select("b_id", "p_id", F.to_json(F.struct(
         F.lit(4).alias("level"), F.array(F.when(F.col("rule") == "payout_reference", F.lit("reference")),
                                          F.lit("amount"), F.lit("currency")).alias("agreed"),
         F.col("p_id").alias("payout"), F.col("po_amount").alias("payout_amount_minor"),
         F.col("po_records").alias("records"))).alias("evidence"))
     members = (all_members.join(ids, ["b_id", "p_id"]).join(evidence, ["b_id", "p_id"])
-               .select(group_match_id(PAYOUT_BANK, F.col("ids")).alias("match_id"),
+               .select("match_id",
                        F.lit(PAYOUT_BANK).alias("relation"), F.lit(4).alias("level"),
                        F.concat(F.lit(f"{rules.rule_set_id}.L4."), F.col("rule")).alias("rule_id"),
                        F.col("score").cast("decimal(7,4)").alias("score"), "evidence", "event_id", "role"))

@@ -18,11 +18,11 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs import lake
-from jobs.match.rules import BOOK_PSP, PAYOUT_BANK
+from jobs.match.rules import BOOK_PSP, PAYOUT_BANK, PSP_SETTLEMENT
 from jobs.settings import Settings
 
 MATCH_COLUMNS = [
-    "event_id", "ingest_date", "source", "source_kind", "event_type", "psp", "amount_minor", "fee_minor",
+    "event_id", "ingest_date", "source", "source_kind", "format", "event_type", "psp", "amount_minor", "fee_minor",
     "net_minor", "currency", "presentment_amount_minor", "presentment_currency", "psp_ref", "psp_payment_ref",
     "psp_line_id", "merchant_ref", "merchant_payment_id", "payout_ref", "payout_bank_ref", "bank_ref", "bank_text",
     "account_ref", "booked_at", "value_date", "file_name", "record_ordinal",
@@ -31,13 +31,17 @@ BOOK_TYPES = ("payment", "refund")
 PSP_TRANSACTION_TYPES = ("payment", "capture", "refund")
 
 
-def relations_of() -> Column:
-    """The relations an event takes part in."""
+def relations_of(notification_formats: tuple[str, ...] = ()) -> Column:
+    """The relations an event takes part in. Events of a PSP's notification formats (webhooks) only wait
+    for their settlement row (``psp_settlement``); the settlement reports are what gets matched."""
     kind, etype = F.col("source_kind"), F.col("event_type")
-    in_book_psp = ((kind == "book") & etype.isin(*BOOK_TYPES)) | ((kind == "psp") & etype.isin(*PSP_TRANSACTION_TYPES))
-    in_payout_bank = ((kind == "psp") & F.col("payout_ref").isNotNull()) | (kind == "bank")
-    return F.filter(F.array(F.when(in_book_psp, F.lit(BOOK_PSP)), F.when(in_payout_bank, F.lit(PAYOUT_BANK))),
-                    lambda r: r.isNotNull())
+    notification = F.col("format").isin(*notification_formats) if notification_formats else F.lit(False)
+    settled_psp = (kind == "psp") & ~notification
+    in_book_psp = ((kind == "book") & etype.isin(*BOOK_TYPES)) | (settled_psp & etype.isin(*PSP_TRANSACTION_TYPES))
+    in_payout_bank = (settled_psp & F.col("payout_ref").isNotNull()) | (kind == "bank")
+    waits_for_settlement = notification & etype.isin(*PSP_TRANSACTION_TYPES)
+    return F.filter(F.array(F.when(in_book_psp, F.lit(BOOK_PSP)), F.when(in_payout_bank, F.lit(PAYOUT_BANK)),
+                            F.when(waits_for_settlement, F.lit(PSP_SETTLEMENT))), lambda r: r.isNotNull())
 
 
 def dedupe_key() -> Column:
@@ -69,7 +73,7 @@ def duplicates(events_upto: DataFrame, new: DataFrame) -> DataFrame:
 
 
 def open_items(spark: SparkSession, settings: Settings, tenant_id: str, run_date: date,
-               reopen: DataFrame | None = None) -> tuple[DataFrame, date | None]:
+               reopen: DataFrame | None = None, notification_formats: tuple[str, ...] = ()) -> tuple[DataFrame, date | None]:
     """Every open (event, relation) for the run, with ``is_duplicate``/``original_event_id`` and the
     carried ``prior_reason``. ``reopen`` (event_id, relation): records of groups a person unmatched.
     Returns the rows and the previous run date (None on the first run)."""
@@ -77,7 +81,7 @@ def open_items(spark: SparkSession, settings: Settings, tenant_id: str, run_date
     events = lake.read(spark, settings, "events", tenant_id).filter(F.col("ingest_date") <= F.lit(run_date))
     new = events.filter(F.col("ingest_date") > F.lit(prev)) if prev else events
     dups = duplicates(events, new)
-    new_items = (new.withColumn("relation", F.explode(relations_of()))
+    new_items = (new.withColumn("relation", F.explode(relations_of(notification_formats)))
                  .select(*MATCH_COLUMNS, "relation", F.lit(None).cast("string").alias("prior_reason"))
                  .join(dups, "event_id", "left"))
     if prev is None:

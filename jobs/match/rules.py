@@ -8,6 +8,8 @@ from jobs.tenants import TenantConfig
 BOOK_PSP = "book_psp"
 PAYOUT_BANK = "payout_bank"
 RELATIONS = (BOOK_PSP, PAYOUT_BANK)
+# Not a matching relation: PSP notifications (webhook events) waiting for their settlement row.
+PSP_SETTLEMENT = "psp_settlement"
 
 # Reason codes.
 MISSING_IN_PSP = "MISSING_IN_PSP"
@@ -38,6 +40,7 @@ class MatchRules:
     ageing_payout_days: int
     reference_less: bool = True
     reference_less_window_minutes: int = 60
+    notification_formats: tuple[str, ...] = ()      # formats that announce activity, not settlement
     settlement_days: dict[str, int] = field(default_factory=dict)
 
     def rule_id(self, level: int, name: str) -> str:
@@ -61,4 +64,6 @@ class MatchRules:
             settlement_days={psp: cfg.settlement_days(psp) for psp in cfg.raw.get("psps", {})},
             reference_less=bool(m.get("reference_less", {}).get("enabled", True)),
             reference_less_window_minutes=int(m.get("reference_less", {}).get("window_minutes", 60)),
+            notification_formats=tuple(f for p in cfg.raw.get("psps", {}).values() if isinstance(p, dict)
+                                       for f in p.get("notification_formats", [])),
         )

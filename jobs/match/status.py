@@ -8,8 +8,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.calendar import BusinessCalendar
-from jobs.match.rules import (BOOK_PSP, DUPLICATE, MISSING_IN_BANK, MISSING_IN_BOOK, MISSING_IN_PSP, PAYOUT_BANK,
-                              MatchRules)
+from jobs.match.rules import (BOOK_PSP, DUPLICATE, LATE_SETTLEMENT, MISSING_IN_BANK, MISSING_IN_BOOK,
+                              MISSING_IN_PSP, PAYOUT_BANK, PSP_SETTLEMENT, MatchRules)
 
 REASON_PRIORITY = ["DUPLICATE", "CURRENCY_MISMATCH", "AMOUNT_MISMATCH", "PAYOUT_MISMATCH", "AMBIGUOUS"]
 
@@ -19,6 +19,17 @@ def _date_map(spark: SparkSession, dates: DataFrame, column: str, days: int, cal
     distinct = [r[0] for r in dates.select(column).distinct().collect() if r[0] is not None]
     pairs = [x for d in sorted(distinct) for x in (F.lit(d), F.lit(cal.add_business_days(d, days)))]
     return F.create_map(*pairs) if pairs else F.create_map().cast("map<date,date>")
+
+
+def _settlement_due(items: DataFrame, rules: MatchRules, cal: BusinessCalendar) -> Column:
+    """'psp|booking date' -> the day a notified payment still unsettled becomes LATE_SETTLEMENT."""
+    waiting = items.filter(F.col("relation") == PSP_SETTLEMENT).select("psp", F.to_date("booked_at").alias("d"))
+    pairs = []
+    for r in waiting.distinct().collect():
+        if r.d is not None:
+            days = rules.settlement_days.get(r.psp, 2) + rules.ageing_payout_days
+            pairs += [F.lit(f"{r.psp}|{r.d.isoformat()}"), F.lit(cal.add_business_days(r.d, days))]
+    return F.create_map(*pairs) if pairs else F.create_map().cast("map<string,date>")
 
 
 def compute(spark: SparkSession, unmatched: DataFrame, flags: DataFrame, open_payouts: DataFrame, rules: MatchRules,
@@ -34,13 +45,16 @@ def compute(spark: SparkSession, unmatched: DataFrame, flags: DataFrame, open_pa
               .join(open_payouts, "po_key", "left"))
     ingest_due = _date_map(spark, joined, "ingest_date", rules.ageing_book_psp_days, cal)
     payout_due = _date_map(spark, joined, "po_expected", rules.ageing_payout_days, cal)
+    settlement_due = _settlement_due(joined, rules, cal)
     kind, rel = F.col("source_kind"), F.col("relation")
     carries_missing_in_bank = ((F.col("po_has_row") == 0) | (F.col("event_type") == "payout")) & ~F.coalesce(
         F.col("po_mismatched"), F.lit(False))
-    missing_reason = (F.when(rel == BOOK_PSP, F.when(kind == "book", F.lit(MISSING_IN_PSP)).otherwise(MISSING_IN_BOOK))
+    missing_reason = (F.when(rel == PSP_SETTLEMENT, F.lit(LATE_SETTLEMENT))
+                      .when(rel == BOOK_PSP, F.when(kind == "book", F.lit(MISSING_IN_PSP)).otherwise(MISSING_IN_BOOK))
                       .when(kind == "bank", F.lit(MISSING_IN_PSP))
                       .when(F.col("po_expected").isNotNull() & carries_missing_in_bank, F.lit(MISSING_IN_BANK)))
-    due = (F.when((rel == BOOK_PSP) | (kind == "bank"), ingest_due[F.col("ingest_date")])
+    due = (F.when(rel == PSP_SETTLEMENT, settlement_due[F.concat_ws("|", "psp", F.to_date("booked_at").cast("string"))])
+           .when((rel == BOOK_PSP) | (kind == "bank"), ingest_due[F.col("ingest_date")])
            .when(missing_reason.isNotNull(), payout_due[F.col("po_expected")]))
     immediate = F.when(F.col("is_duplicate"), F.lit(DUPLICATE)).otherwise(F.col("flag.reason_code"))
     immediate_detail = F.when(F.col("is_duplicate"), F.concat(F.lit("repeats event "),

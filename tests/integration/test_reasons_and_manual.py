@@ -122,3 +122,35 @@ def test_unmatch_and_manual_match_survive_reruns(spark, settings, tenant_id, tmp
     assert manual == [(mid, "book_psp", "0", "manual")]
     with pytest.raises(ManualMatchError, match="at least one book record"):
         manual_match(spark, settings, tenant_id, "book_psp", [stripe_row], "x", "bob")
+
+
+def test_a_notified_payment_never_settled_becomes_late_settlement(spark, settings, tenant_id, tmp_path):
+    """Stripe webhook events are notifications for this tenant: ch_A appears in the payout report the same
+    day (settled), ch_LATE never does and is LATE_SETTLEMENT after T+2 + 2 business days."""
+    import json
+
+    from conftest import write_tenant_config
+
+    write_tenant_config(settings.tenant_config_dir, tenant_id, psps={
+        "stripe": {"settlement_business_days": 2, "notification_formats": ["stripe.events"]},
+        "adyen": {"settlement_business_days": 2}})
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "stripe_payout_po_TEST1.csv").write_bytes((DATA / "slice" / "stripe_payout_po_TEST1.csv").read_bytes())
+    created = 1795082400                                                   # 2026-11-19 10:00 UTC
+
+    def event(eid, charge, amount):
+        return json.dumps({"id": eid, "object": "event", "type": "charge.succeeded", "created": created,
+                           "api_version": "2024-06-20", "livemode": False, "pending_webhooks": 1,
+                           "data": {"object": {"id": charge, "object": "charge", "amount": amount,
+                                               "amount_captured": amount, "captured": True, "currency": "eur",
+                                               "created": created, "status": "succeeded", "paid": True}}})
+    (folder / "stripe_events_0000000001.jsonl").write_text(
+        event("evt_1", "ch_A", 10000) + "\n" + event("evt_2", "ch_LATE", 4200) + "\n")
+    fri, tue, wed = date(2026, 11, 20), date(2026, 11, 24), date(2026, 11, 25)
+    run_all(settings, tenant_id, fri, folder, "fri", spark=spark)
+    run_all(settings, tenant_id, tue, None, "tue", spark=spark)
+    assert ("stripe_events_0000000001.jsonl", 2, "LATE_SETTLEMENT") not in exceptions(settings, tenant_id, tmp_path)
+    run_all(settings, tenant_id, wed, None, "wed", spark=spark)                     # Thu 19 + 4 business days
+    late = {e for e in exceptions(settings, tenant_id, tmp_path) if e[0].startswith("stripe_events")}
+    assert late == {("stripe_events_0000000001.jsonl", 2, "LATE_SETTLEMENT")}
