@@ -4,21 +4,27 @@ Mounted into Airflow's API server at ``/recon`` (a FastAPI sub-application): the
 tenant and the open exceptions queue, read from the operational PostgreSQL, as an HTML page and as
 JSON (``/recon/api/runs``, ``/recon/api/exceptions``). Only signed-in Airflow users can read it (the
 same JWT cookie / bearer token as the Airflow UI and REST API).
+
+Four-eyes approval of ledger adjustments (``/recon/adjustments``): the pending adjustments a maker
+proposed (``recon adjustment propose`` or ``POST /recon/api/adjustments``) with an Approve button. The
+approver is the signed-in Airflow user, never a name typed in a form, and must differ from the
+proposer (enforced in jobs/ledger/adjustments.py, where the CLI goes too); both steps are audited.
 """
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic resolves the request model from real annotations
+# (Airflow loads plugins from files, not always as importable modules).
 
 import html
+from datetime import date
 
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, FastAPI, Query
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI, Form, HTTPException, Query
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel
 
-try:  # Airflow's own authentication dependency (the API server provides it)
-    from airflow.api_fastapi.core_api.security import requires_authenticated
+# Airflow's own authentication (the API server provides it): every route needs a signed-in user.
+from airflow.api_fastapi.core_api.security import get_user, requires_authenticated
 
-    AUTH = [Depends(requires_authenticated())]
-except ImportError:  # pragma: no cover - older Airflow
-    AUTH = []
+AUTH = [Depends(requires_authenticated())]
 
 app = FastAPI(title="psp-recon", dependencies=AUTH)
 PAGE_LIMIT = 500
@@ -43,6 +49,90 @@ def exceptions(tenant: str | None = None, reason: str | None = None,
     return _query("ui_exceptions", tenant_id=tenant, reason=reason, limit=limit)
 
 
+def _user_name(user) -> str:
+    name = user.get_name() if hasattr(user, "get_name") else None
+    if not name:
+        raise HTTPException(403, "the signed-in user has no name to record as approver")
+    return name
+
+
+class Proposal(BaseModel):
+    tenant: str
+    effective_date: date
+    debit: str
+    credit: str
+    amount: str                      # major units as a decimal string, e.g. "12.34" (never a float)
+    currency: str
+    reason: str
+    psp: str | None = None
+
+
+@app.get("/api/adjustments")
+def adjustments(tenant: str, pending: bool = True) -> list[dict]:
+    from jobs.ledger import adjustments as adj
+    from jobs.settings import load_settings
+
+    rows = adj.list_adjustments(load_settings(), tenant)
+    return [r for r in rows if not (pending and r["approved_by"])]
+
+
+@app.post("/api/adjustments", status_code=201)
+def propose(body: Proposal, user=Depends(get_user)) -> dict:
+    from jobs.ledger import adjustments as adj
+    from jobs.settings import load_settings
+
+    try:
+        n = adj.propose(load_settings(), body.tenant, body.effective_date, body.debit, body.credit, body.amount,
+                        body.currency, body.reason, _user_name(user), body.psp)
+    except adj.AdjustmentError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return {"adjustment_id": n, "proposed_by": _user_name(user)}
+
+
+@app.post("/api/adjustments/{tenant}/{adjustment_id}/approve")
+def approve(tenant: str, adjustment_id: int, user=Depends(get_user)) -> dict:
+    from jobs.ledger import adjustments as adj
+    from jobs.settings import load_settings
+
+    name = _user_name(user)
+    try:
+        post = adj.approve(load_settings(), tenant, adjustment_id, name)
+    except adj.AdjustmentError as exc:
+        status = 404 if "no adjustment" in str(exc) else 409
+        raise HTTPException(status, str(exc)) from None
+    return {"adjustment_id": adjustment_id, "approved_by": name, "post_date": post.isoformat()}
+
+
+@app.post("/adjustments/{tenant}/{adjustment_id}/approve")
+def approve_form(tenant: str, adjustment_id: int, confirm: str = Form(...), user=Depends(get_user)):
+    """The page's Approve button (a form post; Airflow's session cookie is SameSite, so other sites
+    cannot post it for the user)."""
+    if confirm != str(adjustment_id):
+        raise HTTPException(400, "confirmation does not name this adjustment")
+    approve(tenant, adjustment_id, user)
+    return RedirectResponse(f"../../../adjustments?tenant={tenant}", status_code=303)
+
+
+@app.get("/adjustments", response_class=HTMLResponse)
+def adjustments_page(tenant: str) -> str:
+    rows = adjustments(tenant, pending=True)
+    body = "".join(
+        f"<tr><td>#{r['adjustment_id']}</td><td>{html.escape(r['debit_key'])}</td><td>{html.escape(r['credit_key'])}"
+        f"</td><td>{r['amount_minor']}</td><td>{html.escape(r['currency'])}</td><td>{html.escape(r['reason'])}</td>"
+        f"<td>{html.escape(r['proposed_by'])}</td><td><form method='post' action='adjustments/{html.escape(tenant)}/"
+        f"{r['adjustment_id']}/approve'><input type='hidden' name='confirm' value='{r['adjustment_id']}'>"
+        "<button>Approve</button></form></td></tr>" for r in rows)
+    return (f"<html><head><title>Adjustments</title><style>{STYLE}</style></head><body>"
+            f"<h2>Adjustments waiting for approval ({html.escape(tenant)})</h2><p>You approve as the signed-in "
+            "user; the proposer cannot approve their own adjustment.</p><table><thead><tr><th>id</th><th>debit</th>"
+            "<th>credit</th><th>amount (minor units)</th><th>currency</th><th>reason</th><th>proposed by</th><th></th>"
+            f"</tr></thead><tbody>{body or '<tr><td>none</td></tr>'}</tbody></table></body></html>")
+
+
+STYLE = ("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:2em}"
+         "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}")
+
+
 def _table(rows: list[dict], columns: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape('' if r[c] is None else str(r[c]))}</td>" for c in columns)
@@ -54,16 +144,14 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 def page(tenant: str | None = None, reason: str | None = None) -> str:
     run_rows = runs(tenant, 30)
     exc_rows = exceptions(tenant, reason, 200)
-    style = ("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:2em}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}")
-    return (f"<html><head><title>Reconciliation</title><style>{style}</style></head><body>"
+    return (f"<html><head><title>Reconciliation</title><style>{STYLE}</style></head><body>"
             "<h2>Latest runs</h2>" + _table(run_rows, ["tenant_id", "business_date", "status", "book_match_rate",
                                                       "ledger_balanced", "exceptions", "run_id"])
             + "<h2>Open exceptions</h2><p>Filter with <code>?tenant=</code> and <code>?reason=</code>; "
               "JSON at <code>api/exceptions</code>.</p>"
             + _table(exc_rows, ["tenant_id", "reason_code", "source", "event_type", "amount_minor", "currency",
                                 "file_name", "record_ordinal", "first_seen_date", "workflow_status", "reason_detail"])
-            + "</body></html>")
+            + "<p>Ledger adjustments waiting for a second person: <code>adjustments?tenant=</code>.</p></body></html>")
 
 
 class ReconUIPlugin(AirflowPlugin):

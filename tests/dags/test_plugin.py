@@ -55,3 +55,55 @@ def test_signed_in_user_sees_runs_and_open_exceptions(plugin, settings, tenant_i
         assert "MISSING_IN_PSP" in page and "b.csv" in page
     finally:
         plugin.app.dependency_overrides.clear()
+
+
+class _User:
+    def __init__(self, name):
+        self.name = name
+
+    def get_name(self):
+        return self.name
+
+
+@pytest.mark.postgres
+def test_adjustments_are_approved_in_the_ui_by_a_second_signed_in_user(plugin, settings, tenant_id, monkeypatch):
+    """Four eyes in the Airflow UI: alice proposes, alice cannot approve, bob approves (as the signed-in
+    user, not a name in the request); the approval is audited and cannot happen twice."""
+    from airflow.api_fastapi.core_api.security import get_user
+
+    from jobs.store.db import connect
+    from jobs.tenants import load_tenant, record_tenant
+
+    monkeypatch.setenv("RECON_DATABASE_URL", settings.database_url)
+    with connect(settings) as conn:
+        record_tenant(conn, load_tenant(settings, tenant_id))
+    client = TestClient(plugin.app)
+    assert client.post(f"/api/adjustments/{tenant_id}/1/approve").status_code == 401
+    try:
+        plugin.app.dependency_overrides[get_user] = lambda: _User("alice")
+        proposal = {"tenant": tenant_id, "effective_date": "2026-11-20", "debit": "suspense",
+                    "credit": "chargeback_losses", "amount": "12.34", "currency": "EUR", "reason": "PSP confirmed"}
+        assert client.post("/api/adjustments", json={**proposal, "amount": "12.345"}).status_code == 422
+        created = client.post("/api/adjustments", json=proposal)
+        assert created.status_code == 201 and created.json()["proposed_by"] == "alice"
+        n = created.json()["adjustment_id"]
+        [pending] = client.get("/api/adjustments", params={"tenant": tenant_id}).json()
+        assert (pending["adjustment_id"], pending["amount_minor"], pending["approved_by"]) == (n, 1234, None)
+        assert f"/{n}/approve" in client.get("/adjustments", params={"tenant": tenant_id}).text
+
+        own = client.post(f"/api/adjustments/{tenant_id}/{n}/approve")
+        assert own.status_code == 409 and "someone other than the proposer" in own.json()["detail"]
+
+        plugin.app.dependency_overrides[get_user] = lambda: _User("bob")
+        assert client.post(f"/adjustments/{tenant_id}/{n}/approve", data={"confirm": "999"}).status_code == 400
+        done = client.post(f"/adjustments/{tenant_id}/{n}/approve", data={"confirm": str(n)}, follow_redirects=False)
+        assert done.status_code == 303
+        assert client.get("/api/adjustments", params={"tenant": tenant_id}).json() == []
+        assert client.post(f"/api/adjustments/{tenant_id}/{n}/approve").status_code == 409
+        assert client.post(f"/api/adjustments/{tenant_id}/424242/approve").status_code == 404
+    finally:
+        plugin.app.dependency_overrides.clear()
+    with connect(settings) as conn:
+        audit = conn.execute("SELECT actor, action FROM audit_log WHERE tenant_id = %s AND object_type = "
+                             "'ledger_adjustment' ORDER BY audit_id", (tenant_id,)).fetchall()
+    assert [(a["actor"], a["action"]) for a in audit] == [("alice", "adjustment_propose"), ("bob", "adjustment_approve")]
