@@ -40,13 +40,14 @@ def test_parsing_imports_no_heavy_library(path):
     code = (
         "import importlib.util, sys, time\n"
         f"spec = importlib.util.spec_from_file_location('d', {str(path)!r})\n"
-        "m = importlib.util.module_from_spec(spec); t = time.time(); spec.loader.exec_module(m)\n"
+        "m = importlib.util.module_from_spec(spec); t = time.process_time(); spec.loader.exec_module(m)\n"
         f"heavy = sorted(n for n in sys.modules if n.split('.')[0] in {HEAVY!r} or n in {HEAVY!r})\n"
-        "print(repr(heavy)); print(time.time() - t)\n"
+        "print(repr(heavy)); print(time.process_time() - t)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[-2] == "[]", f"{path.name} imports {out[-2]} at parse time"
-    assert float(out[-1]) < 10, f"{path.name} takes {out[-1]} s to parse"
+    # CPU seconds, not wall time: what the DAG processor spends on it, independent of the machine's load
+    assert float(out[-1]) < 10, f"{path.name} takes {out[-1]} CPU s to parse"
 
 
 def test_reconcile_daily_runs_the_ledger_then_publishes_then_exports_to_the_erps(dagbag):
