@@ -250,7 +250,8 @@ def ledger_totals(rows: list[dict]) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- one scale
-def run_scale(day: BenchDay, admin: str, timeout: float | None, publish: bool = True, log=print) -> dict:
+def run_scale(day: BenchDay, admin: str, timeout: float | None, publish: bool = True, log=print,
+              duckdb_memory_limit: str | None = None) -> dict:
     work = RUNS / str(day.scale)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -294,7 +295,8 @@ def run_scale(day: BenchDay, admin: str, timeout: float | None, publish: bool = 
         tmp = work / "duckdb-tmp"
         tmp.mkdir()
         duck = Measured([PY, "-m", "bench.baseline_duckdb", "--landing", day.landing, "--tenant", day.tenant,
-                         "--temp-dir", str(tmp), "--out", str(work / "duckdb.json")], work / "duckdb.log", _env(),
+                         "--temp-dir", str(tmp), "--out", str(work / "duckdb.json")]
+                        + (["--memory-limit", duckdb_memory_limit] if duckdb_memory_limit else []), work / "duckdb.log", _env(),
                         timeout).run()
         if duck.returncode != 0 or not (work / "duckdb.json").exists():
             entry["duckdb_error"] = ("time limit" if duck.timed_out else f"exit code {duck.returncode}")
@@ -530,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=2400, help="seconds per process (ours, DuckDB, the DAG)")
     ap.add_argument("--dag-scale", type=int, default=1_000_000, help="scale of the airflow dags test run (0: skip)")
     ap.add_argument("--publish-rows", type=int, default=1_000_000, help="rows of the PostgreSQL publish benchmark (0: skip)")
+    ap.add_argument("--duckdb-memory-limit", help="DuckDB memory_limit (default: DuckDB's, 80%% of RAM)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     scales = [int(s) for s in args.scales.split(",") if s.strip()]
@@ -543,7 +546,8 @@ def main(argv: list[str] | None = None) -> int:
     admin = admin_url()
     for scale in scales:
         day = prepare_day(scale, args.seed)
-        result["scales"][str(scale)] = {"scale": scale, **run_scale(day, admin, args.timeout)}
+        result["scales"][str(scale)] = {"scale": scale, **run_scale(day, admin, args.timeout,
+                                                                        duckdb_memory_limit=args.duckdb_memory_limit)}
         write(result, args.out)
     if args.publish_rows:
         from bench.publish import publish_benchmark
