@@ -6,10 +6,13 @@ Glue) the runtime provides Delta and S3, so only the session options are set and
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING
 
 from jobs.settings import ConfigurationError, Settings, load_settings
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -94,6 +97,7 @@ def get_spark(settings: Settings | None = None, app_name: str = "psp-recon",
     os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON") or __import__("sys").executable)
     from pyspark.sql import SparkSession
 
+    _forget_dead_session()
     builder = SparkSession.builder.appName(app_name)
     if settings.spark_mode == "local":
         builder = builder.master(os.environ.get("RECON_SPARK_MASTER", "local[*]"))
@@ -103,6 +107,31 @@ def get_spark(settings: Settings | None = None, app_name: str = "psp-recon",
     spark.sparkContext.setLogLevel(os.environ.get("RECON_SPARK_LOG_LEVEL", "WARN"))
     _quiet(spark, QUIET_LOGGERS)
     return spark
+
+
+def _forget_dead_session() -> None:
+    """A session whose JVM died (killed for memory, crashed) is dropped, so the next call starts a new
+    JVM instead of handing out a session whose every call fails with "Connection refused" (a task
+    retried in the same process, e.g. under ``airflow dags test``, would otherwise never recover)."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    sc = SparkContext._active_spark_context
+    if sc is None:
+        return
+    try:
+        alive = not sc._jsc.sc().isStopped()
+    except Exception:  # noqa: BLE001 - any gateway error means the JVM is gone
+        alive = False
+    if alive:
+        return
+    log.warning("the Spark JVM of this process is gone; starting a new session")
+    with SparkContext._lock:
+        SparkContext._active_spark_context = None
+        SparkContext._gateway = None
+        SparkContext._jvm = None
+    SparkSession._instantiatedSession = None
+    SparkSession._activeSession = None
 
 
 # Loggers whose warnings are expected here: CSV files are read with a schema named after their own
