@@ -21,42 +21,17 @@ from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from jobs.formats.adyen import FEE_COLUMNS, TYPE_TO_EVENT
+from jobs.formats.common import TZ_ABBREVIATIONS
+from jobs.formats.stripe import CATEGORY_TO_EVENT
 from jobs.money import CURRENCY_EXPONENTS
 
 BOOK_FIELDS = ("payment_id", "order_id", "psp", "psp_reference", "type", "amount", "currency", "created_at")
-STRIPE_CATEGORIES = {
-    "charge": "payment", "refund": "refund", "dispute": "chargeback", "dispute_reversal": "chargeback_reversal",
-    "fee": "fee", "payout": "payout", "payout_reversal": "adjustment", "other_adjustment": "adjustment",
-    "charge_failure": "adjustment", "refund_failure": "adjustment", "partial_capture_reversal": "adjustment",
-    "payment_network_reserve_hold": "reserve_hold", "payment_network_reserve_release": "reserve_release",
-    "risk_reserved_funds": "reserve_hold", "transfer": "transfer", "transfer_reversal": "transfer",
-    "platform_earning": "fee", "platform_earning_refund": "fee", "tax": "fee", "topup": "transfer",
-    "topup_reversal": "transfer", "contribution": "fee", "anticipation_repayment": "adjustment",
-    "unreconciled_customer_funds": "adjustment", "connect_collection_transfer": "transfer",
-    "connect_reserved_funds": "reserve_hold", "advance": "adjustment", "advance_funding": "adjustment",
-    "climate_order_purchase": "fee", "climate_order_refund": "fee",
-}
-ADYEN_TYPES = {
-    "settled": "capture", "refunded": "refund", "chargeback": "chargeback", "secondchargeback": "second_chargeback",
-    "chargebackreversed": "chargeback_reversal", "refundedreversed": "adjustment", "fee": "fee", "misccosts": "fee",
-    "paymentcost": "fee", "merchantpayout": "payout", "depositcorrection": "adjustment",
-    "invoicededuction": "adjustment", "matchedstatement": "adjustment", "manualcorrected": "adjustment",
-    "bankinstructionreturned": "adjustment", "epapaid": "adjustment", "balancetransfer": "transfer",
-    "paidout": "adjustment", "paidoutreversed": "adjustment", "settledbulk": "capture",
-    "chargebackreversedexternallywithinfo": "chargeback_reversal", "settledexternallywithinfo": "capture",
-    "chargebackexternallywithinfo": "chargeback", "refundedexternallywithinfo": "refund",
-}
-ADYEN_FEES = {"commission_nc": "commission", "markup_nc": "markup", "scheme_fees_nc": "scheme_fees",
-              "interchange_nc": "interchange", "payment_fees_nc": "payment_fees", "dcc_markup_nc": "dcc_markup"}
-TIME_ZONES = {  # Adyen's TimeZone column: abbreviation -> UTC offset
-    "UTC": "+00:00", "GMT": "+00:00", "Z": "+00:00", "WET": "+00:00", "WEST": "+01:00", "BST": "+01:00",
-    "CET": "+01:00", "CEST": "+02:00", "MET": "+01:00", "MEST": "+02:00", "EET": "+02:00", "EEST": "+03:00",
-    "MSK": "+03:00", "GST": "+04:00", "IST": "+05:30", "SGT": "+08:00", "HKT": "+08:00", "AWST": "+08:00",
-    "JST": "+09:00", "KST": "+09:00", "AEST": "+10:00", "AEDT": "+11:00", "NZST": "+12:00", "NZDT": "+13:00",
-    "AST": "-04:00", "ADT": "-03:00", "EST": "-05:00", "EDT": "-04:00", "CST": "-06:00", "CDT": "-05:00",
-    "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00", "AKST": "-09:00", "AKDT": "-08:00",
-    "HST": "-10:00", "BRT": "-03:00",
-}
+# The parsers' own mappings (same rules as our pipeline, kept in one place).
+STRIPE_CATEGORIES = CATEGORY_TO_EVENT
+ADYEN_TYPES = TYPE_TO_EVENT
+ADYEN_FEES = FEE_COLUMNS
+TIME_ZONES = TZ_ABBREVIATIONS  # Adyen's TimeZone column: abbreviation -> UTC offset
 _DOUBLED = "0246813579"      # Luhn: the digit doubled, digits summed
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
