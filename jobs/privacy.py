@@ -23,22 +23,27 @@ def _digits(c: Column) -> Column:
     return F.regexp_replace(c, "[ -]", "")
 
 
-def luhn_valid(c: Column) -> Column:
-    """True when the digits of ``c`` pass the Luhn (mod 10) check."""
-    digits = _digits(c)
+MAX_PAN_DIGITS = 19
+
+
+def luhn_valid(c: Column, digits_only: bool = False) -> Column:
+    """True when the digits of ``c`` (13-19 of them, spaces and dashes ignored) pass the Luhn (mod 10)
+    check. One native expression per digit position (no higher-order function: those are evaluated
+    row by row by the interpreter, and this runs on every id column of every record).
+    ``digits_only``: ``c`` is known to hold digits only (no separators to strip)."""
+    digits = c if digits_only else _digits(c)
     n = F.length(digits)
+    total = F.lit(0)
+    for i in range(MAX_PAN_DIGITS):                     # i = position from the right, 0 = check digit
+        d = F.substring(digits, -(i + 1), 1).cast("int")
+        value = F.when(d * 2 > 9, d * 2 - 9).otherwise(d * 2) if i % 2 == 1 else d
+        total = total + F.when(n > i, value).otherwise(0)
+    return (n <= MAX_PAN_DIGITS) & (total % 10 == 0)
 
-    def step(acc: Column, i: Column) -> Column:
-        d = digits.substr(n - i, F.lit(1)).cast("int")
-        doubled = F.when(d * 2 > 9, d * 2 - 9).otherwise(d * 2)
-        return acc + F.when(i % 2 == 1, doubled).otherwise(d)
 
-    return F.aggregate(F.sequence(F.lit(0), n - 1), F.lit(0), step) % 10 == 0
-
-
-def mask_pan(c: Column) -> Column:
+def mask_pan(c: Column, digits_only: bool = False) -> Column:
     """A card number as first-6, ``*`` for each middle digit, last-4."""
-    digits = _digits(c)
+    digits = c if digits_only else _digits(c)
     n = F.length(digits)
     middle = F.regexp_replace(digits.substr(F.lit(7), n - 10), "[0-9]", "*")
     return F.concat(digits.substr(F.lit(1), F.lit(6)), middle, digits.substr(n - 3, F.lit(4)))
@@ -46,9 +51,11 @@ def mask_pan(c: Column) -> Column:
 
 def mask_pans(col: Column) -> Column:
     """``col`` with every Luhn-valid 13-19 digit run masked to first-6/last-4."""
-    candidates = F.filter(F.regexp_extract_all(col, F.lit(PAN_CANDIDATE), 0), luhn_valid)
+    candidates = F.filter(F.regexp_extract_all(col, F.lit(PAN_CANDIDATE), 0), lambda c: luhn_valid(c))
     masked = F.aggregate(candidates, col, lambda acc, c: F.replace(acc, c, mask_pan(c)))
-    return F.when(col.rlike(PAN_CANDIDATE), masked).otherwise(col)
+    return (F.when(~col.rlike(PAN_CANDIDATE), col)
+            .when(col.rlike(r"^[0-9]{13,19}$"), F.when(luhn_valid(col, True), mask_pan(col, True)).otherwise(col))
+            .otherwise(masked))
 
 
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"

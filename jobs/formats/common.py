@@ -144,19 +144,43 @@ def event_id(file_sha: Column, ordinal: Column) -> Column:
 
 
 _GATE = r"[0-9](?:[ -]?[0-9]){12}"
+# Fast paths for the common shapes, which give the same result as the general search:
+# a value that is one 13-19 digit run (an Adyen PSP reference, an account number) has one candidate
+# window, itself;
+_DIGITS_ONLY = r"^[0-9]{13,19}$"
+# a value without separated digits (no digit, space or dash, digit) and with one 13-19 digit run
+# (``ORD-26111800000007``) has one candidate window too: that run (windows then start and end where
+# runs do, and longer runs have none).
+_SEPARATED = r"[0-9][ -][0-9]"
+_RUN = r"(?<![0-9])([0-9]{13,19})(?![0-9])"
+_TWO_RUNS = r"(?<![0-9])[0-9]{13,19}(?![0-9]).*(?<![0-9])[0-9]{13,19}(?![0-9])"
 
 
-def mask_card_numbers(col: Column) -> Column:
+def card_run(col: Column) -> Column:
+    """The single 13-19 digit run ``mask_card_numbers`` needs: put it in a column of its own first
+    (``mask_card_numbers(col, F.col(...))``) so the regular expression runs once per value, not once per
+    reference (``_protect`` does)."""
+    return F.regexp_extract(col, _RUN, 1)
+
+
+def mask_card_numbers(col: Column, run: Column | None = None) -> Column:
     """Every card number in ``col`` masked to first-6/last-4: any 13-19 digit window (single spaces or
     dashes allowed between digits) that starts where a digit group starts, is not followed by a digit
     and passes the Luhn check. Unlike ``jobs.privacy.mask_pans``, which tests only maximal digit runs,
     this also finds a card number that follows another number after a space (``"ref 7 4111 1111 ..."``)
-    or is followed by one (``"4111111111111111 12"``). Native expressions only."""
+    or is followed by one (``"4111111111111111 12"``). Native expressions only; the general search
+    (higher-order functions, interpreted row by row) runs only for values the fast paths do not cover."""
     windows = [F.regexp_extract_all(col, F.lit(rf"(?<![0-9])(?=([0-9](?:[ -]?[0-9]){{{n - 1}}})(?![0-9]))"), 1)
                for n in range(19, 12, -1)]                          # longest first
-    candidates = F.filter(F.flatten(F.array(*windows)), luhn_valid)
+    candidates = F.filter(F.flatten(F.array(*windows)), lambda c: luhn_valid(c))
     masked = F.aggregate(candidates, col, lambda acc, c: F.replace(acc, c, mask_pan(c)))
-    return F.when(col.rlike(_GATE), masked).otherwise(col)
+    run = card_run(col) if run is None else run
+    separated = col.rlike(_SEPARATED)
+    one_run = ~separated & ~col.rlike(_TWO_RUNS)
+    return (F.when((run == "") & ~separated, col)        # no window at all (runs of 20+ digits have none)
+            .when(one_run, F.when(luhn_valid(run, True), F.replace(col, run, mask_pan(run, True))).otherwise(col))
+            .when(~col.rlike(_GATE), col)
+            .otherwise(masked))
 
 
 # Event columns that are never PAN-masked: constants set by ``finish``, digests, validated codes.
@@ -170,11 +194,13 @@ def _protect(df: DataFrame) -> DataFrame:
     """Every free string column PAN-masked; e-mail addresses removed from free text."""
     for f in EVENT_SCHEMA.fields:
         if f.name in df.columns and isinstance(f.dataType, StringType) and f.name not in _NOT_MASKED:
-            col = F.col(f.name).cast("string")
+            # one projection per step, so that no regular expression is evaluated twice per value
+            df = df.withColumn(f.name, F.col(f.name).cast("string"))
             if f.name in _EMAIL_REDACTED:
-                col = redact_emails(col)
-            df = df.withColumn(f.name, mask_card_numbers(col))
-    return df
+                df = df.withColumn(f.name, redact_emails(F.col(f.name)))
+            df = (df.withColumn("_card_run", card_run(F.col(f.name)))
+                  .withColumn(f.name, mask_card_numbers(F.col(f.name), F.col("_card_run"))))
+    return df.drop("_card_run")
 
 
 def finish(parsed: DataFrame, spec: FormatSpec, ctx: ParseContext, extra_stats: DataFrame | None = None,

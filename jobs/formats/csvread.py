@@ -52,12 +52,26 @@ def file_sha_from_path(path_col):
 
 
 def with_ordinals(df: DataFrame, files: list[LandedFile]) -> DataFrame:
+    """Adds file_sha256, file_name and record_ordinal (1-based, file order) to rows read with
+    ``_file_path``, ``_block_start`` (the input split's start offset) and ``_row_in_split``
+    (``monotonically_increasing_id()`` taken right at the scan).
+
+    The rows of one split are read in file order, one after the other, inside one partition, so a row's
+    ordinal is the number of rows in the file's earlier splits plus its position in its own split. Both
+    come from a small per-split aggregate (one row per split) joined back by broadcast: the records
+    themselves are never shuffled or sorted (a window over the file would sort a whole file in one task)."""
     names = F.create_map(*[F.lit(x) for f in files for x in (f.sha256, f.file_name)])
-    order = Window.partitionBy("file_sha256").orderBy("_block_start", "_row_in_split")
-    return (df.withColumn("file_sha256", file_sha_from_path(F.col("_file_path")))
-              .withColumn("file_name", names[F.col("file_sha256")])
-              .withColumn("record_ordinal", F.row_number().over(order))
-              .drop("_file_path", "_block_start", "_row_in_split"))
+    keyed = df.withColumn("file_sha256", file_sha_from_path(F.col("_file_path"))).drop("_file_path")
+    splits = keyed.groupBy("file_sha256", "_block_start").agg(F.count(F.lit(1)).alias("_rows"),
+                                                              F.min("_row_in_split").alias("_first"))
+    earlier = Window.partitionBy("file_sha256").orderBy("_block_start").rowsBetween(Window.unboundedPreceding, -1)
+    offsets = splits.select("file_sha256", "_block_start", "_first",
+                            F.coalesce(F.sum("_rows").over(earlier), F.lit(0)).alias("_before"))
+    ordinal = F.col("_before") + F.col("_row_in_split") - F.col("_first") + 1
+    return (keyed.join(F.broadcast(offsets), ["file_sha256", "_block_start"])
+            .withColumn("file_name", names[F.col("file_sha256")])
+            .withColumn("record_ordinal", ordinal.cast("int"))
+            .drop("_block_start", "_row_in_split", "_first", "_before"))
 
 
 def read_csv(spark: SparkSession, settings: Settings, files: list[LandedFile]) -> CsvRead:
