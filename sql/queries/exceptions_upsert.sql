@@ -8,6 +8,7 @@ INSERT INTO exception_item AS e (tenant_id, event_id, relation, reason_code, rea
 SELECT %(tenant_id)s, event_id, relation, reason_code, reason_detail, source, event_type, amount_minor,
        currency, file_name, record_ordinal, %(business_date)s, %(business_date)s, true
 FROM exception_stage
+ORDER BY event_id, relation       -- key order: the primary key index is filled page by page
 ON CONFLICT (tenant_id, event_id, relation) DO UPDATE
    SET reason_code = EXCLUDED.reason_code,
        reason_detail = EXCLUDED.reason_detail,
