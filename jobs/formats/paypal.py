@@ -245,11 +245,13 @@ def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
               .when(error == c.INCONSISTENT_AMOUNTS, F.lit("fee currency differs from the gross currency")))
     txn = c.clean_text(col("transaction_id"))
     reference = F.when(F.upper(F.trim(col("paypal_reference_id_type"))) == "TXN", c.clean_text(col("paypal_reference_id")))
-    # rows before a withdrawal (same file and currency, since the previous one) belong to it
-    later = (Window.partitionBy("file_sha256", "_ccy").orderBy(F.col("record_ordinal"))
-             .rowsBetween(Window.currentRow, Window.unboundedFollowing))
+    # rows before a withdrawal (same file and currency, since the previous one) belong to it: walking the
+    # file backwards, the last withdrawal seen so far. (A frame from the current row to the end of the
+    # file would be recomputed for every row by Spark: quadratic in the rows of a currency.)
+    backwards = (Window.partitionBy("file_sha256", "_ccy").orderBy(F.col("record_ordinal").desc())
+                 .rowsBetween(Window.unboundedPreceding, Window.currentRow))
     df = df.withColumn("_withdrawal", F.when(is_withdrawal, txn))
-    payout_ref = F.first("_withdrawal", ignorenulls=True).over(later)
+    payout_ref = F.last("_withdrawal", ignorenulls=True).over(backwards)
     name = F.nullif(F.concat_ws(" ", c.clean_text(col("first_name")), c.clean_text(col("last_name"))), F.lit(""))
     text = F.coalesce(c.clean_text(col("transaction_subject")), c.clean_text(col("item_name")),
                       c.clean_text(col("transaction_note")), c.clean_text(col("custom_field")))
