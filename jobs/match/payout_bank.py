@@ -114,7 +114,9 @@ def match(items: DataFrame, rules: MatchRules, forbidden: DataFrame | None = Non
     accepted = materialize(accepted_ref.unionByName(accepted_amount.select(*accepted_ref.columns)))
     groups = accepted.join(pos.select(F.col("po_key").alias("p_id"), "po_amount", "po_currency", "po_records"), "p_id")
     keyed_psp = psp_items.withColumn("po_key", F.concat_ws("|", "source", "payout_ref"))
-    psp_members = groups.join(keyed_psp.select(F.col("po_key").alias("p_id"), "event_id"), "p_id") \
+    # one row per matched payout, against every PSP record: broadcast, so that the records of the day's
+    # biggest payout are not all shuffled into one task (one payout can hold a third of a day's records)
+    psp_members = keyed_psp.select(F.col("po_key").alias("p_id"), "event_id").join(F.broadcast(groups), "p_id") \
         .select("b_id", "p_id", "rule", "score", "event_id", F.lit("psp").alias("role"))
     bank_members = groups.select("b_id", "p_id", "rule", "score", F.col("b_id").alias("event_id"),
                                  F.lit("bank").alias("role"))
@@ -128,7 +130,7 @@ def match(items: DataFrame, rules: MatchRules, forbidden: DataFrame | None = Non
                                          F.lit("amount"), F.lit("currency")).alias("agreed"),
         F.col("p_id").alias("payout"), F.col("po_amount").alias("payout_amount_minor"),
         F.col("po_records").alias("records"))).alias("evidence"))
-    members = (all_members.join(ids, ["b_id", "p_id"]).join(evidence, ["b_id", "p_id"])
+    members = (all_members.join(F.broadcast(ids), ["b_id", "p_id"]).join(F.broadcast(evidence), ["b_id", "p_id"])
                .select("match_id",
                        F.lit(PAYOUT_BANK).alias("relation"), F.lit(4).alias("level"),
                        F.concat(F.lit(f"{rules.rule_set_id}.L4."), F.col("rule")).alias("rule_id"),
