@@ -452,7 +452,7 @@ def markdown(result: dict) -> str:
              f"{m['spark_shuffle_partitions']} shuffle partitions), DuckDB {m['duckdb']}. "
              f"Load average at start {', '.join(f'{x:.2f}' for x in m['load_average_at_start'])}"
              + (" (the machine was shared with other work: figures are pessimistic)."
-                if m["load_average_at_start"][0] > 1.0 else "."), "",
+                if m["load_average_at_start"][0] > (m["cpus"] or 1) else "."), "",
              "Ours: one cold process (Python imports + JVM start included): land, parse, match, ledger into Delta. "
              "DuckDB: one cold process, same files, same rules (normalise, dedupe, L1/L2, payout <-> bank, journal "
              "legs), results kept in memory. n = book payment records of the day; rows = all records parsed "
