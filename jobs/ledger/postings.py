@@ -216,7 +216,7 @@ def build_lines(events: DataFrame, matches: DataFrame, adjustments: DataFrame, d
 
 
 def post_day(spark: SparkSession, settings: Settings, cfg: TenantConfig, business_date: date, run_id: str) -> None:
-    from jobs.ledger.erp.outbox import exported_journal_ids
+    from jobs.ledger.erp.outbox import exported_documents
     from jobs.match.manual import active_matches
 
     tenant, day = cfg.tenant_id, business_date
@@ -231,13 +231,17 @@ def post_day(spark: SparkSession, settings: Settings, cfg: TenantConfig, busines
 
     closed = periods.closed_periods(settings, tenant)
     post_on, ref = periods.posting_date(day, closed)
-    exported = exported_journal_ids(settings, tenant, day)
-    if exported or any(p.end >= day for p in closed):
+    exported = exported_documents(spark, settings, tenant, day)
+    if exported is not None or any(p.end >= day for p in closed):
         old = lake.read(spark, settings, "journal", tenant).filter(F.col("business_date") == F.lit(day))
         closed_day = F.lit(False)
         for p in closed:
             closed_day = closed_day | F.col("posting_date").between(F.lit(p.start), F.lit(p.end))
-        frozen = old.filter(closed_day | F.col("journal_id").isin(sorted(exported)))
+        if exported is not None:                 # a journal with any document sent is frozen whole
+            sent = exported.select("journal_id").distinct().withColumn("_sent", F.lit(True))
+            old = old.join(sent, "journal_id", "left")
+            closed_day = closed_day | F.col("_sent").isNotNull()
+        frozen = old.filter(closed_day).drop("_sent")
         final = lake.materialize(restate.merge(lines, frozen, post_on, ref))    # reads the partition it replaces
     else:
         final = lines.withColumn("posting_date", F.lit(post_on)).withColumn("period_ref", F.lit(ref))

@@ -38,11 +38,12 @@ def run_ledger(spark: SparkSession, settings: Settings, cfg: TenantConfig, day: 
 
 
 def run_erp_export(spark: SparkSession, settings: Settings, cfg: TenantConfig, day: date, actor: str) -> dict:
-    from jobs.ledger.erp.outbox import export_period, targets
+    from jobs.ledger.erp.outbox import day_lines, export_period, targets
 
-    out = {}
+    out, lines = {}, None
     for erp in targets(cfg):
-        batch = export_period(spark, settings, cfg, erp, day, actor)
+        lines = day_lines(spark, settings, cfg.tenant_id, day) if lines is None else lines
+        batch = export_period(spark, settings, cfg, erp, day, actor, lines)
         out[erp] = None if batch is None else {"period": batch.period, "batch_id": batch.batch_id,
                                                "documents": batch.documents, "created": batch.created}
     return out

@@ -2,13 +2,11 @@
 shuffled input gives identical matches, and no record is in two matches of one relation."""
 import random
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from pyspark.sql import functions as F
 
 from jobs.match import book_psp, payout_bank
-from jobs.match.prepare import MATCH_COLUMNS
 from jobs.match.rules import MatchRules
 
 pytestmark = pytest.mark.spark

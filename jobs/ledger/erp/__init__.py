@@ -8,7 +8,11 @@ ERPS = ("netsuite", "sap", "quickbooks")
 
 
 def writer(erp: str) -> ModuleType:
-    """The module with ``LAYOUT``, ``FILE_SUFFIX``, ``write(docs, conf)`` and ``parse(data, conf)``."""
+    """The module of a layout: ``LAYOUT``, ``FILE_SUFFIX``, ``LINE_SEPARATOR``, ``header(conf)`` (the
+    first line, or None), ``problems(lines, conf)`` (why a document line cannot be written, as a
+    column), ``records(lines, conf)`` (the file's records, ordered by doc_seq, part, line_no),
+    ``check(conf)`` (a record read back gives its line's values), ``record_count(documents, lines)``
+    and ``parse(data, conf)`` (a Python reader of a whole file)."""
     if erp not in ERPS:
         raise ValueError(f"unknown ERP {erp!r}; choose one of {', '.join(ERPS)}")
     from importlib import import_module

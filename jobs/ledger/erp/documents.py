@@ -1,18 +1,29 @@
-"""ERP documents: the journals of a business date as the entries an ERP imports.
+"""ERP documents: the journals of a business date as the entries an ERP imports, as Spark DataFrames
+(a day holds millions of journal lines; none of them passes through Python one by one).
 
 An ERP journal entry has one currency (NetSuite's ``currency`` body field, SAP's document currency,
 QuickBooks' journal currency), so each journal becomes one document per currency; ours are balanced
 per currency, so every document balances on its own. Documents are numbered ``PR<yymmdd>-<nnnnnn>``
-(15 characters: fits SAP's REF_DOC_NO (16) and QuickBooks' Journal No. (21)) in journal-id order,
+(15 characters: fits SAP's REF_DOC_NO (16) and QuickBooks' Journal No. (21); from the millionth
+document of a day the number has 7 digits, 16 characters) in (journal id, currency) order,
 deterministic for a given set of journals. Our account keys become ERP account codes through the
 tenant's mapping (``erp.<erp>.accounts``: key -> code, or key -> {psp: code, "*": code}); a key
 without a mapping is an error naming the tenant, ERP, key and PSP.
+
+A document line (``day_lines``) carries: journal_id, currency, exp (its ISO 4217 exponent), line_no
+(1.. in entry order), account_key, psp, account, debit_minor, credit_minor, line_memo, the
+document's posting_date, journal_type and doc_memo (from its first line), doc_seq and doc_no
+(``number``: a supplement batch numbers its documents on from the batches before it);
+``map_accounts`` adds account_code.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import date
 
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from jobs.formats.common import exponent_of
 from jobs.settings import ConfigurationError
 
 
@@ -20,85 +31,70 @@ class ErpExportError(RuntimeError):
     pass
 
 
-@dataclass(frozen=True)
-class ErpLine:
-    line_no: int
-    account_key: str
-    psp: str | None
-    account: str            # our account text
-    debit_minor: int
-    credit_minor: int
-    memo: str
-    account_code: str = ""  # the ERP's account, after mapping
+DOC_KEY = ["journal_id", "currency"]
 
 
-@dataclass(frozen=True)
-class ErpDocument:
-    journal_id: str
-    currency: str
-    posting_date: date
-    journal_type: str
-    memo: str
-    lines: tuple[ErpLine, ...]
-    doc_no: str = ""
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.journal_id, self.currency
-
-    def totals(self) -> tuple[int, int]:
-        return sum(x.debit_minor for x in self.lines), sum(x.credit_minor for x in self.lines)
+def day_lines(journal: DataFrame, business_date: date) -> DataFrame:
+    """The journal lines of ``business_date`` as ERP document lines (see the module docstring),
+    numbered from the day's first document."""
+    doc = Window.partitionBy(*DOC_KEY).orderBy("entry_no")
+    nonempty = lambda c: F.when(F.col(c) != "", F.col(c))                                   # noqa: E731
+    lines = (journal.filter(F.col("business_date") == F.lit(business_date))
+            .select(*DOC_KEY, exponent_of(F.col("currency")).alias("exp"), F.row_number().over(doc).alias("line_no"),
+                    F.coalesce(F.col("account_key"), F.lit("")).alias("account_key"), "psp", "account",
+                    "debit_minor", "credit_minor",
+                    F.concat_ws(" ", nonempty("memo"), nonempty("component")).alias("line_memo"),
+                    F.first(F.coalesce("posting_date", "business_date")).over(doc).alias("posting_date"),
+                    F.first("journal_type").over(doc).alias("journal_type"),
+                    F.first(F.coalesce(nonempty("memo"), F.col("journal_type"))).over(doc).alias("doc_memo")))
+    return number(lines, business_date, 1)
 
 
-def build(rows, business_date: date) -> list[ErpDocument]:
-    """``rows``: journal lines (dicts or Rows) ordered by journal_id, currency, entry_no."""
-    docs: list[ErpDocument] = []
-    current: list[ErpLine] = []
-    head = None
-    for r in rows:
-        key = (r["journal_id"], r["currency"])
-        if head is None or key != head[0]:
-            if head is not None:
-                docs.append(_doc(head, current))
-            head, current = (key, r), []
-        memo = " ".join(x for x in (r["memo"], r["component"]) if x)
-        current.append(ErpLine(len(current) + 1, r["account_key"] or "", r["psp"], r["account"], int(r["debit_minor"]),
-                               int(r["credit_minor"]), memo))
-    if head is not None:
-        docs.append(_doc(head, current))
-    for doc in docs:
-        debit, credit = doc.totals()
-        if debit != credit:
-            raise ErpExportError(f"journal {doc.journal_id} ({doc.currency}) of {business_date} is not balanced: "
-                                 f"debit {debit} credit {credit}")
-    return docs
+def first_problem(df: DataFrame, problem: Column) -> str | None:
+    """The first non-null ``problem`` message over ``df`` (one Spark pass), or None."""
+    found = df.select(problem.alias("problem")).filter(F.col("problem").isNotNull()).limit(1).collect()
+    return found[0]["problem"] if found else None
 
 
-def _doc(head, lines: list[ErpLine]) -> ErpDocument:
-    (journal_id, currency), r = head
-    return ErpDocument(journal_id, currency, r["posting_date"] or r["business_date"], r["journal_type"],
-                       r["memo"] or r["journal_type"], tuple(lines))
+def check_balanced(lines: DataFrame, business_date: date) -> None:
+    totals = lines.groupBy(*DOC_KEY).agg(F.sum("debit_minor").alias("debit"), F.sum("credit_minor").alias("credit"))
+    message = F.when(F.col("debit") != F.col("credit"), F.format_string(
+        f"journal %s (%s) of {business_date} is not balanced: debit %d credit %d", "journal_id", "currency", "debit",
+        "credit"))
+    problem = first_problem(totals, message)
+    if problem:
+        raise ErpExportError(problem)
 
 
-def number(docs: list[ErpDocument], business_date: date, first_seq: int) -> list[ErpDocument]:
-    prefix = f"PR{business_date:%y%m%d}-"
-    return [replace(d, doc_no=f"{prefix}{first_seq + i:06d}") for i, d in enumerate(docs)]
+def number(lines: DataFrame, business_date: date, first_seq: int) -> DataFrame:
+    """(Re)numbers the documents of ``lines``: doc_seq ``first_seq``.. in (journal_id, currency) order,
+    and doc_no."""
+    lines = lines.drop("doc_seq", "doc_no")
+    docs = (lines.filter(F.col("line_no") == 1).select(*DOC_KEY)
+            .withColumn("doc_seq", F.row_number().over(Window.orderBy(*DOC_KEY)) + F.lit(first_seq - 1)))
+    digits = F.col("doc_seq").cast("string")
+    docs = docs.withColumn("doc_no", F.concat(F.lit(f"PR{business_date:%y%m%d}-"),
+                                              F.when(F.length(digits) < 6, F.lpad(digits, 6, "0")).otherwise(digits)))
+    return lines.join(docs, DOC_KEY)
 
 
-def map_accounts(docs: list[ErpDocument], mapping: dict, tenant: str, erp: str) -> list[ErpDocument]:
-    missing: set[str] = set()
+def account_for(mapping: dict, account_key: str, psp: str | None) -> str | None:
+    """The ERP account of one of our account keys (``payment_fees.interchange`` falls back to
+    ``payment_fees``; a per-PSP entry falls back to ``*``); None when the mapping has none."""
+    entry = mapping.get(account_key, mapping.get(account_key.split(".", 1)[0]))
+    if isinstance(entry, dict):
+        entry = entry.get(psp or "*", entry.get("*"))
+    return None if entry is None or not str(entry).strip() else str(entry)
 
-    def code(line: ErpLine) -> str:
-        entry = mapping.get(line.account_key, mapping.get(line.account_key.split(".", 1)[0]))
-        if isinstance(entry, dict):
-            entry = entry.get(line.psp or "*", entry.get("*"))
-        if entry is None or not str(entry).strip():
-            missing.add(f"{line.account_key} (psp {line.psp or '-'})")
-            return ""
-        return str(entry)
 
-    out = [replace(d, lines=tuple(replace(x, account_code=code(x)) for x in d.lines)) for d in docs]
+def map_accounts(lines: DataFrame, mapping: dict, tenant: str, erp: str) -> DataFrame:
+    """Adds account_code; every (account key, PSP) of the lines must have one."""
+    pairs = [(r["account_key"], r["psp"]) for r in lines.select("account_key", "psp").distinct().collect()]
+    codes = [(key, psp, account_for(mapping, key, psp)) for key, psp in pairs]
+    missing = sorted(f"{key} (psp {psp or '-'})" for key, psp, code in codes if code is None)
     if missing:
-        raise ConfigurationError(f"tenant {tenant}: erp.{erp}.accounts has no account for "
-                                 f"{', '.join(sorted(missing))}")
-    return out
+        raise ConfigurationError(f"tenant {tenant}: erp.{erp}.accounts has no account for {', '.join(missing)}")
+    table = lines.sparkSession.createDataFrame(codes, "m_key string, m_psp string, account_code string")
+    joined = lines.join(F.broadcast(table), (F.col("account_key") == F.col("m_key")) &
+                        F.col("psp").eqNullSafe(F.col("m_psp")))
+    return joined.drop("m_key", "m_psp")

@@ -29,38 +29,78 @@ import csv
 import io
 from datetime import datetime
 
-from jobs.ledger.erp.documents import ErpDocument, ErpExportError
-from jobs.ledger.erp.text import amount, clean, parse_amount
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from jobs.ledger.erp.documents import ErpExportError
+from jobs.ledger.erp.text import (
+    amount,
+    amount_cell,
+    clean,
+    csv_cells,
+    csv_record,
+    integer_digits,
+    minor_of,
+    parse_amount,
+    rendered,
+    spark_date_pattern,
+)
 
 LAYOUT = "netsuite.journal_entry_csv.v1"
 HEADER = ["External ID", "Date", "Subsidiary", "Currency", "Memo", "Account", "Debit", "Credit", "Line Memo"]
 MAX_DECIMALS, MAX_INTEGER_DIGITS = 2, 10
 FILE_SUFFIX = "csv"
+LINE_SEPARATOR = "\r\n"
 
 
-def write(docs: list[ErpDocument], conf: dict) -> bytes:
-    date_format = conf.get("date_format", "%m/%d/%Y")
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(HEADER)
-    for d in docs:
-        for x in d.lines:
-            cells = [amount(v, d.currency, MAX_DECIMALS, MAX_INTEGER_DIGITS) if v else ""
-                     for v in (x.debit_minor, x.credit_minor)]
-            if bool(cells[0]) == bool(cells[1]):
-                raise ErpExportError(f"document {d.doc_no} line {x.line_no}: exactly one of debit/credit must be set")
-            writer.writerow([d.doc_no, d.posting_date.strftime(date_format), conf.get("subsidiary", ""), d.currency,
-                             clean(d.memo, 999), x.account_code, *cells, clean(x.memo, 999)])
-    return out.getvalue().encode("utf-8")
+def header(conf: dict) -> str:
+    return ",".join(HEADER)
+
+
+def problems(lines: DataFrame, conf: dict) -> Column:
+    """Why a document line cannot go into this layout (null when it can)."""
+    exp, debit, credit = F.col("exp"), F.col("debit_minor"), F.col("credit_minor")
+    digits = F.greatest(integer_digits(debit, exp), integer_digits(credit, exp))
+    return (F.when(exp > MAX_DECIMALS, F.format_string(
+                f"%s has %d decimals; this ERP layout allows at most {MAX_DECIMALS}", "currency", "exp"))
+            .when(digits > MAX_INTEGER_DIGITS, F.format_string(
+                f"amount %s %s has more than {MAX_INTEGER_DIGITS} digits before the decimal",
+                amount(F.greatest(debit, credit), exp), "currency"))
+            .when((debit != 0) == (credit != 0), F.format_string(
+                "document %s line %d: exactly one of debit/credit must be set", "doc_no", "line_no")))
+
+
+def record_count(documents: int, lines: int) -> int:
+    """Records (lines of text after the header) of a file with these documents and lines."""
+    return lines
+
+
+def records(lines: DataFrame, conf: dict) -> DataFrame:
+    """One CSV record per document line."""
+    pattern = spark_date_pattern(conf.get("date_format", "%m/%d/%Y"))
+    text = csv_record([F.col("doc_no"), F.date_format("posting_date", pattern), F.lit(conf.get("subsidiary", "")),
+                       F.col("currency"), clean(F.col("doc_memo"), 999), F.col("account_code"), amount_cell("debit_minor"),
+                       amount_cell("credit_minor"), clean(F.col("line_memo"), 999)])
+    return rendered(lines, text)
+
+
+def check(conf: dict) -> Column:
+    """A record read back with Spark's CSV parser (an independent reader) gives its line's values."""
+    pattern = spark_date_pattern(conf.get("date_format", "%m/%d/%Y"))
+    back, exp = csv_cells(F.col("text"), len(HEADER)), F.col("exp")
+    ok = ((back["c0"] == F.col("doc_no")) & (F.to_date(back["c1"], pattern) == F.col("posting_date"))
+          & (back["c3"] == F.col("currency")) & (back["c5"] == F.col("account_code"))
+          & (minor_of(back["c6"], exp) == F.col("debit_minor")) & (minor_of(back["c7"], exp) == F.col("credit_minor")))
+    return ok
 
 
 def parse(data: bytes, conf: dict) -> list[dict]:
     """The entries of a file: [{doc_no, date, currency, lines: [(account, debit_minor, credit_minor)]}]."""
     date_format = conf.get("date_format", "%m/%d/%Y")
     reader = csv.reader(io.StringIO(data.decode("utf-8")))
-    header = next(reader)
-    if header != HEADER:
-        raise ErpExportError(f"NetSuite file header {header} is not {HEADER}")
+    header_row = next(reader)
+    if header_row != HEADER:
+        raise ErpExportError(f"NetSuite file header {header_row} is not {HEADER}")
     entries: dict[str, dict] = {}
     for row in reader:
         rec = dict(zip(HEADER, row))

@@ -6,27 +6,34 @@ The batch of (tenant, ERP, business date) is created once: a rerun whose journal
 already creates nothing (PostgreSQL ``erp_export_batch`` is unique on (tenant, erp, period)). Sent
 journals are frozen in the ledger (a change becomes a restatement journal, ``jobs/ledger/restate.py``),
 so journals the first batch did not carry are new ones: they go in a supplement batch ``<date>+<n>``.
-Before a batch is recorded its file is parsed back with the layout's reader and every entry checked
-(same documents, accounts and amounts, balanced). A re-send copies the recorded file, byte for byte
-(its checksum verified), as the next numbered transmission; the manifest names file, checksum, sizes,
-totals per currency and who sent it.
+
+The file is rendered by Spark (one record per document line, written sorted, then the parts joined
+behind the layout's header), so a day of millions of journal lines never sits in the driver. Before
+a batch is recorded every record is read back (Spark's CSV parser for the CSV layouts, the fields
+split for SAP) and compared with the line it came from (document, date, currency, account,
+amounts), the documents are checked balanced, and the joined file must hold exactly the records
+rendered. The documents of a batch (journal, currency, document number) are in PostgreSQL
+``erp_export_document``. A re-send copies the recorded file, byte for byte (its checksum verified),
+as the next numbered transmission; the manifest names file, checksum, sizes, totals per currency and
+who sent it.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
+import uuid
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
-from jobs import storage
-from jobs.ledger.erp import writer
-from jobs.ledger.erp.documents import ErpDocument, ErpExportError, build, map_accounts, number
+from jobs import lake, storage
+from jobs.ledger.erp import documents, writer
+from jobs.ledger.erp.documents import ErpExportError
 from jobs.settings import ConfigurationError, Settings
 from jobs.store.db import connect
 from jobs.tenants import TenantConfig
-
-JOURNAL_FIELDS = ["journal_id", "currency", "entry_no", "business_date", "posting_date", "journal_type", "account_key",
-                  "account", "psp", "debit_minor", "credit_minor", "memo", "component"]
 
 
 @dataclass(frozen=True)
@@ -57,81 +64,168 @@ def outbox_uri(settings: Settings, tenant: str, erp: str, period: str, transmiss
                         f"transmission={transmission}", name)
 
 
-def load_documents(spark, settings: Settings, tenant: str, day: date) -> list[ErpDocument]:
-    from pyspark.sql import functions as F
-
-    from jobs import lake
-
-    lines = (lake.read(spark, settings, "journal", tenant).filter(F.col("business_date") == F.lit(day))
-             .select(*JOURNAL_FIELDS).orderBy("journal_id", "currency", "entry_no"))
-    return build((r.asDict() for r in lines.toLocalIterator()), day)
+def day_lines(spark, settings: Settings, tenant: str, day: date):
+    """The document lines of ``day`` (checked balanced), computed once for all of a tenant's ERPs."""
+    lines = lake.materialize(documents.day_lines(lake.read(spark, settings, "journal", tenant), day))
+    documents.check_balanced(lines, day)
+    return lines
 
 
-def verify(content: bytes, docs: list[ErpDocument], erp: str, conf: dict) -> None:
-    w = writer(erp)
-    as_written = getattr(w, "account_code", str)          # SAP pads numeric G/L accounts (ALPHA conversion)
-    parsed = {p["doc_no"]: p for p in w.parse(content, conf)}
-    for d in docs:
-        p = parsed.pop(d.doc_no, None)
-        want = [(as_written(x.account_code), x.debit_minor, x.credit_minor) for x in d.lines]
-        if p is None or p["lines"] != want or p["currency"] != d.currency or p["date"] != d.posting_date:
-            raise ErpExportError(f"{erp} file does not read back as written for document {d.doc_no} ({d.journal_id})")
-        if sum(x[1] for x in p["lines"]) != sum(x[2] for x in p["lines"]):
-            raise ErpExportError(f"{erp} document {d.doc_no} does not balance when read back")
-    if parsed:
-        raise ErpExportError(f"{erp} file holds documents that were not exported: {sorted(parsed)[:5]}")
+_EXPORTED = ("SELECT DISTINCT d.journal_id, d.currency FROM erp_export_document d JOIN erp_export_batch b "
+             "USING (batch_id) WHERE b.tenant_id = %s AND b.business_date = %s")
 
 
-def exported_journal_ids(settings: Settings, tenant: str, day: date) -> set[str]:
-    with connect(settings) as conn:
-        rows = conn.execute("SELECT DISTINCT d.journal_id FROM erp_export_document d JOIN erp_export_batch b "
-                            "USING (batch_id) WHERE b.tenant_id = %s AND b.business_date = %s", (tenant, day)).fetchall()
-    return {r["journal_id"] for r in rows}
+def exported_documents(spark, settings: Settings, tenant: str, day: date, erp: str | None = None):
+    """The (journal_id, currency) documents of ``day`` already in a batch (to ``erp``, or to any ERP),
+    as a DataFrame; None when there are none."""
+    import pyarrow as pa
+    from psycopg.rows import tuple_row
+
+    sql, params = _EXPORTED, [tenant, day]
+    if erp is not None:
+        sql, params = sql + " AND b.erp = %s", params + [erp]
+    with connect(settings) as conn, conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    if not rows:
+        return None
+    table = pa.table({"journal_id": [r[0] for r in rows], "currency": [r[1].strip() for r in rows]})
+    return _frame(spark, table)
+
+
+def _frame(spark, table):
+    """A Spark DataFrame of an Arrow table (through Arrow, not one Python object per row)."""
+    key = "spark.sql.execution.arrow.pyspark.enabled"
+    before = spark.conf.get(key, "false")
+    spark.conf.set(key, "true")
+    try:
+        return spark.createDataFrame(table.to_pandas())
+    finally:
+        spark.conf.set(key, before)
 
 
 def export_period(spark, settings: Settings, cfg: TenantConfig, erp: str, day: date,
-                  actor: str = "reconcile_daily") -> BatchResult | None:
-    """Export the journals of ``day`` not yet sent to ``erp``; None when there is nothing to send."""
-    conf, tenant = erp_conf(cfg, erp), cfg.tenant_id
-    docs = load_documents(spark, settings, tenant, day)
+                  actor: str = "reconcile_daily", lines=None) -> BatchResult | None:
+    """Export the journals of ``day`` not yet sent to ``erp``; None when there is nothing to send.
+    ``lines``: the day's document lines when the caller already has them (``day_lines``)."""
+    from pyspark.sql import functions as F
+
+    from jobs.stages.publish import _arrow_batches, copy_arrow
+
+    conf, tenant, w = erp_conf(cfg, erp), cfg.tenant_id, writer(erp)
+    lines = day_lines(spark, settings, tenant, day) if lines is None else lines
+    sent = exported_documents(spark, settings, tenant, day, erp)
     with connect(settings) as conn:
-        sent = {(r["journal_id"], r["currency"]) for r in conn.execute(
-            "SELECT journal_id, currency FROM erp_export_document WHERE tenant_id = %s AND erp = %s AND journal_id = "
-            "ANY(%s)", (tenant, erp, sorted({d.journal_id for d in docs}))).fetchall()}
         batches = conn.execute("SELECT batch_id, period, documents FROM erp_export_batch WHERE tenant_id = %s AND "
                                "erp = %s AND business_date = %s ORDER BY batch_id", (tenant, erp, day)).fetchall()
-    unsent = [d for d in docs if d.key not in sent]
-    if not unsent:
+    unsent = lines if sent is None else lake.materialize(lines.join(sent, documents.DOC_KEY, "left_anti"))
+    if unsent.isEmpty():
         return _existing(settings, batches[0]["batch_id"], erp) if batches else None
     label = day.isoformat() if not batches else f"{day.isoformat()}+{len(batches)}"
-    numbered = map_accounts(number(unsent, day, 1 + sum(b["documents"] for b in batches)),
-                            conf.get("accounts") or {}, tenant, erp)
-    w = writer(erp)
-    content = w.write(numbered, conf)
-    verify(content, numbered, erp, conf)
+    if batches:                               # a supplement numbers on from the documents already sent
+        unsent = lake.materialize(documents.number(unsent, day, 1 + sum(b["documents"] for b in batches)))
+    mapped = documents.map_accounts(unsent, conf.get("accounts") or {}, tenant, erp)
+    problem = documents.first_problem(mapped, w.problems(mapped, conf))
+    if problem:
+        raise ErpExportError(problem)
+    per_currency = unsent.groupBy("currency").agg(
+        F.sum("debit_minor").alias("debit"), F.sum("credit_minor").alias("credit"),
+        F.count(F.when(F.col("line_no") == 1, 1)).alias("documents"), F.count(F.lit(1)).alias("lines"),
+        F.min("doc_seq").alias("first"), F.max("doc_seq").alias("last")).collect()
+    stats = {"documents": sum(r["documents"] for r in per_currency), "lines": sum(r["lines"] for r in per_currency)}
+    seqs = (min(r["first"] for r in per_currency), max(r["last"] for r in per_currency))
     name = f"{tenant}_{erp}_{label.replace('+', '_s')}.{w.FILE_SUFFIX}"
     uri = outbox_uri(settings, tenant, erp, label, 1, name)
-    sha = hashlib.sha256(content).hexdigest()
-    storage.put_bytes(settings, content, uri)
-    manifest_uri = _manifest(settings, uri, tenant, erp, label, day, w.LAYOUT, content, numbered, 1, actor, None)
-    lines = sum(len(d.lines) for d in numbered)
+    sha, size = _write_file(spark, settings, erp, w.records(mapped, conf), w.check(conf), seqs, w.header(conf),
+                            w.LINE_SEPARATOR, w.record_count(stats["documents"], stats["lines"]), uri)
+    totals = {r["currency"]: {"debit_minor": r["debit"], "credit_minor": r["credit"], "documents": r["documents"]}
+              for r in per_currency}
+    manifest_uri = _manifest(settings, uri, tenant, erp, label, day, w.LAYOUT, sha, size, 1, actor, None,
+                             {**stats, "totals": totals})
+    index = _arrow_batches(unsent.filter(F.col("line_no") == 1).select(
+        F.lit(tenant).alias("tenant_id"), F.lit(erp).alias("erp"), "journal_id", "currency", "doc_no"))
     with connect(settings) as conn:
         row = conn.execute(
             "INSERT INTO erp_export_batch (tenant_id, erp, period, business_date, layout, file_name, content_sha256, "
             "size_bytes, documents, lines) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (tenant_id, erp, period) DO NOTHING RETURNING batch_id",
-            (tenant, erp, label, day, w.LAYOUT, name, sha, len(content), len(numbered), lines)).fetchone()
+            (tenant, erp, label, day, w.LAYOUT, name, sha, size, stats["documents"], stats["lines"])).fetchone()
         if row is None:                      # another run created it meanwhile: theirs stands
             existing = conn.execute("SELECT batch_id FROM erp_export_batch WHERE tenant_id = %s AND erp = %s AND "
                                     "period = %s", (tenant, erp, label)).fetchone()
             return _existing(settings, existing["batch_id"], erp)
         conn.execute("INSERT INTO erp_transmission (batch_id, transmission_no, uri, manifest_uri, sent_by) "
                      "VALUES (%s, 1, %s, %s, %s)", (row["batch_id"], uri, manifest_uri, actor))
-        with conn.cursor().copy("COPY erp_export_document (tenant_id, erp, journal_id, currency, batch_id, doc_no) "
-                                "FROM STDIN") as copy:
-            for d in numbered:
-                copy.write_row((tenant, erp, d.journal_id, d.currency, row["batch_id"], d.doc_no))
-    return BatchResult(erp, label, row["batch_id"], 1, uri, len(numbered), lines, True)
+        batch_id = row["batch_id"]
+        copy_arrow(conn, "erp_export_document", ["tenant_id", "erp", "journal_id", "currency", "batch_id", "doc_no"],
+                   (b.append_column("batch_id", _constant(batch_id, b.num_rows)) for b in index))
+    return BatchResult(erp, label, batch_id, 1, uri, stats["documents"], stats["lines"], True)
+
+
+def _constant(value: int, n: int):
+    import pyarrow as pa
+
+    return pa.array([value] * n, pa.int64())
+
+
+def _write_file(spark, settings: Settings, erp: str, records, check, seqs: tuple[int, int], header: str | None,
+                separator: str, expected: int, uri: str) -> tuple[str, int]:
+    """Write the records to ``uri`` in one Spark pass: each record is checked (``check``) and goes, by
+    its document number, to one of a few contiguous ranges of documents; each range is sorted and
+    written as one text part under ``ok=<check>/bucket=<n>`` in the lake's scratch area (sorted by the
+    partition columns first, so the writer keeps this order instead of sorting again). A record that
+    does not read back fails the export (naming it); otherwise the parts are joined in range order
+    behind the header into ``uri``, counting the records. Returns (sha256, bytes)."""
+    from pyspark.sql import functions as F
+
+    scratch = storage.join(settings.lake, "_scratch", "erp", uuid.uuid4().hex)
+    buckets = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    first, span = seqs[0], seqs[1] - seqs[0] + 1
+    bucket = F.floor((F.col("doc_seq") - F.lit(first)) * F.lit(buckets) / F.lit(span)).cast("int")
+    (records.select("doc_seq", "part", "line_no", "text", F.coalesce(check, F.lit(False)).alias("ok"),
+                    bucket.alias("bucket"))
+     .repartition(buckets, "bucket").sortWithinPartitions("ok", "bucket", "doc_seq", "part", "line_no")
+     .select("text", "ok", "bucket")
+     .write.partitionBy("ok", "bucket").option("lineSep", separator).text(storage.spark_uri(scratch)))
+    digest, size, count, sep = hashlib.sha256(), 0, 0, separator.encode()
+    try:
+        parts = [p for p in storage.list_files(settings, scratch) if p.rsplit("/", 1)[-1].startswith("part-")]
+        bad = [p for p in parts if "/ok=false/" in p]
+        if bad:
+            record = storage.read_head(settings, bad[0], 300).split(sep, 1)[0].decode(errors="replace")
+            raise ErpExportError(f"{erp} file does not read back as written: record {record!r}")
+        parts.sort(key=lambda p: (int(p.split("/bucket=", 1)[1].split("/", 1)[0]), p))
+        with tempfile.NamedTemporaryFile(prefix="erp-", suffix=".part") as out:
+            def emit(chunk: bytes) -> None:
+                nonlocal size
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+
+            if header is not None:
+                emit(header.encode() + sep)
+            tail = b""                        # a separator may straddle two chunks
+            for part in parts:
+                with storage.open_read(settings, part) as fh:
+                    while chunk := fh.read(1 << 20):
+                        count += (tail + chunk).count(sep)
+                        tail = chunk[1 - len(sep):] if len(sep) > 1 else b""
+                        emit(chunk)
+            if count != expected:
+                raise ErpExportError(f"{uri}: the joined file holds {count} records, {expected} were rendered")
+            out.flush()
+            storage.put_file(settings, Path(out.name), uri)
+    finally:
+        _remove_tree(settings, scratch)
+    return digest.hexdigest(), size
+
+
+def _remove_tree(settings: Settings, uri: str) -> None:
+    if uri.startswith(("s3://", "s3a://")):
+        for key in list(storage.list_files(settings, uri)):
+            storage.delete(settings, key)
+        return
+    shutil.rmtree(uri, ignore_errors=True)
 
 
 def resend(settings: Settings, tenant: str, erp: str, period: str, actor: str, reason: str) -> BatchResult:
@@ -151,8 +245,8 @@ def resend(settings: Settings, tenant: str, erp: str, period: str, actor: str, r
     n = first["last"] + 1
     uri = outbox_uri(settings, tenant, erp, period, n, batch["file_name"])
     storage.put_bytes(settings, content, uri)
-    manifest_uri = _manifest(settings, uri, tenant, erp, period, batch["business_date"], batch["layout"], content,
-                             None, n, actor, reason)
+    manifest_uri = _manifest(settings, uri, tenant, erp, period, batch["business_date"], batch["layout"],
+                             batch["content_sha256"].strip(), len(content), n, actor, reason, None)
     with connect(settings) as conn:
         conn.execute("INSERT INTO erp_transmission (batch_id, transmission_no, uri, manifest_uri, sent_by, reason) "
                      "VALUES (%s, %s, %s, %s, %s, %s)", (batch["batch_id"], n, uri, manifest_uri, actor, reason))
@@ -179,22 +273,12 @@ def _existing(settings: Settings, batch_id: int, erp: str) -> BatchResult:
                        False)
 
 
-def _manifest(settings: Settings, uri: str, tenant: str, erp: str, period: str, day: date, layout: str, content: bytes,
-              docs: list[ErpDocument] | None, transmission: int, actor: str, reason: str | None) -> str:
-    totals: dict[str, dict[str, int]] = {}
-    for d in docs or []:
-        debit, credit = d.totals()
-        t = totals.setdefault(d.currency, {"debit_minor": 0, "credit_minor": 0, "documents": 0})
-        t["debit_minor"] += debit
-        t["credit_minor"] += credit
-        t["documents"] += 1
+def _manifest(settings: Settings, uri: str, tenant: str, erp: str, period: str, day: date, layout: str, sha: str,
+              size: int, transmission: int, actor: str, reason: str | None, content: dict | None) -> str:
+    """``content``: documents, lines and totals per currency (a first transmission)."""
     manifest = {"tenant": tenant, "erp": erp, "layout": layout, "period": period, "business_date": day.isoformat(),
-                "transmission": transmission, "file": {"name": uri.rsplit("/", 1)[-1], "sha256":
-                                                       hashlib.sha256(content).hexdigest(), "bytes": len(content)},
-                "sent_by": actor, "reason": reason}
-    if docs is not None:
-        manifest.update(documents=len(docs), lines=sum(len(d.lines) for d in docs), totals=totals,
-                        index=[{"doc_no": d.doc_no, "journal_id": d.journal_id, "currency": d.currency} for d in docs])
+                "transmission": transmission, "file": {"name": uri.rsplit("/", 1)[-1], "sha256": sha, "bytes": size},
+                "sent_by": actor, "reason": reason, **(content or {})}
     manifest_uri = uri.rsplit("/", 1)[0] + "/manifest.json"
     storage.put_bytes(settings, json.dumps(manifest, indent=1, sort_keys=True).encode(), manifest_uri)
     return manifest_uri

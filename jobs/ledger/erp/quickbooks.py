@@ -28,45 +28,69 @@ import csv
 import io
 from datetime import datetime
 
-from jobs.ledger.erp.documents import ErpDocument, ErpExportError
-from jobs.ledger.erp.text import amount, clean, parse_amount
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from jobs.ledger.erp.documents import ErpExportError
+from jobs.ledger.erp.text import amount_cell, clean, csv_cells, csv_record, minor_of, parse_amount, rendered
 
 LAYOUT = "quickbooks_online.journal_entries_csv.v1"
 BASE_HEADER = ["Journal No.", "Journal Date", "Account Name", "Debits", "Credits", "Description", "Name"]
 FILE_SUFFIX = "csv"
-DATE_FORMAT = "%m/%d/%Y"
+LINE_SEPARATOR = "\r\n"
+DATE_FORMAT, SPARK_DATE_FORMAT = "%m/%d/%Y", "MM/dd/yyyy"
 
 
-def header(conf: dict) -> list[str]:
+def columns(conf: dict) -> list[str]:
     return BASE_HEADER + (["Currency"] if conf.get("multicurrency") else [])
 
 
-def write(docs: list[ErpDocument], conf: dict) -> bytes:
+def header(conf: dict) -> str:
+    return ",".join(columns(conf))
+
+
+def problems(lines: DataFrame, conf: dict) -> Column:
+    """Why a document line cannot go into this layout (null when it can)."""
+    if conf.get("multicurrency"):
+        return F.lit(None).cast("string")
     home = conf.get("home_currency")
-    multi = bool(conf.get("multicurrency"))
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header(conf))
-    for d in docs:
-        if not multi and d.currency != home:
-            raise ErpExportError(f"document {d.doc_no} ({d.journal_id}) is in {d.currency}: QuickBooks without "
-                                 f"multicurrency takes only {home or 'erp.quickbooks.home_currency (unset)'}")
-        for x in d.lines:
-            row = [d.doc_no, d.posting_date.strftime(DATE_FORMAT), x.account_code,
-                   amount(x.debit_minor, d.currency) if x.debit_minor else "",
-                   amount(x.credit_minor, d.currency) if x.credit_minor else "", clean(x.memo, 4000), ""]
-            writer.writerow(row + ([d.currency] if multi else []))
-    return out.getvalue().encode("utf-8")
+    return F.when(F.col("currency") != F.lit(home or ""), F.format_string(
+        f"document %s (%s) is in %s: QuickBooks without multicurrency takes only "
+        f"{home or 'erp.quickbooks.home_currency (unset)'}", "doc_no", "journal_id", "currency"))
+
+
+def record_count(documents: int, lines: int) -> int:
+    """Records (lines of text after the header) of a file with these documents and lines."""
+    return lines
+
+
+def records(lines: DataFrame, conf: dict) -> DataFrame:
+    """One CSV record per document line."""
+    values = [F.col("doc_no"), F.date_format("posting_date", SPARK_DATE_FORMAT), F.col("account_code"),
+              amount_cell("debit_minor"), amount_cell("credit_minor"), clean(F.col("line_memo"), 4000), F.lit("")]
+    return rendered(lines, csv_record(values + ([F.col("currency")] if conf.get("multicurrency") else [])))
+
+
+def check(conf: dict) -> Column:
+    """A record read back with Spark's CSV parser (an independent reader) gives its line's values."""
+    back, exp = csv_cells(F.col("text"), len(columns(conf))), F.col("exp")
+    ok = ((back["c0"] == F.col("doc_no")) & (F.to_date(back["c1"], SPARK_DATE_FORMAT) == F.col("posting_date"))
+          & (back["c2"] == F.col("account_code"))
+          & (minor_of(back["c3"], exp) == F.col("debit_minor"))
+          & (minor_of(back["c4"], exp) == F.col("credit_minor")))
+    if conf.get("multicurrency"):
+        ok = ok & (back["c7"] == F.col("currency"))
+    return ok
 
 
 def parse(data: bytes, conf: dict) -> list[dict]:
     reader = csv.reader(io.StringIO(data.decode("utf-8")))
-    columns = next(reader)
-    if columns != header(conf):
-        raise ErpExportError(f"QuickBooks file header {columns} is not {header(conf)}")
+    names = next(reader)
+    if names != columns(conf):
+        raise ErpExportError(f"QuickBooks file header {names} is not {columns(conf)}")
     entries: dict[str, dict] = {}
     for row in reader:
-        rec = dict(zip(columns, row))
+        rec = dict(zip(names, row))
         currency = rec.get("Currency") or conf.get("home_currency")
         entry = entries.setdefault(rec["Journal No."], {
             "doc_no": rec["Journal No."], "currency": currency,

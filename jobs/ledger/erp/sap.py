@@ -30,11 +30,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from jobs.ledger.erp.documents import ErpDocument, ErpExportError
-from jobs.ledger.erp.text import amount, clean, parse_amount
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from jobs.ledger.erp.documents import ErpExportError
+from jobs.ledger.erp.text import amount, clean, minor_of, parse_amount, rendered
 
 LAYOUT = "sap.acc_document05_idoc_flat.v1"
 FILE_SUFFIX = "txt"
+LINE_SEPARATOR = "\n"
 SEGMENTS = {
     "EDI_DC40": ["DOCNUM", "IDOCTYP", "MESTYP", "SNDPRN", "RCVPRN"],
     "E1BPACHE09": ["USERNAME", "HEADER_TXT", "COMP_CODE", "DOC_DATE", "PSTNG_DATE", "DOC_TYPE", "REF_DOC_NO"],
@@ -43,35 +47,66 @@ SEGMENTS = {
 }
 
 
-def account_code(code: str) -> str:
+def account_code(code: Column) -> Column:
     """GL_ACCOUNT as SAP's ALPHA conversion stores it: a numeric account with leading zeros to 10."""
-    return code.zfill(10) if code.isdigit() else code
+    return F.when(code.rlike("^[0-9]{1,9}$"), F.lpad(code, 10, "0")).otherwise(code)
 
 
-def _record(name: str, *values: str) -> str:
+def header(conf: dict) -> None:
+    return None
+
+
+def problems(lines: DataFrame, conf: dict) -> Column:
+    if not conf.get("company_code"):
+        raise ErpExportError("erp.sap.company_code is required for the SAP export")
+    return F.lit(None).cast("string")
+
+
+def _record(name: str, *values: Column) -> Column:
     if len(values) != len(SEGMENTS[name]):
         raise AssertionError(f"{name} takes {len(SEGMENTS[name])} fields")
-    return "\t".join([name, *(v.replace("\t", " ") for v in values)])
+    return F.concat_ws("\t", F.lit(name), *[F.translate(v, "\t", " ") for v in values])
 
 
-def write(docs: list[ErpDocument], conf: dict) -> bytes:
-    company = conf.get("company_code")
-    if not company:
-        raise ErpExportError("erp.sap.company_code is required for the SAP export")
-    records = []
-    for d in docs:
-        day = d.posting_date.strftime("%Y%m%d")
-        records.append(_record("EDI_DC40", d.doc_no, "ACC_DOCUMENT05", "ACC_DOCUMENT", conf.get("sender", "PSPRECON"),
-                               conf.get("receiver", "")))
-        records.append(_record("E1BPACHE09", clean(conf.get("username", "PSPRECON"), 12), clean(d.memo, 25),
-                               company, day, day, conf.get("document_type", "SA"), d.doc_no))
-        for x in d.lines:
-            records.append(_record("E1BPACGL09", f"{x.line_no:010d}", account_code(x.account_code), clean(x.memo, 50),
-                                   d.journal_id[:18]))
-        for x in d.lines:
-            records.append(_record("E1BPACCR09", f"{x.line_no:010d}", "00", d.currency,
-                                   amount(x.debit_minor - x.credit_minor, d.currency)))
-    return ("\n".join(records) + "\n").encode("utf-8")
+def _item() -> Column:
+    return F.lpad(F.col("line_no").cast("string"), 10, "0")
+
+
+def record_count(documents: int, lines: int) -> int:
+    """Records (lines of text after the header) of a file with these documents and lines."""
+    return 2 * documents + 2 * lines
+
+
+def records(lines: DataFrame, conf: dict) -> DataFrame:
+    """Per document a control record and a header segment (from its first line), then a G/L item and a
+    currency item per line."""
+    lit, day, item = F.lit, F.date_format("posting_date", "yyyyMMdd"), _item()
+    first = lines.filter(F.col("line_no") == 1)
+    parts = [
+        rendered(first, _record("EDI_DC40", F.col("doc_no"), lit("ACC_DOCUMENT05"), lit("ACC_DOCUMENT"),
+                                lit(conf.get("sender", "PSPRECON")), lit(conf.get("receiver", ""))), 0),
+        rendered(first, _record("E1BPACHE09", clean(lit(conf.get("username", "PSPRECON")), 12),
+                                clean(F.col("doc_memo"), 25), lit(conf.get("company_code")), day, day,
+                                lit(conf.get("document_type", "SA")), F.col("doc_no")), 1),
+        rendered(lines, _record("E1BPACGL09", item, account_code(F.col("account_code")), clean(F.col("line_memo"), 50),
+                                F.substring("journal_id", 1, 18)), 2),
+        rendered(lines, _record("E1BPACCR09", item, lit("00"), F.col("currency"),
+                                amount(F.col("debit_minor") - F.col("credit_minor"), F.col("exp"))), 3),
+    ]
+    return parts[0].unionByName(parts[1]).unionByName(parts[2]).unionByName(parts[3])
+
+
+def check(conf: dict) -> Column:
+    """A record split back into its fields: its segment's field count and name, and its line's values."""
+    fields, part = F.split(F.col("text"), "\t"), F.col("part")
+    name = F.element_at(F.array(*[F.lit(n) for n in SEGMENTS]), part + 1)
+    size = F.element_at(F.array(*[F.lit(len(v) + 1) for v in SEGMENTS.values()]), part + 1)
+    values = (F.when(part == 0, fields[1] == F.col("doc_no"))
+              .when(part == 1, (F.to_date(fields[5], "yyyyMMdd") == F.col("posting_date")) & (fields[7] == F.col("doc_no")))
+              .when(part == 2, (fields[1] == _item()) & (fields[2] == account_code(F.col("account_code"))))
+              .otherwise((fields[1] == _item()) & (fields[3] == F.col("currency"))
+                         & (minor_of(fields[4], F.col("exp")) == F.col("debit_minor") - F.col("credit_minor"))))
+    return (F.size(fields) == size) & (fields[0] == name) & values
 
 
 def parse(data: bytes, conf: dict) -> list[dict]:
