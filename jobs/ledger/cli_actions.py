@@ -120,9 +120,9 @@ def erp(args: argparse.Namespace, settings: Settings) -> int:
 
     cfg = prepare(settings, args.tenant)
     spark = _spark(settings, "erp-export")
-    lines = outbox.day_lines(spark, settings, args.tenant, args.period)
+    journals = outbox.DayJournals(spark, settings, args.tenant, args.period)
     for name in args.erp or outbox.targets(cfg):
-        r = outbox.export_period(spark, settings, cfg, name, args.period, args.by, lines)
+        r = outbox.export_period(spark, settings, cfg, name, args.period, args.by, journals)
         if r is None:
             print(f"{name}: no journals for {args.period}")
         else:

@@ -38,12 +38,11 @@ def run_ledger(spark: SparkSession, settings: Settings, cfg: TenantConfig, day: 
 
 
 def run_erp_export(spark: SparkSession, settings: Settings, cfg: TenantConfig, day: date, actor: str) -> dict:
-    from jobs.ledger.erp.outbox import day_lines, export_period, targets
+    from jobs.ledger.erp.outbox import DayJournals, export_period, targets
 
-    out, lines = {}, None
+    out, journals = {}, DayJournals(spark, settings, cfg.tenant_id, day)
     for erp in targets(cfg):
-        lines = day_lines(spark, settings, cfg.tenant_id, day) if lines is None else lines
-        batch = export_period(spark, settings, cfg, erp, day, actor, lines)
+        batch = export_period(spark, settings, cfg, erp, day, actor, journals)
         out[erp] = None if batch is None else {"period": batch.period, "batch_id": batch.batch_id,
                                                "documents": batch.documents, "created": batch.created}
     return out

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 from jobs import lake, storage
@@ -34,6 +37,8 @@ from jobs.ledger.erp.documents import ErpExportError
 from jobs.settings import ConfigurationError, Settings
 from jobs.store.db import connect
 from jobs.tenants import TenantConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,11 +69,28 @@ def outbox_uri(settings: Settings, tenant: str, erp: str, period: str, transmiss
                         f"transmission={transmission}", name)
 
 
-def day_lines(spark, settings: Settings, tenant: str, day: date):
-    """The document lines of ``day`` (checked balanced), computed once for all of a tenant's ERPs."""
-    lines = lake.materialize(documents.day_lines(lake.read(spark, settings, "journal", tenant), day))
-    documents.check_balanced(lines, day)
-    return lines
+class DayJournals:
+    """The journals of a business date for the ERP export, read once for all of a tenant's ERPs and
+    only as far as needed: a rerun whose documents were all sent counts them and stops there."""
+
+    def __init__(self, spark, settings: Settings, tenant: str, day: date):
+        self.spark, self.settings, self.tenant, self.day = spark, settings, tenant, day
+
+    def _journal(self):
+        from pyspark.sql import functions as F
+
+        return lake.read(self.spark, self.settings, "journal", self.tenant).filter(F.col("business_date") == F.lit(self.day))
+
+    @cached_property
+    def documents(self) -> int:
+        return self._journal().select(*documents.DOC_KEY).distinct().count()
+
+    @cached_property
+    def lines(self):
+        """The document lines (``documents.day_lines``), checked balanced."""
+        lines = lake.materialize(documents.day_lines(self._journal(), self.day))
+        documents.check_balanced(lines, self.day)
+        return lines
 
 
 _EXPORTED = ("SELECT DISTINCT d.journal_id, d.currency FROM erp_export_document d JOIN erp_export_batch b "
@@ -105,25 +127,30 @@ def _frame(spark, table):
 
 
 def export_period(spark, settings: Settings, cfg: TenantConfig, erp: str, day: date,
-                  actor: str = "reconcile_daily", lines=None) -> BatchResult | None:
+                  actor: str = "reconcile_daily", journals: DayJournals | None = None) -> BatchResult | None:
     """Export the journals of ``day`` not yet sent to ``erp``; None when there is nothing to send.
-    ``lines``: the day's document lines when the caller already has them (``day_lines``)."""
+    ``journals``: the day's journals, shared by the ERPs of one run."""
     from pyspark.sql import functions as F
 
     from jobs.stages.publish import _arrow_batches, copy_arrow
 
+    started = time.monotonic()
     conf, tenant, w = erp_conf(cfg, erp), cfg.tenant_id, writer(erp)
-    lines = day_lines(spark, settings, tenant, day) if lines is None else lines
-    sent = exported_documents(spark, settings, tenant, day, erp)
+    journals = journals or DayJournals(spark, settings, tenant, day)
     with connect(settings) as conn:
         batches = conn.execute("SELECT batch_id, period, documents FROM erp_export_batch WHERE tenant_id = %s AND "
                                "erp = %s AND business_date = %s ORDER BY batch_id", (tenant, erp, day)).fetchall()
+    sent_count = sum(b["documents"] for b in batches)
+    if sent_count >= journals.documents:       # sent journals are frozen: every document was sent
+        return _existing(settings, batches[0]["batch_id"], erp) if batches else None
+    lines = journals.lines
+    sent = exported_documents(spark, settings, tenant, day, erp) if sent_count else None
     unsent = lines if sent is None else lake.materialize(lines.join(sent, documents.DOC_KEY, "left_anti"))
     if unsent.isEmpty():
         return _existing(settings, batches[0]["batch_id"], erp) if batches else None
     label = day.isoformat() if not batches else f"{day.isoformat()}+{len(batches)}"
     if batches:                               # a supplement numbers on from the documents already sent
-        unsent = lake.materialize(documents.number(unsent, day, 1 + sum(b["documents"] for b in batches)))
+        unsent = lake.materialize(documents.number(unsent, day, 1 + sent_count))
     mapped = documents.map_accounts(unsent, conf.get("accounts") or {}, tenant, erp)
     problem = documents.first_problem(mapped, w.problems(mapped, conf))
     if problem:
@@ -159,6 +186,8 @@ def export_period(spark, settings: Settings, cfg: TenantConfig, erp: str, day: d
         batch_id = row["batch_id"]
         copy_arrow(conn, "erp_export_document", ["tenant_id", "erp", "journal_id", "currency", "batch_id", "doc_no"],
                    (b.append_column("batch_id", _constant(batch_id, b.num_rows)) for b in index))
+    log.info("%s %s %s: %d documents, %d lines, %d bytes in %.1f s", tenant, erp, label, stats["documents"],
+             stats["lines"], size, time.monotonic() - started)
     return BatchResult(erp, label, batch_id, 1, uri, stats["documents"], stats["lines"], True)
 
 
