@@ -83,6 +83,19 @@ def put_file(settings: Settings, src: Path, uri: str) -> None:
         _write_local_atomically(Path(uri), lambda out: shutil.copyfileobj(inp, out, 1 << 20))
 
 
+def put_stream(settings: Settings, uri: str, write) -> None:
+    """Write ``uri`` through ``write(fileobj)`` atomically: locally into a temporary file beside it,
+    renamed when ``write`` returns (if it raises, nothing appears); on S3 through a local temporary
+    file uploaded afterwards."""
+    if not _is_s3(uri):
+        _write_local_atomically(Path(uri), write)
+        return
+    with tempfile.NamedTemporaryFile(prefix="upload-", suffix=".part") as tmp:
+        write(tmp)
+        tmp.flush()
+        put_file(settings, Path(tmp.name), uri)
+
+
 def put_bytes(settings: Settings, data: bytes, uri: str) -> None:
     if _is_s3(uri):
         bucket, key = _split_s3(uri)

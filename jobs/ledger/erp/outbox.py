@@ -20,16 +20,15 @@ who sent it.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
-from pathlib import Path
 
 from jobs import lake, storage
 from jobs.ledger.erp import documents, writer
@@ -93,25 +92,30 @@ class DayJournals:
         return lines
 
 
-_EXPORTED = ("SELECT DISTINCT d.journal_id, d.currency FROM erp_export_document d JOIN erp_export_batch b "
+_EXPORTED = ("SELECT DISTINCT d.journal_id, d.currency::text FROM erp_export_document d JOIN erp_export_batch b "
              "USING (batch_id) WHERE b.tenant_id = %s AND b.business_date = %s")
 
 
 def exported_documents(spark, settings: Settings, tenant: str, day: date, erp: str | None = None):
     """The (journal_id, currency) documents of ``day`` already in a batch (to ``erp``, or to any ERP),
-    as a DataFrame; None when there are none."""
+    as a DataFrame (COPY'd out as CSV and read by Arrow); None when there are none."""
     import pyarrow as pa
-    from psycopg.rows import tuple_row
+    import pyarrow.csv as pcsv
 
     sql, params = _EXPORTED, [tenant, day]
     if erp is not None:
         sql, params = sql + " AND b.erp = %s", params + [erp]
-    with connect(settings) as conn, conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute(sql, params)
-        rows = cur.fetchall()
-    if not rows:
+    data = io.BytesIO()
+    with connect(settings) as conn, conn.cursor() as cur:
+        with cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy:
+            for block in copy:
+                data.write(block)
+    if not data.tell():
         return None
-    table = pa.table({"journal_id": [r[0] for r in rows], "currency": [r[1].strip() for r in rows]})
+    data.seek(0)
+    table = pcsv.read_csv(data, read_options=pcsv.ReadOptions(column_names=["journal_id", "currency"]),
+                          convert_options=pcsv.ConvertOptions(column_types={"journal_id": pa.string(),
+                                                                            "currency": pa.string()}))
     return _frame(spark, table)
 
 
@@ -224,7 +228,10 @@ def _write_file(spark, settings: Settings, erp: str, records, check, seqs: tuple
             record = storage.read_head(settings, bad[0], 300).split(sep, 1)[0].decode(errors="replace")
             raise ErpExportError(f"{erp} file does not read back as written: record {record!r}")
         parts.sort(key=lambda p: (int(p.split("/bucket=", 1)[1].split("/", 1)[0]), p))
-        with tempfile.NamedTemporaryFile(prefix="erp-", suffix=".part") as out:
+
+        def join(out) -> None:
+            nonlocal count
+
             def emit(chunk: bytes) -> None:
                 nonlocal size
                 digest.update(chunk)
@@ -240,10 +247,10 @@ def _write_file(spark, settings: Settings, erp: str, records, check, seqs: tuple
                         count += (tail + chunk).count(sep)
                         tail = chunk[1 - len(sep):] if len(sep) > 1 else b""
                         emit(chunk)
-            if count != expected:
+            if count != expected:             # raised inside the write: the file never appears
                 raise ErpExportError(f"{uri}: the joined file holds {count} records, {expected} were rendered")
-            out.flush()
-            storage.put_file(settings, Path(out.name), uri)
+
+        storage.put_stream(settings, uri, join)
     finally:
         _remove_tree(settings, scratch)
     return digest.hexdigest(), size

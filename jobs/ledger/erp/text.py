@@ -18,7 +18,7 @@ _CONTROL = r"[\x00-\x1f\x7f]+"
 def amount(minor: Column, exp: Column) -> Column:
     """Minor units as a plain decimal string with exactly the currency's decimals ('-' for negatives):
     integer arithmetic only (1234, 2 -> '12.34'; 20050, 0 -> '20050'; -5, 2 -> '-0.05')."""
-    scale = F.pow(F.lit(10), exp).cast("long")
+    scale = pow10(exp).cast("long")
     frac = (F.abs(minor) % scale + scale).cast("string").substr(F.lit(2), exp)      # 5, 2 -> "105" -> "05"
     sign = F.when(minor < 0, F.lit("-")).otherwise(F.lit(""))
     return F.when(exp == 0, minor.cast("string")).otherwise(F.concat(sign, _whole(minor, exp), F.lit("."), frac))
