@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id", default="bench")
     parser.add_argument("--publish", action="store_true",
                         help="after the ledger, also run the publish stage (timed apart, not part of the total)")
+    parser.add_argument("--resume", action="store_true",
+                        help="the lake already holds the day's parsed events (an earlier run stopped after parse): "
+                             "land (for the manifest) and go on with match and ledger")
     args = parser.parse_args(argv)
 
     from jobs import pipeline
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         marks.append((name, time.time()))
         _write(args.out, {"started_at": t_start, "stages": _stages(t_start, marks), "running": True})
 
-    spark, landed, files, match = run_day(settings, tenant, day, args.landing, args.run_id, mark)
+    spark, landed, files, match = run_day(settings, tenant, day, args.landing, args.run_id, mark, resume=args.resume)
 
     ledger_done_at = marks[-1][1]
     result = {
@@ -70,9 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_day(settings, tenant: str, day: date, landing: Path, run_id: str, mark=lambda name: None, spark=None):
+def run_day(settings, tenant: str, day: date, landing: Path, run_id: str, mark=lambda name: None, spark=None,
+            resume: bool = False):
     """land -> parse -> match -> ledger for one day, calling ``mark(stage)`` after each; (spark, landed, files,
-    match summary). ``spark``: an existing session (tests), else a new one (its start timed as ``jvm_start``)."""
+    match summary). ``spark``: an existing session (tests), else a new one (its start timed as ``jvm_start``).
+    ``resume``: the parse is skipped (the lake holds its output from an earlier run)."""
     from jobs import pipeline
     from jobs.spark import get_spark
 
@@ -84,8 +89,9 @@ def run_day(settings, tenant: str, day: date, landing: Path, run_id: str, mark=l
     spark = spark or get_spark(settings, app_name=f"bench-{tenant}-{day}")
     spark.range(1).count()                       # the JVM and the session are up and have run a job
     mark("jvm_start")
-    files = pipeline.stage_parse(spark, settings, tenant, day)
-    mark("parse")
+    files = [] if resume else pipeline.stage_parse(spark, settings, tenant, day)
+    if not resume:
+        mark("parse")
     match = pipeline.stage_match(spark, settings, cfg, day, run_id)
     mark("match")
     pipeline.stage_ledger(spark, settings, cfg, day, run_id)

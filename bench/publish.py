@@ -2,12 +2,12 @@
 
 The rows are the open exceptions of a benchmark run (``gold/item_status``, status EXCEPTION, read
 with delta-rs), repeated with distinct event ids up to ``rows`` when the day has fewer. On a fresh,
-migrated database, in one transaction like the publish stage:
+migrated database, in one transaction, through the publish stage's own ``refresh_queue``:
 
-1. ``exceptions_stage``: the temporary staging table, filled with psycopg 3 ``COPY ... FROM STDIN``
-   in CSV format written by Arrow (``jobs.stages.publish.copy_arrow``, as the stage does) -> staging rows/s;
-2. ``exceptions_upsert``: the set-based ``INSERT ... ON CONFLICT`` into ``exception_item`` (primary
-   key + index) and ``exceptions_close``; commit                        -> effective rows/s
+1. the temporary staging table ``exceptions_stage``, filled with psycopg 3 ``COPY ... FROM STDIN`` in
+   CSV format written by Arrow (``jobs.stages.publish.copy_arrow``)  -> staging rows/s;
+2. the set-based ``INSERT ... ON CONFLICT`` into ``exception_item`` (primary key + index, tenant checked
+   per statement) and the closing of what the run no longer reports; commit -> effective rows/s
    (rows / (COPY + upsert + close + commit));
 3. the same again, every row already known (a rerun of the day)         -> rerun figures.
 
@@ -19,8 +19,7 @@ from __future__ import annotations
 import time
 from datetime import date
 
-STAGE_COLUMNS = ["event_id", "relation", "reason_code", "reason_detail", "source", "event_type", "amount_minor",
-                 "currency", "file_name", "record_ordinal"]
+from jobs.stages.publish import STAGE_COLUMNS  # noqa: E402 (the columns the stage publishes)
 
 
 def exception_rows(lake: str, rows: int):
@@ -52,21 +51,18 @@ def _tenant(conn, tenant: str) -> None:
 
 
 def load(conn, rows, tenant: str, business_date: date) -> dict:
-    """One publish of ``rows`` in one transaction; the seconds of each step."""
-    from jobs.stages.publish import copy_arrow
-    from jobs.store.db import sql
+    """One publish of ``rows`` in one transaction, through the publish stage's own ``refresh_queue``;
+    the seconds of each step."""
+    from jobs.stages.publish import refresh_queue
 
-    params = {"tenant_id": tenant, "business_date": business_date}
-    t0 = time.perf_counter()
-    conn.execute(sql("exceptions_stage"))
-    copy_arrow(conn, "exception_stage", STAGE_COLUMNS, rows.to_batches(max_chunksize=100_000))
-    t1 = time.perf_counter()
-    upserted = conn.execute(sql("exceptions_upsert"), params).rowcount
-    t2 = time.perf_counter()
-    conn.execute(sql("exceptions_close"), params)
+    marks = [("start", time.perf_counter())]
+    refresh_queue(conn, tenant, business_date, rows.to_batches(max_chunksize=100_000),
+                  lambda step: marks.append((step, time.perf_counter())))
     conn.commit()
-    t3 = time.perf_counter()
-    return {"copy_s": t1 - t0, "upsert_s": t2 - t1, "close_commit_s": t3 - t2, "upserted": upserted}
+    marks.append(("commit", time.perf_counter()))
+    at = dict(marks)
+    return {"copy_s": at["copy"] - at["start"], "upsert_s": at["upsert"] - at["copy"],
+            "close_commit_s": at["commit"] - at["upsert"]}
 
 
 def publish_benchmark(lake: str, admin_url: str, rows: int = 1_000_000, tenant: str = "acme",

@@ -7,8 +7,11 @@ said before (time travel).
 """
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
@@ -88,16 +91,41 @@ def replace_partition(spark: SparkSession, settings: Settings, name: str, df: Da
     ensure_table(spark, settings, name)
     _check_safe(tenant_id)
     predicate = f"tenant_id = '{tenant_id}' AND {table.date_column} = DATE'{day.isoformat()}'"
-    (conform(df, table.schema).write.format("delta").mode("overwrite")
-     .option("replaceWhere", predicate)
-     .save(table_path(settings, name)))
+    with called_from(spark, f"replace {name}", _caller()):
+        (conform(df, table.schema).write.format("delta").mode("overwrite")
+         .option("replaceWhere", predicate)
+         .save(table_path(settings, name)))
 
 
 def materialize(df: DataFrame) -> DataFrame:
     """Compute ``df`` now and cut its lineage. Iterative algorithms (the matching levels) build each
     step on the previous one; without this the query plan grows with every step and planning, not
     data, dominates the run time."""
-    return df.localCheckpoint(eager=True)
+    with called_from(df.sparkSession, "materialize", _caller()):
+        return df.localCheckpoint(eager=True)
+
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _caller() -> str:
+    """``path:line`` of the code that called the function calling this one (relative to the project)."""
+    frame = sys._getframe(2)
+    path = Path(frame.f_code.co_filename)
+    return f"{path.relative_to(_ROOT) if path.is_relative_to(_ROOT) else path.name}:{frame.f_lineno}"
+
+
+@contextmanager
+def called_from(spark: SparkSession, what: str, where: str):
+    """The Spark jobs started inside are named ``<what> at <where>`` (the call site the Spark UI and the
+    event log show): writes and checkpoints started from Python otherwise show a JVM frame, so a
+    profile cannot tell which of a stage's many passes took the time (``bench/eventlog.py``)."""
+    jsc = spark.sparkContext._jsc
+    jsc.setCallSite(f"{what} at {where}")
+    try:
+        yield
+    finally:
+        jsc.setCallSite(None)
 
 
 def _check_safe(tenant_id: str) -> None:

@@ -66,7 +66,7 @@ def run_match(spark: SparkSession, settings: Settings, cfg: TenantConfig, run_da
     unmatched = items.join(written.select("event_id", "relation"), ["event_id", "relation"], "left_anti")
     cal = BusinessCalendar(cfg.weekend, cfg.holidays)
     flags = bp.flags.unionByName(pb.flags)
-    state = (status.compute(spark, unmatched, flags, open_payouts, rules, cal, run_date)
+    state = (status.compute(spark, unmatched, flags, open_payouts, rules, cal, run_date, items=items)
              .withColumn("tenant_id", F.lit(tenant)).withColumn("run_date", F.lit(run_date))
              .withColumn("run_id", F.lit(run_id)))
     lake.replace_partition(spark, settings, "item_status", state, tenant, run_date)

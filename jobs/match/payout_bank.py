@@ -30,9 +30,13 @@ TOKEN_SPLIT = r"[^A-Z0-9_]+"
 def payouts(psp_items: DataFrame) -> DataFrame:
     """One row per open payout: key, amount, currency, expected arrival, references, members."""
     not_payout_row = F.col("event_type") != "payout"
-    refs = F.array_distinct(F.filter(F.array(F.upper("payout_ref"), F.upper("payout_bank_ref")),
-                                     lambda x: x.isNotNull() & (F.length(x) >= 6)))
-    return (psp_items.withColumn("_refs", refs)
+    # the references as two sets (each a value or two per payout), never a list of every record's: the
+    # day's biggest payout holds millions of records, and a list that size in one aggregation buffer
+    # ran a 10M day's 10 GB heap out of memory
+    refs = F.filter(F.array_distinct(F.concat(F.collect_set(F.upper("payout_ref")),
+                                              F.collect_set(F.upper("payout_bank_ref")))),
+                    lambda x: F.length(x) >= 6)
+    return (psp_items
             .groupBy("source", "payout_ref")
             .agg(F.sum(F.when(not_payout_row, F.col("net_minor")).otherwise(0)).alias("_rows_total"),
                  F.sum(F.when(~not_payout_row, -F.col("net_minor")).otherwise(0)).alias("_payout_row_total"),
@@ -41,7 +45,7 @@ def payouts(psp_items: DataFrame) -> DataFrame:
                  F.first("currency", ignorenulls=True).alias("po_currency"),
                  F.coalesce(F.max(F.when(F.col("event_type") == "payout", F.to_date("booked_at"))),
                             F.max("value_date"), F.max(F.to_date("booked_at"))).alias("po_expected"),
-                 F.array_distinct(F.flatten(F.collect_list("_refs"))).alias("po_refs"),
+                 refs.alias("po_refs"),
                  F.max(F.when(F.col("event_type") == "payout", 1).otherwise(0)).alias("po_has_row"),
                  F.count(F.lit(1)).alias("po_records"))
             # A payout known only by its own row (e.g. a payout.paid webhook) is matched on that row's amount.

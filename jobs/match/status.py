@@ -33,8 +33,11 @@ def _settlement_due(items: DataFrame, rules: MatchRules, cal: BusinessCalendar) 
 
 
 def compute(spark: SparkSession, unmatched: DataFrame, flags: DataFrame, open_payouts: DataFrame, rules: MatchRules,
-            cal: BusinessCalendar, run_date: date) -> DataFrame:
-    """``unmatched``: open items not matched by this run (with is_duplicate, original_event_id)."""
+            cal: BusinessCalendar, run_date: date, items: DataFrame | None = None) -> DataFrame:
+    """``unmatched``: open items not matched by this run (with is_duplicate, original_event_id). ``items``:
+    the run's open items before matching (a superset of ``unmatched``, materialized): the date maps are
+    built from it and from ``open_payouts``, so that reading their few distinct dates does not compute
+    the joins below three more times (a map with dates no row looks up gives the same result)."""
     keyed = unmatched.withColumn("po_key", F.when(F.col("relation") == PAYOUT_BANK,
                                                   F.concat_ws("|", "source", "payout_ref")))
     priority = F.create_map(*[x for i, r in enumerate(REASON_PRIORITY) for x in (F.lit(r), F.lit(i))])
@@ -43,9 +46,10 @@ def compute(spark: SparkSession, unmatched: DataFrame, flags: DataFrame, open_pa
                     .agg(F.min_by(F.struct("reason_code", "reason_detail"), "_prio").alias("flag")))
     joined = (keyed.join(ranked_flags, ["event_id", "relation"], "left")
               .join(open_payouts, "po_key", "left"))
-    ingest_due = _date_map(spark, joined, "ingest_date", rules.ageing_book_psp_days, cal)
-    payout_due = _date_map(spark, joined, "po_expected", rules.ageing_payout_days, cal)
-    settlement_due = _settlement_due(joined, rules, cal)
+    universe = unmatched if items is None else items
+    ingest_due = _date_map(spark, universe, "ingest_date", rules.ageing_book_psp_days, cal)
+    payout_due = _date_map(spark, open_payouts, "po_expected", rules.ageing_payout_days, cal)
+    settlement_due = _settlement_due(universe, rules, cal)
     kind, rel = F.col("source_kind"), F.col("relation")
     carries_missing_in_bank = ((F.col("po_has_row") == 0) | (F.col("event_type") == "payout")) & ~F.coalesce(
         F.col("po_mismatched"), F.lit(False))

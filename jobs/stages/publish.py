@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 
 from pyspark.sql import SparkSession
@@ -42,6 +42,36 @@ def copy_arrow(conn, table: str, columns: list[str], batches: Iterable) -> int:
     return rows
 
 
+QUEUE_LOCK = 727_002       # advisory lock class: one refresh of a tenant's exceptions queue at a time
+QUEUE_MEMORY = "256MB"     # the staged rows sorted and hashed in memory (a 1M-row day stages ~200 MB)
+
+
+def refresh_queue(conn, tenant_id: str, business_date: date, batches: Iterable,
+                  mark: Callable[[str], None] = lambda step: None) -> int:
+    """Refresh the tenant's exceptions queue from the run of ``business_date`` in the caller's transaction:
+    stage ``batches`` (Arrow record batches of STAGE_COLUMNS) with COPY, add the refused dispute
+    transitions, upsert set-based, close what the run no longer reports. Calls ``mark(step)`` after
+    "copy", "upsert" and "close". Returns the rows staged.
+
+    One refresh per tenant at a time (a transaction-scoped advisory lock): two runs of the same tenant
+    (a daily run and a reprocess) would otherwise close each other's exceptions."""
+    params = {"tenant_id": tenant_id, "business_date": business_date}
+    conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (QUEUE_LOCK, tenant_id))
+    conn.execute(f"SET temp_buffers = '{QUEUE_MEMORY}'")      # before the session's first temporary table
+    conn.execute(f"SET LOCAL work_mem = '{QUEUE_MEMORY}'")
+    conn.execute(sql("exceptions_stage"))
+    count = copy_arrow(conn, "exception_stage", STAGE_COLUMNS, batches)
+    # the ledger's refused dispute transitions join the same staging, so that closing below spares them
+    count += conn.execute(sql("exceptions_stage_disputes"), params).rowcount
+    conn.execute("ANALYZE exception_stage")
+    mark("copy")
+    conn.execute(sql("exceptions_upsert"), params)
+    mark("upsert")
+    conn.execute(sql("exceptions_close"), params)
+    mark("close")
+    return count
+
+
 def _arrow_batches(df) -> list:
     """The rows of ``df`` on the driver as Arrow record batches (``toArrow`` from PySpark 4 on)."""
     if hasattr(df, "toArrow"):
@@ -58,15 +88,8 @@ def publish(spark: SparkSession, settings: Settings, tenant_id: str, business_da
                   .filter((F.col("run_date") == F.lit(business_date)) & (F.col("status") == "EXCEPTION"))
                   .select(*STAGE_COLUMNS)
                   .unionByName(fee_exceptions(spark, settings, tenant_id, business_date).select(*STAGE_COLUMNS)))
-    params = {"tenant_id": tenant_id, "business_date": business_date}
-    count = 0
     with connect(settings) as conn:
-        conn.execute(sql("exceptions_stage"))
-        count += copy_arrow(conn, "exception_stage", STAGE_COLUMNS, _arrow_batches(exceptions))
-        # the ledger's refused dispute transitions join the same staging, so that closing below spares them
-        count += conn.execute(sql("exceptions_stage_disputes"), params).rowcount
-        conn.execute(sql("exceptions_upsert"), params)
-        conn.execute(sql("exceptions_close"), params)
+        count = refresh_queue(conn, tenant_id, business_date, _arrow_batches(exceptions))
         conn.execute(
             "INSERT INTO recon_run (tenant_id, business_date, run_id, status, finished_at, summary) "
             "VALUES (%s, %s, %s, 'succeeded', now(), %s) ON CONFLICT (tenant_id, business_date) DO UPDATE "

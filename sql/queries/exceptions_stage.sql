@@ -1,6 +1,6 @@
 CREATE TEMP TABLE exception_stage (
-    event_id        text,
-    relation        text,
+    event_id        text COLLATE "C",      -- as exception_item's key (V005): sorted and compared bytewise
+    relation        text COLLATE "C",
     reason_code     text,
     reason_detail   text,
     source          text,

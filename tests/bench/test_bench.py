@@ -73,8 +73,7 @@ def _result() -> dict:
              "duckdb_stages": {"startup": 0.2, "normalise": 30.0, "match": 5.0, "ledger": 4.8},
              "agree": {"L1": True, "L2": True, "payout_bank": True, "ledger": True, "all": True}}
     return {"machine": {"cpus": 2, "cpu": "test", "memory_gib": 23.5, "python": "3.11", "pyspark": "3.5.6",
-                        "duckdb": "x", "spark_driver_memory": "6g", "spark_shuffle_partitions": "8",
-                        "load_average_at_start": [0.5, 0.5, 0.5]},
+                        "duckdb": "x", "load_average_at_start": [0.5, 0.5, 0.5]},
             "written": "now", "scales": {"10000000": scale, "1000000": {"scale": 1_000_000, "ours_error": "exit code 1",
                                                                        "stages": {"parse": 3.0}}},
             "postgres_publish_rows_per_s": {"staging": 600_000, "effective": 150_000},
@@ -124,3 +123,95 @@ def test_measured_child_memory_and_time_limit(tmp_path):
     m = bench_run.Measured([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "b.log",
                            timeout=1).run()
     assert m.timed_out and time.time() - started < 30
+
+
+def _event_log(path: Path) -> Path:
+    """A small event log with Spark's own field names: two overlapping jobs in parse (one of them with a
+    skewed stage that spills), one job in match; the last line cut short like a killed writer's."""
+    def job(jid, start, end, stages, site):
+        return [{"Event": "SparkListenerJobStart", "Job ID": jid, "Submission Time": start * 1000,
+                 "Stage IDs": stages, "Properties": {"callSite.short": site}},
+                {"Event": "SparkListenerJobEnd", "Job ID": jid, "Completion Time": end * 1000}]
+
+    def task(sid, launch, finish, run_ms, shuffle=0, spill=0):
+        return {"Event": "SparkListenerTaskEnd", "Stage ID": sid,
+                "Task Info": {"Launch Time": launch * 1000, "Finish Time": finish * 1000},
+                "Task Metrics": {"Executor Run Time": run_ms, "Disk Bytes Spilled": spill, "Memory Bytes Spilled": 0,
+                                 "Shuffle Write Metrics": {"Shuffle Bytes Written": shuffle},
+                                 "Input Metrics": {"Bytes Read": 1_000_000_000}}}
+
+    events = job(0, 1000, 1040, [0], "load at parse.py:10") + job(1, 1030, 1050, [1], "save at lake.py:99")
+    events += [task(0, 1000, 1040, 40_000, shuffle=2_000_000_000, spill=500_000_000)]
+    events += [task(0, 1000, 1002, 2_000) for _ in range(4)]
+    events += [{"Event": "SparkListenerStageCompleted", "Stage Info": {"Stage ID": 0, "Stage Name": "load at parse"}}]
+    events += [task(1, 1030, 1050, 20_000)]
+    events += job(2, 1100, 1110, [2], "count at engine.py:5") + [task(2, 1100, 1110, 10_000)]
+    path.write_text("\n".join(json.dumps(e) for e in events) + '\n{"Event": "SparkListenerTaskE')
+    return path
+
+
+def test_event_log_profile_splits_job_and_driver_time_per_stage(tmp_path):
+    from bench import eventlog
+
+    log = eventlog.load(_event_log(tmp_path / "local-1"))
+    ours = {"started_at": 990.0, "stages": {"jvm_start": 5.0, "parse": 65.0, "match": 40.0, "ledger": 10.0}}
+    phases = eventlog.phases_from_marks(ours)
+    assert phases == [("parse", 995.0, 1060.0), ("match", 1060.0, 1100.0), ("ledger", 1100.0, 1110.0)]
+    prof = eventlog.profile(log, phases)
+    parse = prof["parse"]
+    assert parse["jobs"] == 2 and parse["job_s"] == 50.0          # 1000-1050: overlapping jobs counted once
+    assert parse["driver_s"] == 15.0 and parse["task_s"] == 68.0 and parse["tasks"] == 6
+    assert parse["shuffle_write_gb"] == 2.0 and parse["spill_disk_gb"] == 0.5 and parse["input_gb"] == 6.0
+    assert parse["top_jobs"][0] == {"job": 0, "s": 40.0, "site": "load at parse.py:10"}
+    assert parse["skewed"] == [{"stage_id": 0, "name": "load at parse", "tasks": 5, "max_task_s": 40.0,
+                                "median_task_s": 2.0}]
+    assert prof["match"]["jobs"] == 0 and prof["match"]["driver_s"] == 40.0     # no Spark job: all driver time
+    assert prof["ledger"]["jobs"] == 1 and prof["ledger"]["job_s"] == 10.0 and prof["ledger"]["skewed"] == []
+
+
+def test_profile_lands_in_the_results_table(tmp_path):
+    from bench import eventlog
+
+    folder = tmp_path / "eventlog"
+    folder.mkdir()
+    _event_log(folder / "local-1")
+    ours = {"started_at": 990.0, "stages": {"jvm_start": 5.0, "parse": 65.0, "match": 40.0, "ledger": 10.0}}
+    result = _result()
+    result["scales"]["10000000"]["profile"] = bench_run.spark_profile(folder, ours)
+    assert bench_run.spark_profile(tmp_path / "none", ours)["error"].startswith("no Spark event log")
+    bench_run.write(result, tmp_path)
+    md = (tmp_path / "latest.md").read_text()
+    assert "| 10,000,000 | parse | 65.0 | 2 | 50.0 | 15.0 | 68.0 | 2.0 | 0.5 | 40.0 s: `load at parse.py:10` |" in md
+    assert "Skew at 10,000,000 in parse: stage 0 (load at parse), longest task 40.0 s" in md
+    assert eventlog.main([str(folder)]) == 0
+
+
+def test_spark_settings_and_time_limit_grow_with_the_scale(monkeypatch):
+    monkeypatch.delenv("RECON_SPARK_DRIVER_MEMORY", raising=False)
+    monkeypatch.delenv("RECON_SPARK_SHUFFLE_PARTITIONS", raising=False)
+    assert bench_run.spark_settings(1_000_000) == {"RECON_SPARK_DRIVER_MEMORY": "6g",
+                                                   "RECON_SPARK_SHUFFLE_PARTITIONS": "8"}
+    assert bench_run.spark_settings(10_000_000) == {"RECON_SPARK_DRIVER_MEMORY": "10g",
+                                                    "RECON_SPARK_SHUFFLE_PARTITIONS": "64"}
+    monkeypatch.setenv("RECON_SPARK_SHUFFLE_PARTITIONS", "16")
+    assert bench_run.spark_settings(10_000_000)["RECON_SPARK_SHUFFLE_PARTITIONS"] == "16"
+    assert bench_run.default_timeout(100_000) == 2400 and bench_run.default_timeout(10_000_000) == 9000
+
+
+def test_a_run_stopped_after_parse_resumes_and_its_figures_say_they_are_stitched(tmp_path):
+    earlier = {"started": "t1", "peak_rss_gib": 11.2, "ours_error": "exit code 1",
+               "stages": {"process_start": 0.1, "imports": 0.2, "prepare": 0.1, "land": 19.5, "jvm_start": 8.0,
+                          "parse": 1174.0}}
+    assert not bench_run.resumable(earlier, tmp_path)                 # no lake left: nothing to resume
+    (tmp_path / "lake" / "silver" / "events" / "_delta_log").mkdir(parents=True)
+    assert bench_run.resumable(earlier, tmp_path)
+    assert not bench_run.resumable({**earlier, "ours_s": 2000.0}, tmp_path)   # a finished run starts afresh
+    assert not bench_run.resumable({**earlier, "stages": {"land": 19.5}}, tmp_path)
+
+    entry = {"peak_rss_gib": 9.0, "stages": {"process_start": 0.1, "imports": 0.2, "prepare": 0.1, "land": 12.0,
+                                             "jvm_start": 7.0}}
+    ours = {"stages": {"imports": 0.2, "prepare": 0.1, "land": 12.0, "jvm_start": 7.0, "match": 900.0, "ledger": 600.0}}
+    stages = bench_run.stitch(earlier, entry, ours)
+    assert stages == {**earlier["stages"], "match": 900.0, "ledger": 600.0}   # the resumed run's start is not counted
+    assert entry["peak_rss_gib"] == 11.2 and entry["stitched"]["resume_overhead_s"]["land"] == 12.0
+    assert "stitched" in entry and entry["stitched"]["parse_run_started"] == "t1"
