@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                    "detail": f.detail} for f in files],
         "matched_records": match.matched_records, "match_groups": match.match_groups,
         "spark": {"master": spark.sparkContext.master, "driver_memory": spark.conf.get("spark.driver.memory"),
-                  "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions")},
+                  "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
+                  "memory_fraction": spark.conf.get("spark.memory.fraction", "0.6")},
     }
     _write(args.out, {**result, "running": args.publish})
     if args.publish:

@@ -161,22 +161,22 @@ def default_timeout(scale: int) -> float:
     return max(2400.0, 0.0009 * scale)
 
 
-def spark_settings(scale: int) -> dict[str, str]:
-    """Driver memory and shuffle partitions of our run at ``scale``: the project defaults (6g, 8) up to 1M,
-    more at 10M (a 10M day shuffles ~7 GB: 8 partitions of ~1 GB each would spill every wide stage, and
-    AQE coalesces the small ones again). RECON_SPARK_DRIVER_MEMORY / RECON_SPARK_SHUFFLE_PARTITIONS set in
-    the environment win, for every scale."""
+def spark_settings(scale: int, work: Path) -> dict[str, str]:
+    """The Spark environment of our run at ``scale``: the project defaults (driver 6g, 8 shuffle partitions)
+    up to 1M; at 10M a 12g driver, 64 partitions (a 10M day shuffles ~7 GB a pass: 8 partitions of ~1 GB
+    would spill every wide stage; AQE coalesces small ones again) and ``spark.memory.fraction`` 0.5 (half
+    the heap left to what Spark does not account, like the collected member list of a payout with ~4M
+    records: the run that completed match and ledger at 10M used these). Spark's event log goes to
+    ``work/eventlog`` (``bench/eventlog.py`` reads it). RECON_SPARK_DRIVER_MEMORY /
+    RECON_SPARK_SHUFFLE_PARTITIONS set in the environment win; RECON_SPARK_CONF entries are kept."""
     big = scale > 2_000_000
-    return {"RECON_SPARK_DRIVER_MEMORY": os.environ.get("RECON_SPARK_DRIVER_MEMORY") or ("10g" if big else "6g"),
-            "RECON_SPARK_SHUFFLE_PARTITIONS": os.environ.get("RECON_SPARK_SHUFFLE_PARTITIONS") or ("64" if big else "8")}
-
-
-def event_log_conf(folder: Path) -> str:
-    """RECON_SPARK_CONF entries that write Spark's event log into ``folder``, for profiling a
-    run afterwards (jobs, stages, task times, spills: ``bench/eventlog.py``), added to any set already."""
+    folder = work / "eventlog"
     folder.mkdir(parents=True, exist_ok=True)
-    mine = f"spark.eventLog.enabled=true,spark.eventLog.dir={folder.as_uri()}"
-    return ",".join(filter(None, [os.environ.get("RECON_SPARK_CONF"), mine]))
+    conf = [os.environ.get("RECON_SPARK_CONF"), "spark.memory.fraction=0.5" if big else None,
+            f"spark.eventLog.enabled=true,spark.eventLog.dir={folder.as_uri()}"]
+    return {"RECON_SPARK_DRIVER_MEMORY": os.environ.get("RECON_SPARK_DRIVER_MEMORY") or ("12g" if big else "6g"),
+            "RECON_SPARK_SHUFFLE_PARTITIONS": os.environ.get("RECON_SPARK_SHUFFLE_PARTITIONS") or ("64" if big else "8"),
+            "RECON_SPARK_CONF": ",".join(filter(None, conf))}
 
 
 def _env(**extra) -> dict:
@@ -319,7 +319,7 @@ def run_scale(day: BenchDay, admin: str, timeout: float | None, publish: bool = 
                 "--landing", day.landing, "--lake", str(lake), "--database-url", db, "--out", str(work / "ours.json")]
         argv += ["--resume"] if resume_from else []
         ours = Measured(argv + (["--publish"] if publish else []), work / "ours.log",
-                        _env(**spark_settings(day.scale), RECON_SPARK_CONF=event_log_conf(work / "eventlog")),
+                        _env(**spark_settings(day.scale, work)),
                         timeout).run()
         o = json.loads((work / "ours.json").read_text()) if (work / "ours.json").exists() else {}
         entry["peak_rss_gib"] = round(ours.peak_rss / GIB, 2)

@@ -186,15 +186,21 @@ def test_profile_lands_in_the_results_table(tmp_path):
     assert eventlog.main([str(folder)]) == 0
 
 
-def test_spark_settings_and_time_limit_grow_with_the_scale(monkeypatch):
-    monkeypatch.delenv("RECON_SPARK_DRIVER_MEMORY", raising=False)
-    monkeypatch.delenv("RECON_SPARK_SHUFFLE_PARTITIONS", raising=False)
-    assert bench_run.spark_settings(1_000_000) == {"RECON_SPARK_DRIVER_MEMORY": "6g",
-                                                   "RECON_SPARK_SHUFFLE_PARTITIONS": "8"}
-    assert bench_run.spark_settings(10_000_000) == {"RECON_SPARK_DRIVER_MEMORY": "10g",
-                                                    "RECON_SPARK_SHUFFLE_PARTITIONS": "64"}
+def test_spark_settings_and_time_limit_grow_with_the_scale(monkeypatch, tmp_path):
+    for name in ("RECON_SPARK_DRIVER_MEMORY", "RECON_SPARK_SHUFFLE_PARTITIONS", "RECON_SPARK_CONF"):
+        monkeypatch.delenv(name, raising=False)
+    small = bench_run.spark_settings(1_000_000, tmp_path / "1m")
+    assert (small["RECON_SPARK_DRIVER_MEMORY"], small["RECON_SPARK_SHUFFLE_PARTITIONS"]) == ("6g", "8")
+    assert small["RECON_SPARK_CONF"] == f"spark.eventLog.enabled=true,spark.eventLog.dir={(tmp_path / '1m' / 'eventlog').as_uri()}"
+    assert (tmp_path / "1m" / "eventlog").is_dir()                     # Spark refuses a missing event log folder
+    big = bench_run.spark_settings(10_000_000, tmp_path / "10m")
+    assert (big["RECON_SPARK_DRIVER_MEMORY"], big["RECON_SPARK_SHUFFLE_PARTITIONS"]) == ("12g", "64")
+    assert big["RECON_SPARK_CONF"].startswith("spark.memory.fraction=0.5,spark.eventLog.enabled=true")
     monkeypatch.setenv("RECON_SPARK_SHUFFLE_PARTITIONS", "16")
-    assert bench_run.spark_settings(10_000_000)["RECON_SPARK_SHUFFLE_PARTITIONS"] == "16"
+    monkeypatch.setenv("RECON_SPARK_CONF", "spark.sql.adaptive.enabled=false")
+    mine = bench_run.spark_settings(10_000_000, tmp_path / "10m")
+    assert mine["RECON_SPARK_SHUFFLE_PARTITIONS"] == "16"
+    assert mine["RECON_SPARK_CONF"].startswith("spark.sql.adaptive.enabled=false,spark.memory.fraction=0.5,")
     assert bench_run.default_timeout(100_000) == 2400 and bench_run.default_timeout(10_000_000) == 9000
 
 
