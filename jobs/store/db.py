@@ -25,7 +25,8 @@ def sql(name: str) -> str:
 
 @contextmanager
 def connect(settings: Settings, tenant_id: str | None = None, autocommit: bool = False) -> Iterator[psycopg.Connection]:
-    """A connection; with ``tenant_id`` set, row-level security limits it to that tenant's rows."""
+    """A connection; ``tenant_id`` sets ``app.tenant_id`` for the session. No row-level security policy
+    reads it yet (every query filters by tenant itself): the setting is where such policies would look."""
     conn = psycopg.connect(settings.require_database_url(), autocommit=autocommit, row_factory=dict_row,
                            application_name="psp-recon")
     try:
