@@ -327,7 +327,7 @@ def run_scale(day: BenchDay, admin: str, timeout: float | None, publish: bool = 
         entry["stages"] = ({"process_start": round(o["started_at"] - ours.started, 3), **o.get("stages", {})}
                            if o else {})
         if resume_from is not None:
-            entry["stages"] = stitch(resume_from, entry, o)
+            entry["stages"] = stitch(resume_from, entry)
         if ours.timed_out or ours.returncode != 0 or "ledger_done_at" not in o:
             entry["ours_error"] = (f"stopped by the time limit of {timeout:.0f} s" if ours.timed_out
                                    else f"exit code {ours.returncode}")
@@ -336,9 +336,8 @@ def run_scale(day: BenchDay, admin: str, timeout: float | None, publish: bool = 
             entry["ours_log_tail"] = ours.tail(15)
         finished = "ledger_done_at" in o
         if finished:
-            entry["ours_s"] = round(o["ledger_done_at"] - ours.started, 2)
-            if resume_from is not None:        # the earlier run's wall time up to its parse, then this one's after
-                entry["ours_s"] = round(sum(entry["stages"].values()), 2)
+            entry["ours_s"] = round(o["ledger_done_at"] - ours.started if resume_from is None   # stitched: the
+                                    else sum(entry["stages"].values()), 2)                    # sum of its stages
             entry["ours_process_s"] = round(ours.ended - ours.started, 2)
             entry["records_loaded"] = o["records_loaded"]
             entry["records_quarantined"] = o["records_quarantined"]
@@ -353,15 +352,15 @@ def run_scale(day: BenchDay, admin: str, timeout: float | None, publish: bool = 
         if o:
             entry["profile"] = spark_profile(work / "eventlog", o)
             earlier_marks = work / "ours.json.parse-run"
-            if resume_from is not None and earlier_marks.exists():
+            if resume_from is not None and earlier_marks.exists():      # its parse, this run's match and ledger
                 earlier = spark_profile(work / "eventlog.parse-run", json.loads(earlier_marks.read_text()))
-                entry["profile"] = {k: v for k, v in {**earlier, **entry["profile"]}.items()
-                                    if k in ("parse", "match", "ledger")} if "error" not in earlier else entry["profile"]
+                if "error" not in earlier and "error" not in entry["profile"]:
+                    entry["profile"] = {**earlier, **entry["profile"]}
 
-        log(f"[bench] {day.scale:,}: DuckDB baseline (cold process, same files) ...")
         if resume_from is not None and resume_from.get("duckdb_s") and (work / "duckdb.json").exists():
             log(f"[bench] {day.scale:,}: DuckDB's figures of the earlier run are kept (same files, same code)")
             return finish_with_duckdb(entry, day, resume_from, lake, finished, log)
+        log(f"[bench] {day.scale:,}: DuckDB baseline (cold process, same files) ...")
         tmp = work / "duckdb-tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
@@ -383,13 +382,13 @@ def run_scale(day: BenchDay, admin: str, timeout: float | None, publish: bool = 
         drop_database(admin, db)
 
 
-def stitch(earlier: dict, entry: dict, ours: dict) -> dict:
-    """Stage times of a resumed run: the earlier run's up to and including parse, this run's match and
-    ledger (its own process start, imports, land and JVM start are overhead of resuming, not counted)."""
-    first = {k: v for k, v in earlier["stages"].items()}
-    upto = list(first)[: list(first).index("parse") + 1]
-    stages = {k: first[k] for k in upto}
-    stages.update({k: v for k, v in ours.get("stages", {}).items() if k in ("match", "ledger")})
+def stitch(earlier: dict, entry: dict) -> dict:
+    """Stage times of a resumed run: the earlier run's up to and including parse, then this run's match and
+    ledger from ``entry["stages"]`` (its own process start, imports, land and JVM start are overhead of
+    resuming, not counted). Also records in ``entry`` how it was stitched and the higher peak memory."""
+    names = list(earlier["stages"])
+    stages = {k: earlier["stages"][k] for k in names[: names.index("parse") + 1]}
+    stages.update({k: v for k, v in entry["stages"].items() if k in ("match", "ledger")})
     entry["stitched"] = {
         "parse_run_started": earlier.get("started"), "parse_run_peak_rss_gib": earlier.get("peak_rss_gib"),
         "parse_run_spark": earlier.get("spark"),

@@ -33,7 +33,7 @@ def _settlement_due(items: DataFrame, rules: MatchRules, cal: BusinessCalendar) 
 
 
 def compute(spark: SparkSession, unmatched: DataFrame, flags: DataFrame, open_payouts: DataFrame, rules: MatchRules,
-            cal: BusinessCalendar, run_date: date, items: DataFrame | None = None) -> DataFrame:
+            cal: BusinessCalendar, run_date: date, items: DataFrame) -> DataFrame:
     """``unmatched``: open items not matched by this run (with is_duplicate, original_event_id). ``items``:
     the run's open items before matching (a superset of ``unmatched``, materialized): the date maps are
     built from it and from ``open_payouts``, so that reading their few distinct dates does not compute
@@ -46,10 +46,9 @@ def compute(spark: SparkSession, unmatched: DataFrame, flags: DataFrame, open_pa
                     .agg(F.min_by(F.struct("reason_code", "reason_detail"), "_prio").alias("flag")))
     joined = (keyed.join(ranked_flags, ["event_id", "relation"], "left")
               .join(open_payouts, "po_key", "left"))
-    universe = unmatched if items is None else items
-    ingest_due = _date_map(spark, universe, "ingest_date", rules.ageing_book_psp_days, cal)
+    ingest_due = _date_map(spark, items, "ingest_date", rules.ageing_book_psp_days, cal)
     payout_due = _date_map(spark, open_payouts, "po_expected", rules.ageing_payout_days, cal)
-    settlement_due = _settlement_due(universe, rules, cal)
+    settlement_due = _settlement_due(items, rules, cal)
     kind, rel = F.col("source_kind"), F.col("relation")
     carries_missing_in_bank = ((F.col("po_has_row") == 0) | (F.col("event_type") == "payout")) & ~F.coalesce(
         F.col("po_mismatched"), F.lit(False))
