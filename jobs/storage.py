@@ -130,6 +130,14 @@ def read_head(settings: Settings, uri: str, size: int = 64 * 1024) -> bytes:
         return fh.read(size)
 
 
+def size(settings: Settings, uri: str) -> int:
+    """The object's size in bytes."""
+    if _is_s3(uri):
+        bucket, key = _split_s3(uri)
+        return int(s3_client(settings).head_object(Bucket=bucket, Key=key)["ContentLength"])
+    return Path(uri).stat().st_size
+
+
 def read_bytes(settings: Settings, uri: str) -> bytes:
     if _is_s3(uri):
         bucket, key = _split_s3(uri)

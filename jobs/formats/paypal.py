@@ -38,6 +38,7 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -45,7 +46,7 @@ from pyspark.sql.types import BooleanType, StringType, StructField, StructType
 
 from jobs import storage
 from jobs.formats import common as c
-from jobs.formats.csvread import file_sha_from_path, normalize_header
+from jobs.formats.csvread import file_sha_from_path, normalize_header, read_rows
 from jobs.formats.drift import check_header
 from jobs.formats.registry import FormatSpec, Head, paypal_column_header
 from jobs.landing import LandedFile
@@ -124,18 +125,15 @@ def _layouts(settings: Settings, files: list[LandedFile]) -> tuple[list[_Layout]
     return [_Layout(list(h), fs) for h, fs in groups.items()], rejected, notes
 
 
-def _read(spark: SparkSession, layout: _Layout, files: list[LandedFile]) -> DataFrame:
+def _read(spark: SparkSession, settings: Settings, layout: _Layout, files: list[LandedFile]) -> DataFrame:
     width = len(layout.header) + 1             # SB rows have exactly this many fields; other records do not
-    schema = StructType([StructField(f"c{i}", StringType()) for i in range(width)]
-                        + [StructField("_corrupt_record", StringType())])
-    df = (spark.read.schema(schema).option("header", False).option("mode", "PERMISSIVE")
-          .option("columnNameOfCorruptRecord", "_corrupt_record").option("escape", '"').option("encoding", "UTF-8")
-          .csv([storage.spark_uri(f.raw_uri) for f in layout.files]))
     names = F.create_map(*[F.lit(x) for f in files for x in (f.sha256, f.file_name)])
-    df = (df.withColumn("file_sha256", file_sha_from_path(F.col("_metadata.file_path")))
+    frames = [df for df, _, _ in read_rows(spark, settings, layout.files, width, header=False)]
+    df = reduce(lambda a, b: a.unionByName(b), frames)
+    df = (df.withColumn("file_sha256", file_sha_from_path(F.col("_file_path")))
             .withColumn("file_name", names[F.col("file_sha256")])
-            .withColumn("_pos_block", F.col("_metadata.file_block_start"))
-            .withColumn("_pos_row", F.monotonically_increasing_id())
+            .withColumnRenamed("_block_start", "_pos_block")
+            .withColumnRenamed("_row_in_split", "_pos_row")
             .withColumn("_rt", F.upper(F.trim(F.regexp_replace(F.col("c0"), "^\ufeff", "")))))
     in_file = Window.partitionBy("file_sha256").orderBy("_pos_block", "_pos_row")
     df = df.withColumn("_section", F.sum(F.when(F.col("_rt") == "SH", 1).otherwise(0)).over(
@@ -148,7 +146,7 @@ def _parse(spark: SparkSession, settings: Settings, spec: FormatSpec, files: lis
     layouts, rejected, notes = _layouts(settings, files)
     parsed, checks = [], []
     for layout in layouts:
-        lines = _read(spark, layout, files)
+        lines = _read(spark, settings, layout, files)
         body = lines.filter(F.col("_rt") == "SB")
         width = len(layout.header)
         body = body.select(

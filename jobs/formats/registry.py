@@ -42,19 +42,23 @@ class Head:
 
     @property
     def csv_header(self) -> list[str]:
+        """The first non-blank CSV record (any line end; a quoted name may span lines)."""
         try:
-            row = next(csv.reader(io.StringIO(self.first_line)))
-        except (StopIteration, csv.Error):
-            return []
-        return [c.strip() for c in row]
+            for row in csv.reader(io.StringIO(self.text, newline="")):
+                if any(c.strip() for c in row):
+                    return [c.strip() for c in row]
+        except csv.Error:
+            pass
+        return []
 
     @property
     def header_set(self) -> set[str]:
-        return {c.lower() for c in self.csv_header}
+        """The header's names as the parsers key them: any case and spacing (``Order Id`` = ``order_id``)."""
+        return {_norm(c) for c in self.csv_header}
 
 
 def _has_all(head: Head, *names: str) -> bool:
-    return set(names) <= head.header_set
+    return {_norm(n) for n in names} <= head.header_set
 
 
 BOOK_FIELDS = ("payment_id", "order_id", "psp", "psp_reference", "type", "amount", "currency", "created_at")
@@ -101,7 +105,7 @@ def sniff_stripe_events(head: Head) -> bool:
 
 def sniff_adyen_sdr(head: Head) -> bool:
     return _has_all(head, "merchant account", "psp reference", "type", "net currency") and (
-        "batch number" in head.header_set
+        "batch_number" in head.header_set
     )
 
 
@@ -165,8 +169,8 @@ def sniff_paypal_trr(head: Head) -> bool:
 
 def sniff_braintree(head: Head) -> bool:
     hs = head.header_set
-    return {"transaction id", "transaction type", "transaction status", "currency iso code"} <= hs and bool(
-        hs & {"amount submitted for settlement", "settlement amount", "amount authorized"})
+    return {"transaction_id", "transaction_type", "transaction_status", "currency_iso_code"} <= hs and bool(
+        hs & {"amount_submitted_for_settlement", "settlement_amount", "amount_authorized"})
 
 
 def sniff_checkout_breakdown(head: Head) -> bool:

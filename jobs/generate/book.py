@@ -2,7 +2,9 @@
 
 CSV (quoted only where needed) on most days, JSON Lines on every fifth day (which ones depends on the
 seed). Book noise lives here: empty or padded psp_reference, mangled order ids, changed amounts or
-currencies, and duplicate rows (later in the same file, or in the next day's file).
+currencies, and duplicate rows (later in the same file, or in the next day's file). Written as ERPs and
+shops export: some descriptions carry a customer note with line breaks (LF, CRLF), commas and quotes
+inside the quoted field (``book_note_rate``), and those files start with a UTF-8 byte order mark.
 """
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ FIRST = ["anna", "bram", "chloe", "daan", "emma", "finn", "gala", "hugo", "iris"
 LAST = ["jansen", "devries", "bakker", "visser", "smit", "meijer", "mulder", "bos", "vos", "peters", "hendriks",
         "dekker", "brouwer", "dijkstra", "smith", "garcia", "muller", "rossi", "dubois", "nowak"]
 DOMAINS = ["example.com", "example.org", "example.net", "mail.example", "post.example"]
+NOTES = ["\nNote: leave at reception,\nring twice", '\r\nGift message: "Happy birthday!"\r\n-- Anna',
+         "\n\nDeliver after 18:00", '\nSize: 42, colour "navy"']
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass
@@ -134,18 +139,31 @@ def _columns(w: TenantWorld, p: Payments, r: Refunds, rows: BookRows) -> dict[st
     }
 
 
-def write(path, w: TenantWorld, p: Payments, r: Refunds, rows: BookRows, jsonl: bool) -> None:
+def _with_notes(w: TenantWorld, description: pa.Array, rows: BookRows, rate: float) -> pa.Array:
+    """A customer note with line breaks appended to the description of a share ``rate`` of the rows
+    (chosen by hash of the row, so a chunk's rows do not depend on the others)."""
+    h = hash64(w.salt, "note", rows.ent.astype(np.int64) * 4 + rows.src + 2 * rows.dup)
+    noted = (h % np.uint64(10_000)).astype(np.int64) < int(rate * 10_000)
+    if not noted.any():
+        return description
+    note = text.lookup(NOTES, ((h >> np.uint64(20)) % np.uint64(len(NOTES))).astype(np.int64))
+    return text.where(noted, text.concat(description, note), description)
+
+
+def write(path, w: TenantWorld, p: Payments, r: Refunds, rows: BookRows, jsonl: bool, note_rate: float = 0.0) -> None:
     def build(start: int, stop: int) -> pa.Array:
-        cols = _columns(w, p, r, rows.rows(start, stop))
+        chunk = rows.rows(start, stop)
+        cols = _columns(w, p, r, chunk)
         if jsonl:
             parts: list = []
             for i, name in enumerate(FIELDS):
                 parts += [('{"' if i == 0 else '","') + name + '":"', text.json_escape(cols[name])]
             return text.concat(*parts, '"}\n')
-        cols["description"] = text.csv_escape(cols["description"])   # the only field that can hold a comma
+        noted = _with_notes(w, cols["description"], chunk, note_rate)
+        cols["description"] = text.csv_escape(noted)   # the only field that can hold a comma or a line break
         return text.lines([cols[name] for name in FIELDS])
 
     with path.open("wb") as fh:
         if not jsonl:
-            fh.write(text.header_line(FIELDS))
+            fh.write((BOM if note_rate > 0 else b"") + text.header_line(FIELDS))
         text.write_rows(fh, len(rows), build)

@@ -38,6 +38,7 @@ class Parsed:
     stats: dict[str, object] = field(default_factory=dict)
     rejected: dict[str, tuple[str, str]] = field(default_factory=dict)
     landed: dict[str, str] = field(default_factory=dict)            # file name -> detected format
+    paths: dict[str, Path] = field(default_factory=dict)            # file name -> the file as delivered
 
     def of(self, file_name: str) -> list:
         return [e for (f, _), e in sorted(self.events.items()) if f == file_name]
@@ -63,7 +64,7 @@ def formats_run(spark, tmp_path_factory) -> Parsed:
     landed = [land_local(settings, TENANT, p, DAY) for p in paths]
     assert len({f.sha256 for f in landed}) == len(landed), "test files need distinct contents"
     parse_files(spark, settings, TENANT, DAY, landed, SALT)
-    out = Parsed(settings=settings, landed={f.file_name: f.format for f in landed})
+    out = Parsed(settings=settings, landed={f.file_name: f.format for f in landed}, paths={p.name: p for p in paths})
     for e in lake.read(spark, settings, "events", TENANT).collect():
         out.events[(e.file_name, e.record_ordinal)] = e
     for q in lake.read(spark, settings, "quarantine", TENANT).collect():
