@@ -2,13 +2,18 @@
 
 Levels, each seeing only what the earlier ones left open:
   L1 exact PSP id + currency + amount (unique on both sides);
-  L2 normalised merchant reference + currency + amount (unique on both sides);
+  L2 normalised merchant reference + currency + amount (unique on both sides); then, only for records
+     no reference field links to the other side, ``text_reference``: a reference the tenant's
+     extractors find in free text (description, bank text) agrees with the other record's merchant
+     reference or free text (``refs.ref_core``), unique on both sides (a reference that names two
+     records is AMBIGUOUS, never a guess), + currency + amount; the evidence says where it was found;
   L3 tolerance: a reference agrees (PSP id case-insensitively, or merchant reference), same currency,
      amount within the tenant's tolerance (absolute minor units or basis points), time within the
      window; scored, one-to-one by mutual best score, ties reported as AMBIGUOUS;
   L4 split capture: one book payment = several PSP captures of the same payment summing to it.
 The PSP side is compared in the currency the customer paid (presentment amount) when the PSP
-settled in another currency. Finally pairs that share a PSP id but disagree on currency or amount are
+settled in another currency. Finally pairs that a reference links one-to-one (the PSP id, else the
+merchant reference field, else a reference in free text) but that disagree on currency or amount are
 flagged (CURRENCY_MISMATCH / AMOUNT_MISMATCH on both records) instead of being matched.
 """
 from __future__ import annotations
@@ -16,14 +21,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from jobs.lake import materialize
 from jobs.match import assign
-from jobs.match.refs import group_match_id, match_id, norm_id, norm_ref
+from jobs.match.refs import group_match_id, match_id, norm_id, norm_ref, ref_core
 from jobs.match.rules import (AMBIGUOUS, AMOUNT_MISMATCH, BOOK_PSP, CURRENCY_MISMATCH, MatchRules)
 
+TEXT_SOURCES = ("description", "bank_text")     # the free-text columns the extractors read, on both sides
 
 
 def _kind() -> Column:
@@ -51,6 +57,8 @@ def _side(items: DataFrame, kind: str, prefix: str, rules: MatchRules) -> DataFr
         norm_id(F.col("psp_ref")).alias(f"{prefix}_nid"),
         norm_id(F.col("psp_payment_ref")).alias(f"{prefix}_payment_nid"),
         norm_ref(F.col("merchant_ref"), rules.reference_prefixes).alias(f"{prefix}_mref"),
+        F.col("merchant_ref").alias(f"{prefix}_merchant_ref"),
+        *[F.col(c).alias(f"{prefix}_{c}") for c in TEXT_SOURCES],
         F.col("booked_at").alias(f"{prefix}_at"),
         F.col("psp").alias(f"{prefix}_psp"),
         F.col("file_name").alias(f"{prefix}_file"),
@@ -99,6 +107,92 @@ def level2(book: DataFrame, psp: DataFrame) -> DataFrame:
             .select("b_id", "p_id", F.lit(Decimal(1)).alias("score"),
                     _evidence(2, ["merchant_ref", "currency", "amount"],
                               {"book_ref": F.col("b_mref")}).alias("evidence")))
+
+
+def reference_keys(side: DataFrame, prefix: str, role: str, rules: MatchRules) -> DataFrame:
+    """({p}_id, {p}_kind, {p}_key, {p}_in_text, {p}_source) for each reference of a record: its merchant
+    reference field and every reference the tenant's extractors find in its free text, as ``ref_core``
+    keys; one row per record and key (a key in both the field and the text counts as the field's).
+    ``source`` names the column: ``psp.description``, ``book.merchant_ref``..."""
+    field_source = f"{role}.merchant_ref"
+    found = [F.struct(F.lit(field_source).alias("source"), F.array(F.col(f"{prefix}_merchant_ref")).alias("raw"))]
+    found += [F.struct(F.lit(f"{role}.{c}").alias("source"),
+                       F.regexp_extract_all(F.col(f"{prefix}_{c}"), F.lit(x.java_pattern), x.group).alias("raw"))
+              for c in TEXT_SOURCES for x in rules.extractors]
+    ids = [f"{prefix}_id", f"{prefix}_kind"]
+    keyed = (side.select(*ids, F.inline(F.array(*found)))
+             .select(*ids, "source", F.explode("raw").alias("raw"))
+             .select(*ids, ref_core(F.col("raw"), rules.core_prefixes).alias(f"{prefix}_key"),
+                     F.struct((F.col("source") != field_source).alias("in_text"), "source").alias("s"))
+             .filter(F.col(f"{prefix}_key").isNotNull()))
+    return (keyed.groupBy(*ids, f"{prefix}_key").agg(F.min("s").alias("s"))
+            .select(*ids, f"{prefix}_key", F.col("s.in_text").alias(f"{prefix}_in_text"),
+                    F.col("s.source").alias(f"{prefix}_source")))
+
+
+def text_links(book: DataFrame, psp: DataFrame, rules: MatchRules) -> DataFrame:
+    """(b_id, p_id, key, b_in_text, b_source, p_in_text, p_source): a book and a PSP record of the same kind
+    sharing a reference where at least one of the two found it in free text; one row per pair."""
+    keys_b = reference_keys(book, "b", "book", rules)
+    keys_p = reference_keys(psp, "p", "psp", rules)
+    cond = (F.col("b_key") == F.col("p_key")) & (F.col("b_kind") == F.col("p_kind"))
+    linked = keys_b.join(keys_p, cond, "inner").filter(F.col("b_in_text") | F.col("p_in_text"))
+    best = F.min(F.struct(F.col("b_key").alias("key"), "b_in_text", "b_source", "p_in_text", "p_source"))
+    return (linked.groupBy("b_id", "p_id").agg(best.alias("l"))
+            .select("b_id", "p_id", "l.key", "l.b_in_text", "l.b_source", "l.p_in_text", "l.p_source"))
+
+
+def _field_links(book: DataFrame, psp: DataFrame) -> DataFrame:
+    """(b_id, p_id, rank): 1 the PSP id agrees, 2 the merchant reference field agrees (same kind)."""
+    kind = F.col("b_kind") == F.col("p_kind")
+    return (book.join(psp, (F.col("b_nid") == F.col("p_nid")) & kind, "inner")
+            .select("b_id", "p_id", F.lit(1).alias("rank"))
+            .unionByName(book.join(psp, (F.col("b_mref") == F.col("p_mref")) & kind, "inner")
+                         .select("b_id", "p_id", F.lit(2).alias("rank"))))
+
+
+def _label(prefix: str) -> Column:
+    return F.concat(F.col(f"{prefix}_file"), F.lit("#"), F.col(f"{prefix}_ordinal").cast("string"))
+
+
+def level2_text(book: DataFrame, psp: DataFrame, rules: MatchRules,
+                forbidden: DataFrame | None = None) -> tuple[DataFrame, DataFrame]:
+    """A reference found in free text: weaker evidence than a reference field, so only for records that
+    no reference field (PSP id, merchant reference) links to a record of the other side; the reference
+    must name one record on each side; then currency and amount must agree. Returns (pairs: b_id, p_id,
+    score, evidence; AMBIGUOUS flags on the book rows whose reference names more than one record)."""
+    links = _allowed(text_links(book, psp, rules), forbidden)
+    counted = materialize(links.withColumn("nb", F.count(F.lit(1)).over(Window.partitionBy("b_id")))
+                          .withColumn("np", F.count(F.lit(1)).over(Window.partitionBy("p_id"))))
+    fields = _field_links(book, psp)
+    unique = (counted.filter((F.col("nb") == 1) & (F.col("np") == 1))
+              .join(fields.select("b_id").distinct(), "b_id", "left_anti")
+              .join(fields.select("p_id").distinct(), "p_id", "left_anti"))
+    agree = (unique.join(book.select("b_id", "b_amount", "b_currency"), "b_id", "inner")
+             .join(psp.select("p_id", "p_amount", "p_currency"), "p_id", "inner")
+             .filter((F.col("b_currency") == F.col("p_currency")) & (F.col("b_amount") == F.col("p_amount"))))
+    text_side = F.concat_ws(", ", F.when(F.col("b_in_text"), F.col("b_source")),
+                            F.when(F.col("p_in_text"), F.col("p_source")))
+    evidence = _evidence(2, ["reference_in_text", "currency", "amount"],
+                         {"reference": F.col("key"), "ref_source": text_side, "book_ref_source": F.col("b_source"),
+                          "psp_ref_source": F.col("p_source")})
+    pairs = agree.select("b_id", "p_id", F.lit(Decimal(1)).alias("score"), evidence.alias("evidence"))
+
+    several = (counted.filter((F.col("nb") > 1) | (F.col("np") > 1))
+               .join(fields.select("b_id").distinct(), "b_id", "left_anti")
+               .join(book.select("b_id", _label("b").alias("b_label")), "b_id", "inner")
+               .join(psp.select("p_id", _label("p").alias("p_label")), "p_id", "inner"))
+    books_of_psp = several.groupBy("p_id").agg(F.collect_set("b_label").alias("p_books"))
+    per_book = (several.join(books_of_psp, "p_id", "inner").groupBy("b_id", "b_label")
+                .agg(F.min("key").alias("key"), F.collect_set("p_label").alias("psps"),
+                     F.flatten(F.collect_set("p_books")).alias("books")))
+    named = F.array_sort(F.array_distinct(F.concat("psps", F.array_except("books", F.array("b_label")))))
+    flags = per_book.select(F.col("b_id").alias("event_id"), F.lit(BOOK_PSP).alias("relation"),
+                            F.lit(AMBIGUOUS).alias("reason_code"),
+                            F.concat(F.lit("reference "), F.col("key"), F.lit(" found in free text names more than "
+                                                                             "one record: "),
+                                     F.array_join(named, ", ")).alias("reason_detail"))
+    return pairs, flags
 
 
 def level3(book: DataFrame, psp: DataFrame, rules: MatchRules) -> DataFrame:
@@ -186,26 +280,45 @@ def level4_split(book: DataFrame, psp: DataFrame) -> DataFrame:
                           "evidence", F.col("m.event_id").alias("event_id"), F.col("m.role").alias("role"))
 
 
+def linked_pairs(book: DataFrame, psp: DataFrame, rules: MatchRules) -> DataFrame:
+    """(b_id, p_id, link): the book and PSP records a reference links one-to-one. A PSP id is the
+    strongest link, then the merchant reference field, then a reference found in free text; a link must
+    be unique on both sides among the links of its kind, and a record linked by a stronger kind is not
+    considered for a weaker one."""
+    links = _field_links(book, psp).withColumn(
+        "link", F.when(F.col("rank") == 1, F.lit("psp_ref")).otherwise(F.lit("merchant_ref")))
+    if rules.extractors:
+        found = F.when(F.col("p_in_text"), F.col("p_source")).otherwise(F.col("b_source"))
+        links = links.unionByName(text_links(book, psp, rules).select(
+            "b_id", "p_id", F.lit(3).alias("rank"), F.concat(F.lit("reference "), F.col("key"), F.lit(" in "), found)
+            .alias("link")))
+    count = lambda *by: F.count(F.lit(1)).over(Window.partitionBy(*by))  # noqa: E731
+    lowest = lambda by: F.min("rank").over(Window.partitionBy(by))  # noqa: E731
+    return (links.withColumn("nb", count("rank", "b_id")).withColumn("np", count("rank", "p_id"))
+            .withColumn("b_rank", lowest("b_id")).withColumn("p_rank", lowest("p_id"))
+            .filter((F.col("nb") == 1) & (F.col("np") == 1) & (F.col("rank") == F.col("b_rank"))
+                    & (F.col("rank") == F.col("p_rank")))
+            .select("b_id", "p_id", "link"))
+
+
 def mismatches(book: DataFrame, psp: DataFrame, rules: MatchRules) -> DataFrame:
-    """Unique pairs sharing a PSP id (same kind) that disagree on currency or amount."""
-    pairs = book.join(psp, (F.col("b_nid") == F.col("p_nid")) & (F.col("b_kind") == F.col("p_kind")), "inner")
-    nb = pairs.groupBy("b_id").count().filter("count = 1").select("b_id")
-    np_ = pairs.groupBy("p_id").count().filter("count = 1").select("p_id")
-    unique = pairs.join(nb, "b_id").join(np_, "p_id")
+    """Pairs a reference links one-to-one (``linked_pairs``) that disagree on currency or on amount beyond
+    the tolerance: the reason on both records, the detail naming the difference, the link and the partner."""
+    unique = linked_pairs(book, psp, rules).join(book, "b_id", "inner").join(psp, "p_id", "inner")
     diff = F.col("p_amount") - F.col("b_amount")
     reason = (F.when(F.col("b_currency") != F.col("p_currency"), F.lit(CURRENCY_MISMATCH))
               .when(F.abs(diff) > _tolerance(F.col("b_amount"), rules), F.lit(AMOUNT_MISMATCH)))
     detail = F.when(reason == CURRENCY_MISMATCH, F.concat_ws(" ", F.lit("book"), F.col("b_currency"), F.lit("vs PSP"),
                                                              F.col("p_currency"))) \
               .otherwise(F.concat(F.lit("PSP - book = "), diff.cast("string"), F.lit(" minor units")))
+    detail = F.concat(detail, F.lit(" (linked by "), F.col("link"), F.lit(")"))
     flagged = unique.withColumn("reason_code", reason).withColumn("reason_detail", detail) \
                     .filter(F.col("reason_code").isNotNull())
-    partner = lambda name: F.concat(F.col(f"{name}_file"), F.lit("#"), F.col(f"{name}_ordinal").cast("string"))  # noqa
     return flagged.select(F.explode(F.array(
         F.struct(F.col("b_id").alias("event_id"), F.concat_ws("; ", "reason_detail", F.concat(F.lit("PSP record "),
-                 partner("p"))).alias("reason_detail")),
+                 _label("p"))).alias("reason_detail")),
         F.struct(F.col("p_id").alias("event_id"), F.concat_ws("; ", "reason_detail", F.concat(F.lit("book record "),
-                 partner("b"))).alias("reason_detail")))).alias("f"), "reason_code") \
+                 _label("b"))).alias("reason_detail")))).alias("f"), "reason_code") \
         .select(F.col("f.event_id").alias("event_id"), F.lit(BOOK_PSP).alias("relation"), "reason_code",
                 F.col("f.reason_detail").alias("reason_detail"))
 
@@ -234,9 +347,15 @@ def match(items: DataFrame, rules: MatchRules, population: DataFrame | None = No
         members.append(found)
         book = _remaining(book, found, "b_id")
         psp = _remaining(psp, found, "p_id")
+        if level == 2 and rules.extractors:
+            pairs, several = level2_text(book, psp, rules, forbidden)
+            found = materialize(_pairs_to_members(pairs, 2, rules.rule_id(2, "text_reference"), rules))
+            members.append(found)
+            flags.append(several)
+            book = _remaining(book, found, "b_id")
+            psp = _remaining(psp, found, "p_id")
         if level == 3:
-            names = psp.select(F.col("p_id"), F.concat(F.col("p_file"), F.lit("#"), F.col("p_ordinal").cast("string"))
-                               .alias("p_label"))
+            names = psp.select(F.col("p_id"), _label("p").alias("p_label"))
             labelled = (ambiguous.select("b_id", F.explode("candidates").alias("p_id")).join(names, "p_id")
                         .groupBy("b_id").agg(F.array_sort(F.collect_list("p_label")).alias("labels")))
             flags.append(labelled.select(F.col("b_id").alias("event_id"), F.lit(BOOK_PSP).alias("relation"),
@@ -267,4 +386,5 @@ def match(items: DataFrame, rules: MatchRules, population: DataFrame | None = No
     all_flags = flags[0]
     for f in flags[1:]:
         all_flags = all_flags.unionByName(f)
-    return RelationResult(all_members, all_flags.dropDuplicates(["event_id", "relation"]))
+    # one row per record and reason; a record with two reasons keeps both (status.compute ranks them)
+    return RelationResult(all_members, all_flags.dropDuplicates(["event_id", "relation", "reason_code"]))

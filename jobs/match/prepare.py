@@ -25,7 +25,7 @@ MATCH_COLUMNS = [
     "event_id", "ingest_date", "source", "source_kind", "format", "event_type", "psp", "amount_minor", "fee_minor",
     "net_minor", "currency", "presentment_amount_minor", "presentment_currency", "psp_ref", "psp_payment_ref",
     "psp_line_id", "merchant_ref", "merchant_payment_id", "payout_ref", "payout_bank_ref", "bank_ref", "bank_text",
-    "account_ref", "booked_at", "value_date", "file_name", "record_ordinal",
+    "account_ref", "booked_at", "value_date", "description", "file_name", "record_ordinal",
 ]
 BOOK_TYPES = ("payment", "refund")
 PSP_TRANSACTION_TYPES = ("payment", "capture", "refund")

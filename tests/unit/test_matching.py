@@ -7,33 +7,34 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs.match import book_psp, payout_bank
-from jobs.match.rules import MatchRules
+from jobs.match.rules import DEFAULT_EXTRACTORS, Extractor, MatchRules
 
 pytestmark = pytest.mark.spark
 T0 = datetime(2026, 11, 18, 10, 0, 0)
 RULES = MatchRules(rule_set_id="default", version=3, levels=(1, 2, 3, 4), tolerance_abs_minor=1, tolerance_bps=0,
                    date_window_days=5, payout_window_days=3, reference_prefixes=("ORDER",), ageing_book_psp_days=3,
-                   ageing_payout_days=2)
+                   ageing_payout_days=2,
+                   extractors=tuple(Extractor.parse(p, "default") for p in DEFAULT_EXTRACTORS))
 SCHEMA = ("event_id string, ingest_date date, source string, source_kind string, event_type string, psp string, "
           "amount_minor long, fee_minor long, net_minor long, currency string, presentment_amount_minor long, "
           "presentment_currency string, psp_ref string, psp_payment_ref string, psp_line_id string, "
           "merchant_ref string, merchant_payment_id string, payout_ref string, payout_bank_ref string, bank_ref string, "
-          "bank_text string, account_ref string, booked_at timestamp, value_date date, file_name string, "
+          "bank_text string, account_ref string, booked_at timestamp, value_date date, description string, file_name string, "
           "record_ordinal int, relation string")
 
 
-def book(eid, amount, ccy="EUR", ref=None, mref=None, at=T0, etype="payment", psp="stripe"):
+def book(eid, amount, ccy="EUR", ref=None, mref=None, at=T0, etype="payment", psp="stripe", desc=None, text=None):
     return dict(event_id=eid, source="book", source_kind="book", event_type=etype, psp=psp, amount_minor=amount,
                 fee_minor=0, net_minor=amount, currency=ccy, psp_ref=ref, merchant_ref=mref, merchant_payment_id=eid,
-                booked_at=at, file_name="book.csv", relation="book_psp")
+                booked_at=at, description=desc, bank_text=text, file_name="book.csv", relation="book_psp")
 
 
 def psp(eid, amount, ccy="EUR", ref=None, mref=None, at=T0, etype="payment", pay_ref=None, pres=None, source="stripe",
-        payout=None, fee=0, relation="book_psp"):
+        payout=None, fee=0, relation="book_psp", desc=None, text=None):
     row = dict(event_id=eid, source=source, source_kind="psp", event_type=etype, psp=source, amount_minor=amount,
                fee_minor=fee, net_minor=amount - fee, currency=ccy, psp_ref=ref, psp_payment_ref=pay_ref or ref,
-               psp_line_id=f"line-{eid}", merchant_ref=mref, payout_ref=payout, booked_at=at, file_name="psp.csv",
-               relation=relation)
+               psp_line_id=f"line-{eid}", merchant_ref=mref, payout_ref=payout, booked_at=at, description=desc,
+               bank_text=text, file_name="psp.csv", relation=relation)
     if pres:
         row.update(presentment_amount_minor=pres[0], presentment_currency=pres[1])
     return row
