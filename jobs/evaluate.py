@@ -6,6 +6,8 @@ record_ordinal). Pairs are scored: a match group of n book/bank records and m PS
 n x m (anchor, PSP record) pairs, so a split capture or a payout counts every member.
   precision = correct pairs / pairs we made;   recall = correct pairs / true pairs available by the run date
   reason accuracy = expected (record, reason) due by the run date that we report / all expected ones
+Per case (the truth's ``kind``): the true pairs available, how many we made and how many at the expected
+level; and for the exceptions the truth names a case for (``kind`` column), how many we report.
 """
 from __future__ import annotations
 
@@ -68,6 +70,8 @@ class Evaluation:
     unexpected_exceptions: dict[str, int] = field(default_factory=dict)        # code -> count
     false_pairs: list[tuple[str, Record, Record]] = field(default_factory=list)
     missed_pairs: list[tuple[str, Record, Record]] = field(default_factory=list)
+    by_kind: dict[str, tuple[int, int, int]] = field(default_factory=dict)     # kind -> (available, made, at level)
+    reasons_by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (found, expected)
 
     @property
     def reason_accuracy(self) -> float:
@@ -82,7 +86,10 @@ class Evaluation:
                 "reason_accuracy": round(self.reason_accuracy, 6), "reasons_expected": self.reasons_expected,
                 "reasons_found": self.reasons_found,
                 "reasons_by_code": {k: {"found": f, "expected": e} for k, (f, e) in sorted(self.reasons_by_code.items())},
-                "unexpected_exceptions": dict(sorted(self.unexpected_exceptions.items()))}
+                "unexpected_exceptions": dict(sorted(self.unexpected_exceptions.items())),
+                "kinds": {k: {"pairs_available": a, "pairs_made": m, "at_expected_level": lv}
+                          for k, (a, m, lv) in sorted(self.by_kind.items())},
+                "reasons_by_kind": {k: {"found": f, "expected": e} for k, (f, e) in sorted(self.reasons_by_kind.items())}}
 
 
 def evaluate(truth_dir: Path, matches_csv: Path, exceptions_csv: Path, run_date: date) -> Evaluation:
@@ -98,6 +105,9 @@ def evaluate(truth_dir: Path, matches_csv: Path, exceptions_csv: Path, run_date:
         ours[r["relation"]][r["match_id"]].append((r["file_name"], int(r["record_ordinal"])))
         our_level[r["match_id"]] = f"{r['relation']}/L{r['level']}"
     truth_level = {r["group_id"]: f"{r['relation']}/L{r['expected_level']}" for r in _rows(truth_dir / "groups.csv")}
+    truth_kind = {r["group_id"]: r["kind"] for r in _rows(truth_dir / "groups.csv")}
+    kind_of_pair: dict[tuple[Record, Record], str] = {}
+    made_level: dict[tuple[Record, Record], str] = {}
 
     relations, by_level, false_pairs, missed = {}, defaultdict(lambda: [0, 0, 0]), [], []
     for relation, anchor in (("book_psp", "book"), ("payout_bank", "bank")):
@@ -107,12 +117,14 @@ def evaluate(truth_dir: Path, matches_csv: Path, exceptions_csv: Path, run_date:
         for g, members in avail_groups.items():
             for p in _pairs({g: members}, anchor):
                 level_of_pair[p] = truth_level[g]
+                kind_of_pair[p] = truth_kind[g]
         made = set()
         for mid, members in ours[relation].items():
             pairs = _pairs({mid: members}, anchor)
             made |= pairs
             for p in pairs:
                 key = our_level[mid]
+                made_level[p] = key
                 by_level[key][0] += 1
                 if p in all_true:
                     by_level[key][1] += 1
@@ -124,8 +136,14 @@ def evaluate(truth_dir: Path, matches_csv: Path, exceptions_csv: Path, run_date:
         for p in true_pairs:
             by_level[level_of_pair[p]][2] += 1
     levels = {k: Score(k, v[0], v[1], v[2]) for k, v in sorted(by_level.items())}
+    kinds: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for p, kind in kind_of_pair.items():
+        kinds[kind][0] += 1
+        kinds[kind][1] += p in made_level
+        kinds[kind][2] += made_level.get(p) == level_of_pair[p]
 
-    expected = {(r["file_name"], int(r["record_ordinal"]), r["reason_code"]) for r in _rows(truth_dir / "exceptions.csv")
+    truth_exceptions = _rows(truth_dir / "exceptions.csv")
+    expected = {(r["file_name"], int(r["record_ordinal"]), r["reason_code"]) for r in truth_exceptions
                 if date.fromisoformat(r["due_date"]) <= run_date}
     reported = {(r["file_name"], int(r["record_ordinal"]), r["reason_code"]) for r in _rows(exceptions_csv)}
     by_code: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -133,9 +151,17 @@ def evaluate(truth_dir: Path, matches_csv: Path, exceptions_csv: Path, run_date:
         by_code[code][1] += 1
         if (f, o, code) in reported:
             by_code[code][0] += 1
-    pending = {(r["file_name"], int(r["record_ordinal"]), r["reason_code"]) for r in _rows(truth_dir / "exceptions.csv")}
+    by_exc_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in truth_exceptions:
+        key = (r["file_name"], int(r["record_ordinal"]), r["reason_code"])
+        if r.get("kind") and key in expected:
+            by_exc_kind[r["kind"]][1] += 1
+            by_exc_kind[r["kind"]][0] += key in reported
+    pending = {(r["file_name"], int(r["record_ordinal"]), r["reason_code"]) for r in truth_exceptions}
     unexpected: dict[str, int] = defaultdict(int)
     for f, o, code in reported - pending:
         unexpected[code] += 1
     return Evaluation(run_date, relations, levels, len(expected), len(expected & reported),
-                      {k: (v[0], v[1]) for k, v in by_code.items()}, dict(unexpected), false_pairs, sorted(missed))
+                      {k: (v[0], v[1]) for k, v in by_code.items()}, dict(unexpected), false_pairs, sorted(missed),
+                      {k: (v[0], v[1], v[2]) for k, v in kinds.items()},
+                      {k: (v[0], v[1]) for k, v in by_exc_kind.items()})

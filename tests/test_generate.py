@@ -276,7 +276,7 @@ def test_high_noise_yields_every_reason_code(high):
     assert {g["expected_level"] for g in groups} == {"1", "2", "3", "4"}
     kinds = {g["kind"] for g in groups}
     assert {"exact", "fx", "empty_ref", "mangled_ref", "padded_ref", "amount_time", "fx_rounding", "split_capture",
-            "late_settlement", "partial_refund", "refund", "payout"} <= kinds
+            "late_settlement", "partial_refund", "refund", "payout", "ref_in_text"} <= kinds
 
 
 def _psp_view(row: dict) -> tuple[str, str, int, str]:
@@ -335,6 +335,11 @@ def test_truth_groups_agree_with_the_files(high):
         (ref, order, psp_amount, psp_ccy), = psp
         if level == "1":
             assert book["psp_reference"].strip() == ref and (amount, ccy) == (psp_amount, psp_ccy)
+        elif level == "2" and members[0]["kind"] == "ref_in_text":
+            psp_row, = [r for r, k in zip(rows, kinds) if k != "book"]
+            assert book["psp_reference"] == "" and order == "" and _order_in_text(psp_row["description"]) == \
+                _norm_order(book["order_id"]).removeprefix("ORD-")
+            assert (amount, ccy) == (psp_amount, psp_ccy)
         elif level == "2":
             assert book["psp_reference"].strip() != ref and _norm_order(book["order_id"]) == order
             assert (amount, ccy) == (psp_amount, psp_ccy)
@@ -347,6 +352,54 @@ def test_truth_groups_agree_with_the_files(high):
         if x["reason_code"] in ("AMOUNT_MISMATCH", "CURRENCY_MISMATCH"):
             pairs[x["reason_code"]].append(record(files, x["file_name"], x["record_ordinal"]))
     assert len(pairs["AMOUNT_MISMATCH"]) % 2 == 0 and len(pairs["CURRENCY_MISMATCH"]) % 2 == 0
+
+
+TEXT_SHAPES = (r"Order #(\d{14})", r"[A-Z0-9]+ order (\d{14})", r"Invoice INV-(\d{14}) / 20\d\d")
+
+
+def _order_in_text(description: str) -> str:
+    """The order number of a ``ref_in_text`` description, in one of the generator's shapes."""
+    found = [m.group(1) for shape in TEXT_SHAPES if (m := re.fullmatch(shape, description))]
+    assert len(found) == 1, description
+    return found[0]
+
+
+def test_high_noise_puts_some_order_references_only_in_psp_free_text(high, everything):
+    """ref_in_text: the book row has no PSP id, the PSP row no order field and the order in its description,
+    in every shape; some of these pairs differ in amount or currency, flagged on both records (truth kind)."""
+    _, files, groups, exc = high
+    texts = [record(files, g["file_name"], g["record_ordinal"]) for g in groups
+             if g["kind"] == "ref_in_text" and files[g["file_name"]]["kind"] == "stripe"]
+    assert len(texts) >= 10 and all(r["order_id"] == "" for r in texts)
+    assert {next(i for i, shape in enumerate(TEXT_SHAPES) if re.fullmatch(shape, r["description"]))
+            for r in texts} == set(range(len(TEXT_SHAPES)))
+    flagged = defaultdict(list)
+    for x in exc:
+        if x["kind"].startswith("ref_in_text_"):
+            flagged[x["kind"]].append((files[x["file_name"]]["kind"], record(files, x["file_name"], x["record_ordinal"])))
+    assert set(flagged) == {"ref_in_text_amount_mismatch", "ref_in_text_currency_mismatch"}
+    for kind, rows in flagged.items():
+        book = {_norm_order(r["order_id"]).removeprefix("ORD-"): r for k, r in rows if k == "book"}
+        psp = {_order_in_text(r["description"]): r for k, r in rows if k == "stripe"}
+        assert set(book) == set(psp) and len(book) * 2 == len(rows)
+        for order, b in book.items():
+            _, psp_order, psp_amount, psp_ccy = _psp_view(psp[order])
+            assert b["psp_reference"] == "" and psp_order == ""
+            if kind == "ref_in_text_amount_mismatch":
+                assert b["currency"] == psp_ccy and to_minor(b["amount"], b["currency"]) != psp_amount
+            else:
+                assert b["currency"] != psp_ccy
+    assert {x["kind"] for x in exc} == {"", "amount_mismatch", "currency_mismatch", "ref_in_text_amount_mismatch",
+                                         "ref_in_text_currency_mismatch"}
+    # PayPal's settlement report carries them in its Custom Field (no Invoice ID)
+    sales = []
+    for path in sorted((everything / "landing").rglob("STL-*.CSV")):
+        body, other = _sb_rows(path)
+        col = {name: i + 1 for i, name in enumerate(next(r for r in other if r[0] == "CH")[1:])}
+        sales += [(r[col["Invoice ID"]], r[col["Custom Field"]]) for r in body if r[col["Transaction Event Code"]] == "T0006"]
+    in_text = [custom for invoice, custom in sales if invoice == ""]
+    assert in_text and all(_order_in_text(custom) for custom in in_text)
+    assert all(custom == f"ord:{invoice}" for invoice, custom in sales if invoice)
 
 
 def test_redelivered_files_are_byte_identical_to_the_first_delivery(high):

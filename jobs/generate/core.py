@@ -17,10 +17,11 @@ import numpy as np
 
 from jobs.generate import (adyen, adyen_file, bai2_file, bank, book, braintree_file, camt_file, checkout_file,
                            mt940_file, paypal_file, simple_psp, stripe, stripe_file, stripe_variants, truth, xlsx_file)
+from jobs.generate import noise as nz
 from jobs.generate.dates import DAY, day_of, to_date
-from jobs.generate.events import simulate
+from jobs.generate.events import NORMAL_MAX, Payments, simulate
 from jobs.generate.noise import params
-from jobs.generate.world import ADYEN, BRAINTREE, CHECKOUT, PAYPAL, PSPS, STRIPE, build_world
+from jobs.generate.world import ADYEN, BRAINTREE, CHECKOUT, EUR, JPY, PAYPAL, PSPS, STRIPE, USD, build_world
 
 
 @dataclass
@@ -150,11 +151,33 @@ def _refunded_before(r, srows) -> np.ndarray:
     return out
 
 
+def _orders_in_text(p: Payments, fmt: Formats) -> None:
+    """The ``ref_in_text`` kinds (noise.py), in place. The PSP report must have a free-text column for the
+    order: Stripe's itemized payout reconciliation (description) and PayPal's reports (Custom Field,
+    Transaction Subject); on the other PSPs and Stripe formats the kinds become their plain variants
+    (empty_ref, amount_mismatch, currency_mismatch). The book row carries no PSP id, so the pair can
+    meet only on the order reference; the mismatch kinds change the book's amount or currency as their
+    plain kinds do (events.py)."""
+    text_psps = [PAYPAL] + ([STRIPE] if fmt.stripe == "itemized" else [])
+    drawn = p.kind.copy()
+    elsewhere = ~np.isin(p.psp, text_psps)
+    for kind, plain in ((nz.REF_IN_TEXT, nz.EMPTY_REF), (nz.TEXT_AMOUNT_MISMATCH, nz.AMOUNT_MISMATCH),
+                        (nz.TEXT_CURRENCY_MISMATCH, nz.CURRENCY_MISMATCH)):
+        p.kind[(drawn == kind) & elsewhere] = plain
+    p.ref_mode[np.isin(p.kind, nz.ORDER_IN_TEXT) | ((drawn == nz.REF_IN_TEXT) & elsewhere)] = 1
+    amount = drawn == nz.TEXT_AMOUNT_MISMATCH
+    delta = np.maximum(np.where(p.ccy == JPY, 500, 100), p.amt // 10)
+    p.book_amt[amount] = np.where(p.amt + delta > NORMAL_MAX, p.amt - delta, p.amt + delta)[amount]
+    currency = drawn == nz.TEXT_CURRENCY_MISMATCH
+    p.book_ccy[currency] = np.where(p.ccy == EUR, USD, EUR)[currency]
+
+
 def generate_tenant(out: Path, tenant: str, *, seed: int, end_day: int, days: int, payments_per_day: int,
                     noise: str, psps: tuple[int, ...], report: GenerateReport, fmt: Formats = Formats()) -> None:
     w, prm = build_world(tenant, seed), params(noise)
     window = list(range(end_day - days + 1, end_day + 1))
     p, r, d = simulate(w, prm, window, payments_per_day, psps)
+    _orders_in_text(p, fmt)
     srows, spayouts = stripe.build(w, prm, p, r, d, end_day)
     if fmt.stripe != "itemized":
         srows = _stripe_variant_rows(srows, spayouts, fmt)

@@ -1,7 +1,10 @@
 """Noise levels: how often each kind of real-world mess is injected.
 
 Per-payment kinds are mutually exclusive (a payment carries at most one); the others (FX, refunds,
-chargebacks, duplicates, payout-level noise, unrelated bank entries) are drawn independently.
+chargebacks, duplicates, payout-level noise, unrelated bank entries) are drawn independently. The
+``ref_in_text`` kinds (``high`` only): the book row has no PSP id and the PSP row carries the order
+reference only in its free text (``Order #...``), some of them with a book amount or currency that
+differs; PSP reports without such a column turn them into their plain kinds (``core.py``).
 ``none`` is perfectly clean data; ``high`` (about 2-5 % of records per kind) is the benchmark level.
 """
 from __future__ import annotations
@@ -10,11 +13,14 @@ from dataclasses import dataclass, field
 
 # Per-payment noise kinds (code -> label used in the truth's ``kind`` column).
 EXACT, EMPTY_REF, MANGLED_REF, PADDED_REF, AMOUNT_TIME, MISSING_PSP, MISSING_BOOK, AMOUNT_MISMATCH, \
-    CURRENCY_MISMATCH, SPLIT_CAPTURE, FX_ROUNDING, LATE_SETTLEMENT = range(12)
+    CURRENCY_MISMATCH, SPLIT_CAPTURE, FX_ROUNDING, LATE_SETTLEMENT, REF_IN_TEXT, TEXT_AMOUNT_MISMATCH, \
+    TEXT_CURRENCY_MISMATCH = range(15)
 KIND_LABELS = ["exact", "empty_ref", "mangled_ref", "padded_ref", "amount_time", "missing_psp", "missing_book",
-               "amount_mismatch", "currency_mismatch", "split_capture", "fx_rounding", "late_settlement"]
+               "amount_mismatch", "currency_mismatch", "split_capture", "fx_rounding", "late_settlement",
+               "ref_in_text", "ref_in_text_amount_mismatch", "ref_in_text_currency_mismatch"]
 # Expected match level of a book_psp group per kind (0: never a group).
-KIND_LEVEL = [1, 2, 2, 1, 3, 0, 0, 0, 0, 4, 3, 1]
+KIND_LEVEL = [1, 2, 2, 1, 3, 0, 0, 0, 0, 4, 3, 1, 2, 0, 0]
+ORDER_IN_TEXT = (REF_IN_TEXT, TEXT_AMOUNT_MISMATCH, TEXT_CURRENCY_MISMATCH)   # the order only in the PSP's text
 NOISE_LEVELS = ("none", "low", "medium", "high")
 
 
@@ -35,10 +41,12 @@ class NoiseParams:
     unrelated_bank_per_day: float = 0.0  # expected unrelated bank credits per day and tenant
 
 
-def _kinds(scale: float) -> dict[int, float]:
+def _kinds(scale: float, text_refs: bool = False) -> dict[int, float]:
     base = {EMPTY_REF: 1.0, MANGLED_REF: 1.0, PADDED_REF: 0.6, AMOUNT_TIME: 0.8, MISSING_PSP: 1.0,
             MISSING_BOOK: 1.0, AMOUNT_MISMATCH: 0.8, CURRENCY_MISMATCH: 0.6, SPLIT_CAPTURE: 0.8,
             FX_ROUNDING: 0.8, LATE_SETTLEMENT: 1.0}
+    if text_refs:                    # appended: the other kinds keep their draws
+        base.update({REF_IN_TEXT: 1.0, TEXT_AMOUNT_MISMATCH: 0.3, TEXT_CURRENCY_MISMATCH: 0.3})
     return {k: v * scale for k, v in base.items()}
 
 
@@ -52,7 +60,7 @@ LEVELS: dict[str, NoiseParams] = {
                           chargeback_rate=0.005, book_duplicate_rate=0.01, stripe_duplicate_rate=0.005,
                           file_redeliveries=1, payout_missing_rate=0.03, payout_mismatch_rate=0.03,
                           payout_noise_minimum=1, unrelated_bank_per_day=0.2),
-    "high": NoiseParams("high", _kinds(0.03), fx_share=0.15, refund_rate=0.04, partial_refund_rate=0.02,
+    "high": NoiseParams("high", _kinds(0.03, True), fx_share=0.15, refund_rate=0.04, partial_refund_rate=0.02,
                         chargeback_rate=0.02, book_duplicate_rate=0.03, stripe_duplicate_rate=0.02,
                         file_redeliveries=2, payout_missing_rate=0.05, payout_mismatch_rate=0.05,
                         payout_noise_minimum=1, unrelated_bank_per_day=0.4),

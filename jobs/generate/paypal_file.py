@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from jobs.generate import noise as nz
 from jobs.generate import refs, text
 from jobs.generate.book import DOMAINS, FIRST, LAST
 from jobs.generate.dates import fmt_ts, to_date
@@ -73,11 +74,17 @@ def _sb(w: TenantWorld, p: Payments, r: Refunds, rows: StripeRows, payouts: Stri
     reference = text.choose(rows.cat, {CHARGE: "", PAYOUT_ROW: "", REFUND: lambda i: payment_id.take(pa.array(i)),
                                        DISPUTE: lambda i: payment_id.take(pa.array(i)), FEE: chargeback_id})
     order = refs.order_ids(p.code[pay])
+    sale = is_txn & (rows.cat != FEE)
+    # ref_in_text kinds: no Invoice ID, the order only in the Custom Field (and the TRR's Transaction Subject)
+    in_text = (rows.cat == CHARGE) & np.isin(p.kind[pay], nz.ORDER_IN_TEXT)
+    note = text.choose(np.where(in_text, 1, np.where(sale, 0, -1)), {
+        1: lambda i: refs.order_in_text(w.tenant.upper(), p.code[pay[i]]),
+        0: lambda i: text.concat("ord:", order.take(pa.array(i))), -1: ""})
     stamp = text.concat(pc.replace_substring(fmt_ts(rows.created), "-", "/"), " +0000")
     has_fee = rows.fee != 0
     cols = {
         "Transaction ID": _q(txn),
-        "Invoice ID": _q(text.where(is_txn & (rows.cat != FEE), order, "")),
+        "Invoice ID": _q(text.where(sale & ~in_text, order, "")),
         "PayPal Reference ID": _q(reference),
         "PayPal Reference ID Type": _q(text.where((rows.cat != CHARGE) & is_txn, "TXN", "")),
         "Transaction Event Code": _q(text.lookup([CODES[k] for k in range(5)], rows.cat)),
@@ -89,8 +96,8 @@ def _sb(w: TenantWorld, p: Payments, r: Refunds, rows: StripeRows, payouts: Stri
         "Fee Debit or Credit": _q(text.where(has_fee, text.where(rows.fee > 0, "DR", "CR"), "")),
         "Fee Amount": text.where(has_fee, text.integers(np.abs(rows.fee)), ""),
         "Fee Currency": _q(text.where(has_fee, text.lookup(CCYS, rows.ccy), "")),
-        "Custom Field": _q(text.where(is_txn & (rows.cat != FEE), text.concat("ord:", order), "")),
-        "Consumer ID": _q(text.where(is_txn & (rows.cat != FEE), refs.paypal_payer_ids(w.salt, serial), "")),
+        "Custom Field": _q(note),
+        "Consumer ID": _q(text.where(sale, refs.paypal_payer_ids(w.salt, serial), "")),
         "Bank Reference ID": _q(text.where(rows.cat == PAYOUT_ROW, refs.paypal_bank_refs(w.salt, po_serial), "")),
     }
     if trr:
@@ -101,7 +108,7 @@ def _sb(w: TenantWorld, p: Payments, r: Refunds, rows: StripeRows, payouts: Stri
         buyer = is_txn & (rows.cat != FEE)
         cols.update({
             "Transactional Status": _q(text.const("S", n)),
-            "Transaction Subject": _q(text.where(buyer, text.concat("Order ", order), "")),
+            "Transaction Subject": _q(text.where(in_text, note, text.where(buyer, text.concat("Order ", order), ""))),
             "Payer's Account ID": _q(text.where(buyer, email, "")),
             "First Name": _q(text.where(buyer, first, "")), "Last Name": _q(text.where(buyer, last, "")),
             "Payment Source": _q(text.where(buyer, "PayPal", "")),

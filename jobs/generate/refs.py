@@ -10,13 +10,30 @@ import numpy as np
 import pyarrow as pa
 
 from jobs.generate.ids import adyen_refs, digits_from_hash, hash64, stripe_ids
-from jobs.generate.text import concat, zpad
+from jobs.generate.text import choose, concat, zpad
 
 ADYEN_PAYMENT, ADYEN_CAPTURE, ADYEN_REFUND, ADYEN_CHARGEBACK = 0, 1, 4, 7
 
 
 def order_ids(code: np.ndarray) -> pa.Array:
     return zpad(code, 14, "ORD-")
+
+
+def order_in_text(brand: str, code: np.ndarray) -> pa.Array:
+    """The order reference as a PSP's free text carries it when the order field is empty, one shape per
+    order by its number: ``Order #26111800000123``, ``ACME order 26111800000123`` or ``Invoice
+    INV-26111800000123 / 2026`` (the order number with the fiscal year). Never zero-padded: a 13-19 digit
+    run that passes Luhn is masked to its first 6 and last 4 digits, so a padded copy would not mask like
+    the book's ``ORD-`` id."""
+    code = np.asarray(code, dtype=np.int64)
+    digits = zpad(code, 14)
+    year = zpad(2000 + code // 10**12, 4)
+    part = lambda arr, i: arr.take(pa.array(i))  # noqa: E731
+    return choose(code % 3, {
+        0: lambda i: concat("Order #", part(digits, i)),
+        1: lambda i: concat(f"{brand} order ", part(digits, i)),
+        2: lambda i: concat("Invoice INV-", part(digits, i), " / ", part(year, i)),
+    })
 
 
 def charge_ids(salt: int, pay_serial: np.ndarray) -> pa.Array:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from jobs.generate import noise as nz
 from jobs.generate import refs, text
 from jobs.generate.dates import DAY, fmt_day, fmt_ts
 from jobs.generate.events import Payments, Refunds, gather
@@ -52,7 +53,10 @@ def _columns(w: TenantWorld, p: Payments, r: Refunds, rows: StripeRows, po: str,
     fee_day = fmt_day(rows.fee_day)
     head, tail = zip(*(t.split("{}") for t in FEE_TEXT))
     payment_desc = text.concat("Payment for ", order)
-    description = text.choose(rows.cat, {
+    # ref_in_text kinds: the order only in the description (the order_id metadata column left empty)
+    in_text = (rows.cat == CHARGE) & np.isin(p.kind[pay], nz.ORDER_IN_TEXT)
+    description = text.choose(np.where(in_text, -1, rows.cat), {
+        -1: lambda i: refs.order_in_text(w.tenant.upper(), p.code[pay[i]]),
         CHARGE: lambda i: payment_desc.take(pa.array(i)),
         REFUND: lambda i: text.concat("REFUND FOR CHARGE (", payment_desc.take(pa.array(i)), ")"),
         DISPUTE: lambda i: text.concat("Chargeback withdrawal for ", charge.take(pa.array(i))),
@@ -79,7 +83,7 @@ def _columns(w: TenantWorld, p: Payments, r: Refunds, rows: StripeRows, po: str,
         "payment_intent_id": text.where(is_fee, "", refs.payment_intent_ids(w.salt, serial)),
         "customer_facing_amount": text.where(is_fee, "", text.amount(rows.cf_amt, EXPS[cf_ccy])),
         "customer_facing_currency": text.where(is_fee, "", text.lookup(LOWER, cf_ccy)),
-        "order_id": text.where(is_fee, "", order),
+        "order_id": text.where(is_fee | in_text, "", order),
         "trace_id": text.const(trace, n),
     }
 

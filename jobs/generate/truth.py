@@ -28,6 +28,8 @@ REASONS = ["MISSING_IN_PSP", "MISSING_IN_BOOK", "MISSING_IN_BANK", "PAYOUT_MISMA
            "CURRENCY_MISMATCH", "DUPLICATE"]
 MISSING_IN_PSP, MISSING_IN_BOOK, MISSING_IN_BANK, PAYOUT_MISMATCH, AMOUNT_MISMATCH, CURRENCY_MISMATCH, DUPLICATE = \
     range(7)
+AMOUNT_KINDS = (nz.AMOUNT_MISMATCH, nz.TEXT_AMOUNT_MISMATCH)        # the book amount differs from the PSP's
+MISMATCH_KINDS = AMOUNT_KINDS + (nz.CURRENCY_MISMATCH, nz.TEXT_CURRENCY_MISMATCH)
 KINDS = nz.KIND_LABELS + ["fx", "refund", "partial_refund", "payout", "negative_payout"]
 FX, REFUND_KIND, PARTIAL_REFUND, PAYOUT_KIND, NEGATIVE_PAYOUT = range(len(nz.KIND_LABELS), len(KINDS))
 BOOK_PSP_BD, PAYOUT_BANK_BD = 3, 2
@@ -53,7 +55,12 @@ MerchantPayout row, or on every row of a Stripe payout), `PAYOUT_MISMATCH` (the 
 delivery date), `AMOUNT_MISMATCH` / `CURRENCY_MISMATCH` (both records, once both arrived) and
 `DUPLICATE` (the later copy, on its delivery date); `due_date` is the first run date on which it
 must be reported, and rows due after the last generated day are listed too (filter on
-`due_date <= run date`). Everything is relative to the files delivered in the window: a record whose
+`due_date <= run date`); `kind` names the case of an `AMOUNT_MISMATCH` / `CURRENCY_MISMATCH` (the
+pair linked by the PSP id: `amount_mismatch`, `currency_mismatch`; by the order reference the PSP row
+has only in its free text: `ref_in_text_amount_mismatch`, `ref_in_text_currency_mismatch`), empty
+otherwise. Kind `ref_in_text` (level 2): the book row has no PSP id and the PSP row carries the order
+reference only in its free text (Stripe description, PayPal Custom Field / Transaction Subject) as
+`Order #<n>`, `<TENANT> order <n>` or `Invoice INV-<n> / <year>` for the book's `ORD-<n>`. Everything is relative to the files delivered in the window: a record whose
 counterpart would only arrive after the last day is in no group but listed as an exception due
 after that day, and one record can carry two reasons (e.g. a PSP charge with no book row in a
 payout with no bank credit). Group ids are `BP<9 digits>` (book_psp) and `PB<9 digits>`
@@ -123,6 +130,7 @@ class Truth:
     exc_rec: np.ndarray
     exc_reason: np.ndarray
     exc_due: np.ndarray
+    exc_kind: np.ndarray        # index into KINDS, -1: none named
 
 
 class _Collector:
@@ -141,9 +149,10 @@ class _Collector:
     def member(self, gid: np.ndarray, recs: np.ndarray) -> None:
         self.members.append((np.asarray(gid, np.int32), np.asarray(recs, np.int32)))
 
-    def exception(self, recs: np.ndarray, reason: int, due) -> None:
+    def exception(self, recs: np.ndarray, reason: int, due, kind=-1) -> None:
         recs = np.asarray(recs, np.int32)
-        self.exc.append((recs, np.full(len(recs), reason, np.int8), np.broadcast_to(due, len(recs)).astype(np.int32)))
+        self.exc.append((recs, np.full(len(recs), reason, np.int8), np.broadcast_to(due, len(recs)).astype(np.int32),
+                         np.broadcast_to(kind, len(recs)).astype(np.int8)))
 
 
 def collect(p, r, brows, srows, arows, payouts, entries, rec: Records, end_day: int,
@@ -169,7 +178,7 @@ def collect(p, r, brows, srows, arows, payouts, entries, rec: Records, end_day: 
     tx_book = np.where(tx_is_ref, gather(ref_book, tx_ent, tx_is_ref), gather(pay_book, tx_ent, ~tx_is_ref))
     del pay_book, ref_book
     kind = np.where(tx_is_ref, nz.EXACT, gather(p.kind, tx_ent, ~tx_is_ref))
-    mismatch = np.isin(kind, (nz.AMOUNT_MISMATCH, nz.CURRENCY_MISMATCH))
+    mismatch = np.isin(kind, MISMATCH_KINDS)
     # book_psp groups: one per book record that has (non-mismatched) PSP rows
     ok = (tx_book >= 0) & ~mismatch
     books, gidx = np.unique(tx_book[ok], return_inverse=True)
@@ -189,11 +198,11 @@ def collect(p, r, brows, srows, arows, payouts, entries, rec: Records, end_day: 
     del books, gidx, first, g_is_ref, g_ent, g_pay, g_kind, g_level, avail, level2
     # mismatched pairs: an exception on both records, due once both arrived
     mm = (tx_book >= 0) & mismatch
-    reason = np.where(kind[mm] == nz.AMOUNT_MISMATCH, AMOUNT_MISMATCH, CURRENCY_MISMATCH)
+    reason = np.where(np.isin(kind[mm], AMOUNT_KINDS), AMOUNT_MISMATCH, CURRENCY_MISMATCH)
     due = np.maximum(rec.day[tx_book[mm]], rec.day[tx_rec[mm]])
     for code in (AMOUNT_MISMATCH, CURRENCY_MISMATCH):
-        c.exception(tx_book[mm][reason == code], code, due[reason == code])
-        c.exception(tx_rec[mm][reason == code], code, due[reason == code])
+        c.exception(tx_book[mm][reason == code], code, due[reason == code], kind[mm][reason == code])
+        c.exception(tx_rec[mm][reason == code], code, due[reason == code], kind[mm][reason == code])
     # PSP rows without a book row; book rows without a delivered PSP row
     nb = tx_book < 0
     c.exception(tx_rec[nb], MISSING_IN_BOOK, add_business_days(rec.day[tx_rec[nb]], BOOK_PSP_BD))
@@ -218,11 +227,11 @@ def finish(c: _Collector) -> Truth:
     gid, recs = gid[order], recs[order]
     del order
     rel, level, kind, avail = (np.concatenate([g[i] for g in c.groups]) for i in range(4))
-    e_rec, e_reason, e_due = (np.concatenate([e[i] for e in c.exc]) for i in range(3))
+    e_rec, e_reason, e_due, e_kind = (np.concatenate([e[i] for e in c.exc]) for i in range(4))
     e_order = np.lexsort((e_reason, e_rec))
     return Truth(gid=gid, rec=recs, rel=rel, level=level, kind=kind, avail=avail,
                  n_book_psp=int((rel == 0).sum()), exc_rec=e_rec[e_order], exc_reason=e_reason[e_order],
-                 exc_due=e_due[e_order])
+                 exc_due=e_due[e_order], exc_kind=e_kind[e_order])
 
 
 def build(p, r, brows, srows, arows, payouts, entries, rec: Records, end_day: int, tables: tuple = ()) -> Truth:
@@ -278,13 +287,15 @@ def write(truth_dir: Path, tenant: str, t: Truth, rec: Records, names: list[str]
 
     def build_exc(a: int, b: int):
         recs = t.exc_rec[a:b]
+        kinds = np.where(t.exc_kind[a:b] < 0, len(KINDS), t.exc_kind[a:b])
         return text.lines([text.lookup(names, rec.file[recs]), text.integers(rec.ordinal[recs]),
-                           text.lookup(REASONS, t.exc_reason[a:b]), fmt_day(t.exc_due[a:b])])
+                           text.lookup(REASONS, t.exc_reason[a:b]), fmt_day(t.exc_due[a:b]),
+                           text.lookup(KINDS + [""], kinds)])
 
     with (truth_dir / "groups.csv").open("wb") as fh:
         fh.write(text.header_line(["relation", "group_id", "file_name", "record_ordinal", "expected_level", "kind",
                                    "available_date"]))
         text.write_rows(fh, len(t.rec), build_groups)
     with (truth_dir / "exceptions.csv").open("wb") as fh:
-        fh.write(text.header_line(["file_name", "record_ordinal", "reason_code", "due_date"]))
+        fh.write(text.header_line(["file_name", "record_ordinal", "reason_code", "due_date", "kind"]))
         text.write_rows(fh, len(t.exc_rec), build_exc)
