@@ -2,7 +2,8 @@
 
 CSV with a header, or JSON Lines, with fields ``payment_id, order_id, psp, psp_reference, type,
 amount, currency, created_at, customer_email, description``. ``amount`` is a positive major-unit
-decimal string; ``type`` (payment | refund) gives the sign. ``created_at`` is ISO 8601 with an offset.
+decimal string; ``type`` (payment | refund) gives the sign. A ``;``-separated CSV (as European ERPs
+export) may write the amount with a decimal comma (``12,34``); a thousands separator is never accepted. ``created_at`` is ISO 8601 with an offset.
 ``customer_email`` is hashed with the tenant's salt; ``description`` is PAN-masked.
 """
 from __future__ import annotations
@@ -55,6 +56,8 @@ def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
     col = lambda name: col_or_null(df, name)  # noqa: E731
     df = c.with_currency(df, "_ccy", col("currency"))
     amount_text = F.trim(col("amount"))
+    if "_delimiter" in df.columns:             # a ;-separated export writes decimal commas (no thousands marks)
+        amount_text = F.when(F.col("_delimiter") == ";", F.regexp_replace(amount_text, ",", ".")).otherwise(amount_text)
     df = c.with_minor(df, "_amount", amount_text, "_ccy_exp")
     currency, unsigned, amount_err = F.col("_ccy"), F.col("_amount"), F.col("_amount_err")
     kind = F.lower(F.trim(col("type")))

@@ -34,7 +34,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from jobs import storage
-from jobs.formats.registry import BOM
+from jobs.formats.registry import BOM, delimiter_of
 from jobs.landing import LandedFile
 from jobs.settings import Settings
 
@@ -102,33 +102,36 @@ def scan(stream: BinaryIO, delimiter: str = ",", chunk_size: int = _SCAN_CHUNK) 
     return CsvShape(False, size)
 
 
-def shape_of(settings: Settings, f: LandedFile) -> CsvShape:
+def shape_of(settings: Settings, f: LandedFile, delimiter: str = ",") -> CsvShape:
     with storage.open_read(settings, f.raw_uri) as stream:
-        shape = scan(stream)
+        shape = scan(stream, delimiter)
     return shape if shape.size is not None else CsvShape(shape.multiline, storage.size(settings, f.raw_uri))
 
 
 @dataclass
 class CsvRead:
-    records: DataFrame | None                       # normalised header columns + lineage + _raw, _malformed
+    records: DataFrame | None          # normalised header columns + lineage + _raw, _malformed, _delimiter
     columns_by_file: dict[str, list[str]] = field(default_factory=dict)   # sha -> normalised header
+    delimiter_by_file: dict[str, str] = field(default_factory=dict)       # sha -> "," or ";"
 
 
-def first_record(head: bytes) -> list[str]:
+def first_record(head: bytes) -> tuple[list[str], str]:
     """The first non-blank record of a file's first bytes (BOM dropped; a quoted header field may span
-    lines), as written."""
+    lines), as written, and the file's delimiter (``registry.delimiter_of``)."""
     text = head.removeprefix(BOM).decode("utf-8", errors="replace")
+    delimiter = delimiter_of(text)
     try:
-        for row in csv.reader(io.StringIO(text, newline="")):
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
             if any(cell.strip() for cell in row):
-                return row
+                return row, delimiter
     except csv.Error:
         pass
-    return []
+    return [], delimiter
 
 
-def read_header(settings: Settings, f: LandedFile) -> list[str]:
-    return [normalize_header(c) for c in first_record(storage.read_head(settings, f.raw_uri, 256 * 1024))]
+def read_header(settings: Settings, f: LandedFile) -> tuple[list[str], str]:
+    names, delimiter = first_record(storage.read_head(settings, f.raw_uri, 256 * 1024))
+    return [normalize_header(c) for c in names], delimiter
 
 
 def file_sha_from_path(path_col):
@@ -160,13 +163,13 @@ def with_ordinals(df: DataFrame, files: list[LandedFile]) -> DataFrame:
 
 
 def read_rows(spark: SparkSession, settings: Settings, files: list[LandedFile], width: int,
-              header: bool) -> list[tuple[DataFrame, bool, int]]:
+              header: bool, delimiter: str = ",") -> list[tuple[DataFrame, bool, int]]:
     """The records of ``files`` (all read with the same ``width`` string columns ``c0..``, plus
     ``_corrupt_record`` for a record Spark could not fit), each with ``_file_path``, ``_block_start`` and
     ``_row_in_split`` for ``with_ordinals``; ``header``: the first record of each file is its header and
     is not returned. Files are read line by line (split, parallel) or whole (multi-line) by their shape:
     one frame per way of reading, with whether it is multi-line and its bytes (for ``spread``)."""
-    shapes = {f.sha256: shape_of(settings, f) for f in files}
+    shapes = {f.sha256: shape_of(settings, f, delimiter) for f in files}
     frames = []
     for multiline in (False, True):
         members = [f for f in files if shapes[f.sha256].multiline == multiline]
@@ -177,11 +180,12 @@ def read_rows(spark: SparkSession, settings: Settings, files: list[LandedFile], 
         df = (spark.read.schema(schema)
               .option("header", header).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
               .option("multiLine", multiline).option("escape", '"').option("encoding", "UTF-8")
+              .option("sep", delimiter)
               .csv([storage.spark_uri(f.raw_uri) for f in members]))
         if multiline:
             # The line reader drops whitespace-only lines; the multi-line reader returns them as a
             # one-field record. Neither is a record (taken out before the row positions are numbered).
-            df = df.filter(F.col(CORRUPT).isNull() | (F.trim(F.col(CORRUPT)) != ""))
+            df = df.filter(F.col(CORRUPT).isNull() | (F.regexp_replace(F.col(CORRUPT), r"\s+", "") != ""))
         df = df.select(
             *[F.col(f"c{i}") for i in range(width)], F.col(CORRUPT),
             F.col("_metadata.file_path").alias("_file_path"),
@@ -201,27 +205,30 @@ def spread(df: DataFrame, multiline: bool, size: int) -> DataFrame:
 
 
 def read_csv(spark: SparkSession, settings: Settings, files: list[LandedFile]) -> CsvRead:
-    """Files are read in groups of equal header width (one Spark read per width and way of reading, not
-    per header: a day of files in many column orders stays one small plan); each file's columns are then
-    picked by name from its own header positions. A name that appears twice in a header takes the first."""
+    """Files are read in groups of equal header width and delimiter (one Spark read per group and way of
+    reading, not per header: a day of files in many column orders stays one small plan); each file's
+    columns are then picked by name from its own header positions. A name that appears twice in a header
+    takes the first. ``_delimiter`` tells a parser which files are ``;``-separated (decimal commas)."""
     result = CsvRead(records=None)
-    by_width: dict[int, list[LandedFile]] = defaultdict(list)
+    groups: dict[tuple[int, str], list[LandedFile]] = defaultdict(list)
     for f in files:
-        header = read_header(settings, f)
+        header, delimiter = read_header(settings, f)
         result.columns_by_file[f.sha256] = header
-        by_width[len(header)].append(f)
+        result.delimiter_by_file[f.sha256] = delimiter
+        groups[(len(header), delimiter)].append(f)
     frames = []
-    for width, members in sorted(by_width.items()):
+    for (width, delimiter), members in sorted(groups.items()):
         if width == 0:
             continue
         names = _positions({f.sha256: result.columns_by_file[f.sha256] for f in members})
-        for df, multiline, size in read_rows(spark, settings, members, width, header=True):
+        for df, multiline, size in read_rows(spark, settings, members, width, header=True, delimiter=delimiter):
             df = with_ordinals(df, members)
             sha = F.col("file_sha256")
             named = [_pick(sha, where).alias(name) for name, where in names.items()]
-            raw = F.coalesce(F.col(CORRUPT), F.concat_ws(",", *[F.coalesce(F.col(f"c{i}"), F.lit("")) for i in range(width)]))
+            raw = F.coalesce(F.col(CORRUPT), F.concat_ws(delimiter, *[F.coalesce(F.col(f"c{i}"), F.lit(""))
+                                                                    for i in range(width)]))
             df = df.select("file_sha256", "file_name", "record_ordinal", *named, raw.alias("_raw"),
-                           F.col(CORRUPT).isNotNull().alias("_malformed"))
+                           F.col(CORRUPT).isNotNull().alias("_malformed"), F.lit(delimiter).alias("_delimiter"))
             frames.append(spread(df, multiline, size))
     if frames:
         combined = frames[0]

@@ -16,6 +16,13 @@ from typing import Callable
 
 BOM = b"\xef\xbb\xbf"
 
+def delimiter_of(text: str) -> str:
+    """``;`` for a CSV whose first non-blank line (its header) holds more semicolons than commas outside
+    quotes (a European ERP's export), else ``,``."""
+    line = next((ln for ln in text.replace("\r", "\n").split("\n") if ln.strip()), "")
+    outside = re.sub(r'"[^"]*"', "", line)
+    return ";" if outside.count(";") > outside.count(",") else ","
+
 
 @dataclass(frozen=True)
 class FormatSpec:
@@ -41,10 +48,14 @@ class Head:
         return self.text.lstrip().split("\n", 1)[0].rstrip("\r")
 
     @property
+    def delimiter(self) -> str:
+        return delimiter_of(self.text[:65536])
+
+    @property
     def csv_header(self) -> list[str]:
         """The first non-blank CSV record (any line end; a quoted name may span lines)."""
         try:
-            for row in csv.reader(io.StringIO(self.text, newline="")):
+            for row in csv.reader(io.StringIO(self.text, newline=""), delimiter=self.delimiter):
                 if any(c.strip() for c in row):
                     return [c.strip() for c in row]
         except csv.Error:

@@ -1,12 +1,12 @@
 """The CSV reading contract, checked against an independent reader (Python's ``csv`` module,
 ``tests/reference/csvfile.py``) on files no one on the team wrote by hand: hypothesis builds book exports
 that vary every shape real ERPs and shops write (line breaks, quotes and commas inside quoted fields,
-a byte order mark, CRLF / LF / CR line ends, blank and whitespace-only lines, trailing empty lines, no
-line end after the last record, header names in any case and spacing, stray quotes in unquoted
-fields), the real parse stage loads them in one batch with every other format's test files, and the
-record count, ordinals, ids, amounts in minor units and descriptions must agree record by record.
-Every other CSV file of the run (samples, composed files, the generator's files) is checked for record
-count and ordinals the same way."""
+``;``-separated exports with decimal commas, a byte order mark, CRLF / LF / CR line ends, blank and
+whitespace-only lines, trailing empty lines, no line end after the last record, header names in any
+case and spacing, stray quotes in unquoted fields), the real parse stage loads them in one batch with
+every other format's test files, and the record count, ordinals, ids, amounts in minor units and
+descriptions must agree record by record. Every other CSV file of the run (samples, composed files,
+the generator's files) is checked for record count and ordinals the same way."""
 from __future__ import annotations
 
 import csv
@@ -52,17 +52,17 @@ def header_names(draw) -> list[str]:
 
 
 @st.composite
-def amount_text(draw, currency: str) -> str:
+def amount_text(draw, currency: str, mark: str) -> str:
     exp = CURRENCIES[currency]
     units = draw(st.integers(min_value=0, max_value=10**9))
-    text = str(units) if exp == 0 else f"{units // 10**exp}.{units % 10**exp:0{exp}d}"
+    text = str(units) if exp == 0 else f"{units // 10**exp}{mark}{units % 10**exp:0{exp}d}"
     if draw(st.integers(0, 9)) == 0:             # one too many decimals: quarantined (AMOUNT_PRECISION)
-        text += "1" if exp else ".5"
+        text += "1" if exp else f"{mark}5"
     return text
 
 
 @st.composite
-def book_record(draw, n: int) -> dict[str, str]:
+def book_record(draw, n: int, mark: str = ".") -> dict[str, str]:
     currency = draw(st.sampled_from(sorted(CURRENCIES)))
     return {
         "payment_id": f"pay_{n:05d}",
@@ -70,7 +70,7 @@ def book_record(draw, n: int) -> dict[str, str]:
         "psp": draw(st.sampled_from(["stripe", "adyen"])),
         "psp_reference": draw(st.sampled_from([f"ch_{n:08d}", ""])),
         "type": draw(st.sampled_from(["payment", "refund"])),
-        "amount": draw(amount_text(currency)),
+        "amount": draw(amount_text(currency, mark)),
         "currency": currency,
         "created_at": f"2026-11-{draw(st.integers(10, 19))}T{draw(st.integers(0, 23)):02d}:15:00+01:00",
         "customer_email": draw(st.sampled_from(["anna@example.com", ""])),
@@ -80,14 +80,18 @@ def book_record(draw, n: int) -> dict[str, str]:
 
 @st.composite
 def book_file(draw) -> bytes:
-    """One book export: header, 1-8 records, written the way the drawn tool would write it."""
+    """One book export: header, 1-8 records, written the way the drawn tool would write it (one in four
+    the way a European ERP does: ``;``-separated, amounts mostly with a decimal comma)."""
     header = draw(header_names())
     eol = draw(st.sampled_from(LINE_ENDS))
     quote_all = draw(st.booleans())
+    sep = draw(st.sampled_from([",", ",", ",", ";"]))
+    mark = draw(st.sampled_from([",", ",", "."])) if sep == ";" else "."
     start = draw(st.integers(0, 10**5)) * 10
-    records = [draw(book_record(start + i)) for i in range(draw(st.integers(1, 8)))]
+    records = [draw(book_record(start + i, mark)) for i in range(draw(st.integers(1, 8)))]
     out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator=eol, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL)
+    writer = csv.writer(out, delimiter=sep, lineterminator=eol,
+                        quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL)
     writer.writerow(header)
     keys = [csvfile.header_key(h) for h in header]
     for rec in records:
@@ -98,7 +102,7 @@ def book_file(draw) -> bytes:
             rec = {**rec, "description": '5" screen'}
             row = [rec[k] if k != "description" else "\x00" for k in keys]
             buf = io.StringIO(newline="")
-            csv.writer(buf, lineterminator=eol).writerow(row)
+            csv.writer(buf, delimiter=sep, lineterminator=eol).writerow(row)
             out.write(buf.getvalue().replace("\x00", rec["description"]))
         else:
             writer.writerow([rec[k] for k in keys])
@@ -147,9 +151,12 @@ def _breaks(text: str | None) -> str | None:
 
 
 def test_hypothesis_book_exports_agree_with_python_csv_record_by_record(formats_run):
-    shapes = {"quoted line break": 0, "byte order mark": 0, "CR line ends": 0, "stray quote": 0, "blank line": 0}
+    shapes = {"quoted line break": 0, "byte order mark": 0, "CR line ends": 0, "stray quote": 0, "blank line": 0,
+              "semicolons": 0}
     for f in GENERATED:
         expected = csvfile.records(f.data)
+        semicolons = csvfile.sniff_delimiter(f.data.decode("utf-8-sig")) == ";"
+        shapes["semicolons"] += semicolons
         assert formats_run.landed[f.name] == "book.csv", f.name
         stats = formats_run.stats[f.name]
         assert stats.records_read == len(expected), (f.name, stats.records_read, len(expected))
@@ -157,7 +164,7 @@ def test_hypothesis_book_exports_agree_with_python_csv_record_by_record(formats_
             key = (f.name, rec.ordinal)
             event, bad = formats_run.events.get(key), formats_run.quarantine.get(key)
             assert (event is None) != (bad is None), f"{key}: exactly one outcome per record"
-            amount = csvfile.minor_units(rec.fields["amount"], rec.fields["currency"])
+            amount = csvfile.minor_units(rec.fields["amount"], rec.fields["currency"], decimal_comma=semicolons)
             if amount is None:
                 assert bad is not None and bad.reason_code == "AMOUNT_PRECISION", key
                 continue
@@ -175,11 +182,12 @@ def test_hypothesis_book_exports_agree_with_python_csv_record_by_record(formats_
             not header_end.group().startswith(b"\r\n"))
         shapes["stray quote"] += b'5" screen' in f.data
         shapes["blank line"] += len(csvfile.rows(f.data)) < len(list(csv.reader(io.StringIO(
-            f.data.decode("utf-8-sig"), newline=""))))
+            f.data.decode("utf-8-sig"), newline=""), delimiter=";" if semicolons else ",")))
     assert all(n > 0 for n in shapes.values()), f"every shape drawn at least once: {shapes}"
 
 
-CSV_FORMATS = ("book.csv", "stripe.", "adyen.", "braintree.", "checkout.")
+CSV_FORMATS = ("book.csv", "stripe.payout_reconciliation_itemized", "stripe.balance_report_itemized",
+               "stripe.balance_history", "adyen.", "braintree.", "checkout.")
 
 
 def test_every_csv_file_of_the_run_has_the_records_python_csv_reads(formats_run):

@@ -30,14 +30,22 @@ def header_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
 
 
-def rows(data: bytes, delimiter: str = ",") -> list[list[str]]:
+def sniff_delimiter(text: str) -> str:
+    """The contract: ``;`` when the header line has more semicolons than commas, else ``,``."""
+    header = next(csv.reader(io.StringIO(text, newline="")), [""])
+    joined = ",".join(header)                      # read as comma-separated: commas are the separators
+    return ";" if joined.count(";") > len(header) - 1 else ","
+
+
+def rows(data: bytes, delimiter: str | None = None) -> list[list[str]]:
     """Every non-blank record of the file, the header first."""
-    text = data.decode("utf-8-sig", errors="replace")
+    text = data.decode("utf-8-sig", errors="replace").lstrip("\r\n")
+    delimiter = delimiter or sniff_delimiter(text)
     return [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
             if any(cell.strip() for cell in row)]
 
 
-def records(data: bytes, delimiter: str = ",") -> list[Record]:
+def records(data: bytes, delimiter: str | None = None) -> list[Record]:
     every = rows(data, delimiter)
     if not every:
         return []
@@ -45,11 +53,19 @@ def records(data: bytes, delimiter: str = ",") -> list[Record]:
     return [Record(i, dict(zip(header, row)), len(row)) for i, row in enumerate(every[1:], start=1)]
 
 
-def minor_units(major: str, currency: str) -> int | None:
-    """A major-unit decimal string in the currency's minor units; None when it is not one exactly."""
+def minor_units(major: str, currency: str, decimal_comma: bool = False) -> int | None:
+    """A major-unit decimal string in the currency's minor units; None when it is not one exactly.
+    ``decimal_comma``: ``12,34`` is twelve point three four (a ``;``-separated export)."""
     exp = EXPONENTS.get((currency or "").strip().upper())
+    major = (major or "").strip()
+    if decimal_comma:
+        if "," in major and "." in major:
+            return None
+        major = major.replace(",", ".")
+    if not re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)", major):
+        return None
     try:
-        value = Decimal((major or "").strip())
+        value = Decimal(major)
     except InvalidOperation:
         return None
     if exp is None or not value.is_finite():
