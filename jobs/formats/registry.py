@@ -16,6 +16,7 @@ from typing import Callable
 
 BOM = b"\xef\xbb\xbf"
 
+
 def delimiter_of(text: str) -> str:
     """``;`` for a CSV whose first non-blank line (its header) holds more semicolons than commas outside
     quotes (a European ERP's export), else ``,``."""
