@@ -10,6 +10,9 @@
   recon generate ...                                                    synthetic data (see --help)
   recon connector|alerts|webhooks ...                                   ingestion (see jobs/ingest/cli.py)
   recon trace|dispute|period|adjustment|erp ...                         ledger (see jobs/ledger/cli.py)
+
+A wrong command line or configuration (bad argument, invalid or unknown tenant, missing folder, broken
+tenant YAML) is refused before anything runs: one line on stderr, exit code 2.
 """
 from __future__ import annotations
 
@@ -20,7 +23,18 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from jobs.settings import ConfigurationError, load_settings
+from jobs.settings import ConfigurationError, check_tenant_id, load_settings
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one line on stderr (and exit code 2), not the usage text."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {_one_line(message)} (see {self.prog} --help)\n")
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
 
 
 def _date(text: str) -> date:
@@ -37,6 +51,22 @@ def _record(text: str) -> tuple[str, int]:
     return name, int(ordinal)
 
 
+def _folder(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a folder" if path.exists() else f"{text!r} does not exist")
+    return path
+
+
+def _out_file(text: str) -> Path:
+    path = Path(text)
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: folder {str(path.parent)!r} does not exist")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: it is a folder")
+    return path
+
+
 def _common(p: argparse.ArgumentParser, with_date: bool = True) -> None:
     p.add_argument("--tenant", required=True)
     if with_date:
@@ -45,21 +75,20 @@ def _common(p: argparse.ArgumentParser, with_date: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recon", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="recon", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="land new files from DIR, then parse, match, post and publish the date")
     _common(run)
-    run.add_argument("--landing", type=Path, help="folder whose new files are landed first")
+    run.add_argument("--landing", type=_folder, help="folder whose new files are landed first")
     run.add_argument("--run-id", help="id recorded on matches and journals (default cli__<tenant>__<date>)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     export = sub.add_parser("export", help="write results to CSV")
     _common(export, with_date=False)
     export.add_argument("--what", required=True, choices=["matches", "exceptions", "files", "quarantine", "journals"])
-    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--out", type=_out_file, required=True)
 
     summary = sub.add_parser("summary", help="print the stored summary of a run")
     _common(summary)
@@ -108,10 +137,21 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import yaml
+
+    if getattr(args, "tenant", None) is not None:       # every command's --tenant, before anything runs
+        try:
+            check_tenant_id(args.tenant)
+        except ConfigurationError as exc:
+            print(f"recon: {_one_line(exc)}", file=sys.stderr)
+            return 2
     try:
         return _dispatch(args)
     except ConfigurationError as exc:
-        print(f"recon: configuration error: {exc}", file=sys.stderr)
+        print(f"recon: configuration error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except yaml.YAMLError as exc:
+        print(f"recon: configuration error: invalid YAML: {_one_line(exc)}", file=sys.stderr)
         return 2
 
 
@@ -142,6 +182,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         else:
             print(render(load_run(settings, args.tenant, args.business_date)))
         return 0
+    if args.command in ("summary", "export", "match", "unmatch"):
+        from jobs.tenants import load_tenant
+
+        load_tenant(settings, args.tenant)          # an unknown tenant is refused, not shown as empty
     if args.command == "summary":
         from jobs.report import load_run, render
 

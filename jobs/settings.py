@@ -15,6 +15,7 @@ Resolution order for each setting: explicit argument > environment variable > pr
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -26,6 +27,20 @@ SPARK_MODES = ("local", "emr_serverless", "emr", "glue")
 
 class ConfigurationError(RuntimeError):
     """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+# The tenant id rule of the database (``tenant.tenant_id`` CHECK in sql/migrations/V001__core.sql; a test
+# keeps the two equal): tenant ids name lake partitions, raw-zone folders and configuration files.
+TENANT_ID_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
+TENANT_ID_RULE = "2-63 characters: lower-case letters, digits and '_', starting with a letter"
+
+
+def check_tenant_id(tenant_id: str) -> str:
+    """``tenant_id`` if it is a valid tenant id, else a ConfigurationError saying which ids are allowed."""
+    if not isinstance(tenant_id, str) or not re.fullmatch(TENANT_ID_PATTERN, tenant_id):
+        raise ConfigurationError(f"invalid tenant id {tenant_id!r}: a tenant id has {TENANT_ID_RULE} "
+                                 "(e.g. acme, acme_eu)")
+    return tenant_id
 
 
 def _database_url_from_local_server() -> str | None:
