@@ -225,6 +225,9 @@ def generate_tenant(out: Path, tenant: str, *, seed: int, end_day: int, days: in
         if fmt.bank == "camt053":
             opening = writer.write(path, w, day, entries, rows, opening, payouts, spayouts, abatches,
                                    other_payouts or None)
+        elif fmt.bank == "bai2":
+            opening = writer.write(path, w, day, entries, rows, opening, payouts, spayouts, abatches, other_payouts,
+                                   packed_wrapped=prm.bai2_packed_wrapped)
         else:
             opening = writer.write(path, w, day, entries, rows, opening, payouts, spayouts, abatches, other_payouts)
         file_of["bank"][rows] = fid
