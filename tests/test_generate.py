@@ -74,9 +74,10 @@ def load(root: Path) -> dict:
             seen.setdefault(digest, path.name)
             if path.suffix == ".jsonl":
                 info["rows"] = [json.loads(line) for line in path.read_text().splitlines()]
-            elif path.suffix == ".csv":
-                info["rows"] = list(csv.DictReader(io.StringIO(path.read_text())))
-                info["header"] = path.read_text().splitlines()[0]
+            elif path.suffix == ".csv":                  # a byte order mark on the book at the high level
+                text = path.read_text(encoding="utf-8-sig")
+                info["rows"] = list(csv.DictReader(io.StringIO(text, newline="")))
+                info["header"] = text.splitlines()[0]
             else:
                 info["stmts"], info["rows"] = _camt_entries(path)
             files[path.name] = info
@@ -146,6 +147,8 @@ def test_book_files_parse_with_exact_decimals(high):
             assert row["type"] in ("payment", "refund") and row["psp"] in ("stripe", "adyen")
             assert datetime.fromisoformat(row["created_at"]).tzinfo is not None
             assert "@" in row["customer_email"]
+    noted = [r for f in books if f["path"].suffix == ".csv" for r in f["rows"] if "\n" in r["description"]]
+    assert noted, "the high level writes customer notes with line breaks inside quoted descriptions"
 
 
 def test_stripe_net_per_payout_equals_bank_credit(high):
