@@ -5,7 +5,11 @@ match, post, publish) into a fresh lake and a fresh PostgreSQL database, export 
 exceptions after the last day, and score them (``jobs.evaluate``): precision and recall of pairs per
 relation and level, and reason-code accuracy. Writes ``bench/results/quality.json`` and ``quality.md``.
 Targets (issue): precision 100.00 %, recall >= 99.5 % of matchable pairs, >= 98 % right reason codes,
-on the hardest noise level.
+at every noise level. The hardest level runs once per bank format (camt.053, MT940, BAI2), since
+each writes its own real-world shapes there; each run reports the shapes its files carried (book
+records with line breaks inside quoted fields, PSP records with the order only in free text, BAI2
+lines holding several records and records wrapped onto the next line, MT940 ``:86:`` texts over
+several lines) and the pairs per noise kind.
 """
 from __future__ import annotations
 
@@ -36,20 +40,50 @@ def fresh_database(name: str) -> str:
     return urlunparse(urlparse(admin)._replace(path=f"/{name}"))
 
 
-def run_level(noise: str, args, spark) -> dict:
+def shapes(landing: Path) -> dict[str, int]:
+    """The real-world shapes the generated files carry, counted with plain Python readers."""
+    import csv
+    import io
+    import re
+
+    out = {"book records with a quoted line break": 0, "BAI2 lines with several records": 0,
+           "BAI2 records wrapped onto the next line": 0, "MT940 :86: continuation lines": 0}
+    record = re.compile(r"^(01|02|03|16|49|88|98|99),")
+    for path in sorted(p for p in landing.rglob("*") if p.is_file()):
+        if path.name.startswith("book_payments_") and path.suffix == ".csv":
+            rows = csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline=""))
+            out["book records with a quoted line break"] += sum(any("\n" in c or "\r" in c for c in r) for r in rows)
+        elif path.suffix == ".bai":
+            for line in path.read_text().splitlines():
+                if line.strip() and not record.match(line):
+                    out["BAI2 records wrapped onto the next line"] += 1
+                elif len(re.findall(r"/\s+(?:01|02|03|16|49|88|98|99),", line)) > 0:
+                    out["BAI2 lines with several records"] += 1
+        elif path.suffix == ".sta":
+            in86 = False
+            for line in path.read_text().splitlines():
+                if line.startswith(":"):
+                    in86 = line.startswith(":86:")
+                elif in86 and line and not line.startswith(("-", "{")):
+                    out["MT940 :86: continuation lines"] += 1
+    return out
+
+
+def run_level(noise: str, args, spark, bank_format: str = "camt053") -> dict:
     from jobs.evaluate import evaluate
     from jobs.export import export
     from jobs.generate.core import generate
     from jobs.pipeline import run_all
     from jobs.settings import load_settings
 
-    work = ROOT / "bench" / "data" / f"quality-{noise}"
+    work = ROOT / "bench" / "data" / f"quality-{noise}-{bank_format}"
     shutil.rmtree(work, ignore_errors=True)
     end = date.fromisoformat(args.end_date)
     days = [end - timedelta(days=i) for i in reversed(range(args.days))]
     generate(work / "generated", seed=args.seed, end_date=end, days=args.days,
-             payments_per_day=args.payments_per_day, tenants=["acme"], noise=noise)
-    settings = load_settings(lake=str(work / "lake")).with_(database_url=fresh_database(f"recon_quality_{noise}"))
+             payments_per_day=args.payments_per_day, tenants=["acme"], noise=noise, bank_format=bank_format)
+    settings = load_settings(lake=str(work / "lake")).with_(
+        database_url=fresh_database(f"recon_quality_{noise}_{bank_format}"))
     started = time.monotonic()
     for day in days:
         run_all(settings, "acme", day, work / "generated" / "acme" / "landing" / day.isoformat(), f"quality-{day}",
@@ -59,10 +93,12 @@ def run_level(noise: str, args, spark) -> dict:
     export(settings, "acme", "exceptions", work / "exceptions.csv")
     score = evaluate(work / "generated" / "acme" / "truth", work / "matches.csv", work / "exceptions.csv", end)
     result = score.as_dict()
-    result.update(noise=noise, days=args.days, payments_per_day=args.payments_per_day, seed=args.seed,
+    result.update(noise=noise, bank_format=bank_format, shapes=shapes(work / "generated" / "acme" / "landing"),
+                  days=args.days, payments_per_day=args.payments_per_day, seed=args.seed,
                   pipeline_seconds=round(elapsed, 1), false_pairs=[list(map(str, p)) for p in score.false_pairs[:20]],
                   missed_pairs=[list(map(str, p)) for p in score.missed_pairs[:20]])
     rel = result["relations"]
+    result["noise"] = noise if bank_format == "camt053" else f"{noise} ({bank_format})"
     result["meets_targets"] = all(r["precision"] >= TARGETS["precision"] and r["recall"] >= TARGETS["recall"]
                                   for r in rel.values()) and result["reason_accuracy"] >= TARGETS["reason_accuracy"]
     return result
@@ -89,12 +125,21 @@ def markdown(report: dict) -> str:
         extra = ", ".join(f"{k} {v}" for k, v in lvl["unexpected_exceptions"].items()) or "none"
         lines.append(f"| {lvl['noise']} | {100 * lvl['reason_accuracy']:.2f} % | {codes} | {extra} | "
                      f"{'yes' if lvl['meets_targets'] else 'NO'} |")
+    lines += ["", "Real-world shapes in the generated files, and the pairs of each noise kind (made / available; "
+              "at the expected level):", "", "| noise | shapes | kinds |", "|---|---|---|"]
+    for lvl in report["levels"]:
+        shape = ", ".join(f"{k} {v}" for k, v in lvl.get("shapes", {}).items() if v) or "none"
+        kinds = ", ".join(f"{k} {v['pairs_made']}/{v['pairs_available']} ({v['at_expected_level']})"
+                          for k, v in lvl.get("kinds", {}).items() if v["pairs_available"])
+        lines.append(f"| {lvl['noise']} | {shape} | {kinds} |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--noise", default="low,medium,high")
+    parser.add_argument("--hardest-bank-formats", default="camt053,mt940,bai2",
+                        help="the hardest level runs once per bank format")
     parser.add_argument("--days", type=int, default=6)
     parser.add_argument("--payments-per-day", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=20261124)
@@ -104,17 +149,20 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.spark import get_spark
 
     spark = get_spark(load_settings(), app_name="bench-quality")
-    levels = [run_level(noise, args, spark) for noise in args.noise.split(",")]
+    noises = args.noise.split(",")
+    runs = [(noise, "camt053") for noise in noises[:-1]]
+    runs += [(noises[-1], bank) for bank in args.hardest_bank_formats.split(",")]
+    levels = [run_level(noise, args, spark, bank) for noise, bank in runs]
     report = {"machine": f"{platform.node()} {platform.machine()}, {__import__('os').cpu_count()} cores, "
                          f"Python {platform.python_version()}",
               "generated": {"days": args.days, "payments_per_day": args.payments_per_day, "seed": args.seed},
               "targets": TARGETS, "levels": levels,
-              "hardest_level_meets_targets": levels[-1]["meets_targets"]}
+              "every_level_meets_targets": all(lvl["meets_targets"] for lvl in levels)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "quality.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / "quality.md").write_text(markdown(report))
     print(markdown(report))
-    return 0 if report["hardest_level_meets_targets"] else 1
+    return 0 if report["every_level_meets_targets"] else 1
 
 
 if __name__ == "__main__":
