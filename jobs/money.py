@@ -32,6 +32,19 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 }
 
 
+# ISO 4217 codes withdrawn from use (the standard's list three, historic denominations): the euro's legacy
+# currencies (DEM, FRF, NLG, ITL, ESP, BEF, ATS, PTE, FIM, IEP, GRD, LUF, CYP, MTL, SIT, SKK, EEK, LVL, LTL, HRK),
+# the ECU (XEU) and redenominated ones (VEB, VEF, TRL, ROL, ...). An amount in one of them is not converted: a
+# parser names it (WITHDRAWN_CURRENCY) instead of calling it unknown.
+WITHDRAWN_CURRENCIES: frozenset[str] = frozenset(
+    "ADP AFA ALK AOK AON AOR ARA ARP ARY ATS AYM AZM BAD BEC BEF BEL BGJ BGK BGL BOP BRB BRC BRE BRN BRR BUK BYB BYR "
+    "CHC CSD CSJ CSK CYP DDM DEM ECS ECV EEK ESA ESB ESP FIM FRF GEK GHC GHP GNE GNS GQE GRD GWE GWP HRD HRK IEP ILP "
+    "ILR ISJ ITL LAJ LSM LTL LTT LUC LUF LUL LVL LVR MGF MKN MLF MRO MTL MTP MVQ MXP MZE MZM NIC NLG PEH PEI PES PLZ "
+    "PTE RHD ROK ROL RUR SDD SDP SIT SKK SRG STD SUR TJR TMM TPE TRL UAK UGS UGW USS UYN UYP VEB VEF VNC XEU XFO XFU "
+    "XRE YDD YUD YUM YUN ZAL ZMK ZRN ZRZ ZWC ZWD ZWN ZWR".split()
+) - frozenset(CURRENCY_EXPONENTS)
+
+
 class MoneyError(ValueError):
     pass
 

@@ -2,22 +2,34 @@
 keep the same element names).
 
 Spark 3.5 has no native XML reader, so each file is streamed on the driver with lxml ``iterparse``
-(namespace-agnostic, by local name; every entry is cleared once read, so a statement with a million
-entries needs little memory) and the rows go to Spark through Arrow. One canonical event per ``Ntry``
-(record ordinal = position of the ``Ntry`` among all entries of the file, in document order).
+(namespace-agnostic, by local name, so any ``camt.053.001.NN`` namespace or prefix; every entry is cleared
+once read, so a statement with a million entries needs little memory) and the rows go to Spark through
+Arrow. Several ``Stmt`` per document. One canonical event per ``Ntry``, a batch booking (several
+``NtryDtls/TxDtls``) included (record ordinal = position of the ``Ntry`` among all entries of the file,
+across statements, in document order, 1-based).
 
-Amounts are positive with ``CdtDbtInd``; a reversal (``RvslInd`` true) flips the direction. Entries
-whose status is not booked (``PDNG``/``INFO``; ``Sts`` or, from version 8, ``Sts/Cd``) are read but
-skipped: no money moved yet. The counterparty's name (``Dbtr`` of a credit, ``Cdtr`` of a debit, also
-inside the v8 ``Pty`` wrapper) is kept only as a keyed hash.
+Amounts are positive decimals (``xs:decimal``, no sign, no exponent) with ``CdtDbtInd``, which already
+gives the direction of the booking: a reversal (``RvslInd`` true) is booked the other way round by the
+bank and its indicator says so. An entry in a withdrawn ISO 4217 currency (DEM, FRF, XEU...) is
+quarantined as WITHDRAWN_CURRENCY, one in a code that never existed as UNKNOWN_CURRENCY, an unreadable
+amount as BAD_AMOUNT, a booked entry without a readable booking date as BAD_TIMESTAMP; the rest of the
+statement goes on. Entries whose status is not booked (``PDNG``/``INFO``; ``Sts`` or, from version 8,
+``Sts/Cd``) are read but skipped: no money moved yet. ``bank_text`` gathers the references: every
+``EndToEndId`` (but ``NOTPROVIDED``), ``PmtInfId``, ``RmtInf/Ustrd``, the structured ``RmtInf/Strd``
+creditor reference, document numbers and additional remittance lines, ``AddtlTxInf`` and
+``AddtlNtryInf``. The counterparty's name (``Dbtr`` of a credit, ``Cdtr`` of a debit, also inside the v8
+``Pty`` wrapper) is kept only as a keyed hash.
 
 Control total per statement: opening booked balance + booked entries = closing booked balance. A file
-that does not add up is held back whole; a statement without the OPBD/CLBD pair, or whose balances are
-in another currency than its entries, cannot be verified (``control_totals_ok`` null, with a detail).
+that does not add up is held back whole; a statement without the OPBD/CLBD pair, whose balances are in
+another currency than its entries, or with a quarantined entry, cannot be verified
+(``control_totals_ok`` null, with a detail).
 """
 from __future__ import annotations
 
 import io
+import re
+from collections import Counter
 from datetime import date, datetime, timezone
 
 from lxml import etree
@@ -30,7 +42,7 @@ from jobs import storage
 from jobs.formats import common as c
 from jobs.formats.registry import FormatSpec
 from jobs.landing import LandedFile
-from jobs.money import MoneyError, to_minor
+from jobs.money import CURRENCY_EXPONENTS, WITHDRAWN_CURRENCIES, MoneyError, to_minor
 from jobs.privacy import hash_pii
 from jobs.settings import Settings
 
@@ -49,6 +61,35 @@ ROW_SCHEMA = StructType([
 TOTALS_SCHEMA = StructType([StructField("file_sha256", StringType()), StructField("control_totals_ok", BooleanType()),
                             StructField("detail", StringType())])
 RAW_LIMIT = 4000
+DECIMAL = re.compile(r"^(\d+(\.\d*)?|\.\d+)$")          # xs:decimal as ISO 20022 amounts use it: no sign
+NOT_A_REFERENCE = {"NOTPROVIDED", "NONREF", "NONE"}
+TEXT_ELEMENTS = {"EndToEndId", "PmtInfId", "Ustrd", "Ref", "Nb", "AddtlRmtInf", "AddtlTxInf"}
+
+
+class AmountError(ValueError):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+
+
+def amount_minor(text: str | None, ccy: str) -> int:
+    """An ISO 20022 amount (positive decimal) in ``ccy`` as integer minor units; AmountError names why not."""
+    text = (text or "").strip()
+    if not text:
+        raise AmountError(c.BAD_AMOUNT, "no amount")
+    if ccy in WITHDRAWN_CURRENCIES:
+        raise AmountError(c.WITHDRAWN_CURRENCY, f"{ccy} is a withdrawn ISO 4217 currency, no longer in use")
+    if ccy not in CURRENCY_EXPONENTS:
+        raise AmountError(c.UNKNOWN_CURRENCY, f"unknown currency {ccy!r} (not an ISO 4217 code)")
+    if not DECIMAL.match(text):
+        raise AmountError(c.BAD_AMOUNT, f"not an unsigned decimal amount: {text[:40]!r}")
+    try:
+        minor = to_minor(text, ccy)
+    except MoneyError as exc:
+        raise AmountError(c.AMOUNT_PRECISION if "decimals" in str(exc) else c.BAD_AMOUNT, str(exc)) from None
+    if minor >= 10 ** c.MAX_MINOR_DIGITS:
+        raise AmountError(c.BAD_AMOUNT, f"{text} {ccy} is too large")
+    return minor
 
 
 def _local(tag) -> str:
@@ -72,19 +113,34 @@ def _text(el, *path: str) -> str | None:
     return node.text.strip() if node is not None and node.text and node.text.strip() else None
 
 
-def _all_texts(el, name: str) -> list[str]:
-    return [n.text.strip() for n in el.iter() if _local(n.tag) == name and n.text and n.text.strip()]
+def _references(entry) -> list[str]:
+    """The entry's reference and remittance texts, in document order, then its own additional information."""
+    found = [n.text.strip() for n in entry.iter() if _local(n.tag) in TEXT_ELEMENTS and n.text and n.text.strip()]
+    found += [n.text.strip() for n in entry if _local(n.tag) == "AddtlNtryInf" and n.text and n.text.strip()]
+    return [t for t in found if t.upper() not in NOT_A_REFERENCE]
 
 
 def _booking_time(entry) -> tuple[datetime | None, str | None]:
-    dt = _text(entry, "BookgDt", "DtTm")
-    if dt:
-        parsed = datetime.fromisoformat(dt.replace("Z", "+00:00"))
-        tz = parsed.strftime("%z") if parsed.tzinfo else None
-        parsed = parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-        return parsed.replace(tzinfo=None), tz
-    d = _text(entry, "BookgDt", "Dt")
-    return (datetime.fromisoformat(d[:10]) if d else None), None
+    """(UTC booking time, its original offset); (None, None) when there is none or it is unreadable."""
+    try:
+        dt = _text(entry, "BookgDt", "DtTm")
+        if dt:
+            parsed = datetime.fromisoformat(dt.replace("Z", "+00:00"))
+            tz = parsed.strftime("%z") if parsed.tzinfo else None
+            parsed = parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            return parsed.replace(tzinfo=None), tz
+        d = _text(entry, "BookgDt", "Dt")
+        return (datetime.fromisoformat(d[:10]) if d else None), None
+    except ValueError:
+        return None, None
+
+
+def _value_date(entry) -> date | None:
+    value = _text(entry, "ValDt", "Dt") or _text(entry, "ValDt", "DtTm")
+    try:
+        return date.fromisoformat(value[:10]) if value else None
+    except ValueError:
+        return None
 
 
 def _counterparty(entry, credit: bool) -> str | None:
@@ -111,17 +167,17 @@ class _Statement:
         self.balance_problem: str | None = None
         self.movement = 0
         self.entry_currencies: set[str] = set()
-        self.unparsed = 0
+        self.quarantined: Counter = Counter()
 
     def add_balance(self, bal) -> None:
         code = _text(bal, "Tp", "CdOrPrtry", "Cd")
         amt = _child(bal, "Amt")
         if code not in ("OPBD", "CLBD", "PRCD") or amt is None:
             return
-        ccy = (amt.get("Ccy") or "").upper()
+        ccy = (amt.get("Ccy") or "").strip().upper()
         try:
-            minor = to_minor((amt.text or "").strip(), ccy)
-        except MoneyError as exc:
+            minor = amount_minor(amt.text, ccy)
+        except AmountError as exc:
             self.balance_problem = f"balance {code}: {exc}"
             return
         sign = -1 if _text(bal, "CdtDbtInd") == "DBIT" else 1
@@ -131,8 +187,9 @@ class _Statement:
         label = f"statement {self.stmt_id}"
         opening = self.balances.get("OPBD") or self.balances.get("PRCD")
         closing = self.balances.get("CLBD")
-        if self.unparsed:
-            return None, f"{label}: {self.unparsed} entry amount(s) unreadable, balances not verifiable"
+        if self.quarantined:
+            why = ", ".join(f"{n} {reason}" for reason, n in sorted(self.quarantined.items()))
+            return None, f"{label}: entries quarantined ({why}), balances not verifiable"
         if self.balance_problem or opening is None or closing is None:
             return None, f"{label}: {self.balance_problem or 'no OPBD/CLBD balance pair'}"
         currencies = {opening[1], closing[1]} | self.entry_currencies | ({self.currency} if self.currency else set())
@@ -147,45 +204,42 @@ class _Statement:
 def _entry_row(entry, ordinal: int, f: LandedFile, st: _Statement) -> dict:
     row = {"file_sha256": f.sha256, "file_name": f.file_name, "record_ordinal": ordinal, "account_ref": st.account}
     amt = _child(entry, "Amt")
-    try:
-        if amt is None or not (amt.text or "").strip():
-            raise MoneyError("entry has no Amt")
-        ccy = (amt.get("Ccy") or st.currency or "").upper()
-        minor = to_minor(amt.text.strip(), ccy)
-    except MoneyError as exc:
-        st.unparsed += 1
-        reason = c.UNKNOWN_CURRENCY if "currency" in str(exc) else c.BAD_AMOUNT
-        return {**row, "_error": reason, "_error_detail": str(exc), "event_type": "bank_credit", "amount_minor": 0,
-                "_raw": etree.tostring(entry, encoding="unicode")[:RAW_LIMIT]}
     credit = _text(entry, "CdtDbtInd") == "CRDT"
-    if (_text(entry, "RvslInd") or "").lower() == "true":
-        credit = not credit
-    signed = minor if credit else -minor
+    ccy = ((amt.get("Ccy") if amt is not None else None) or st.currency or "").strip().upper()
+    try:
+        minor = amount_minor(amt.text if amt is not None else None, ccy)
+    except AmountError as exc:
+        st.quarantined[exc.reason] += 1
+        return {**row, "_error": exc.reason, "_error_detail": str(exc), "currency": ccy or None,
+                "event_type": "bank_credit" if credit else "bank_debit",
+                "_raw": etree.tostring(entry, encoding="unicode")[:RAW_LIMIT]}
+    signed = minor if credit else -minor       # CdtDbtInd is the booking's direction, reversals included
     booked = _status(entry) == "BOOK"
-    if booked:
+    booked_at, tz = _booking_time(entry)
+    if booked and booked_at is None:
+        st.quarantined[c.BAD_TIMESTAMP] += 1
+    elif booked:
         st.movement += signed
         st.entry_currencies.add(ccy)
-    booked_at, tz = _booking_time(entry)
-    refs = (_all_texts(entry, "EndToEndId") + _all_texts(entry, "Ustrd") + _all_texts(entry, "Ref")
-            + _all_texts(entry, "AddtlNtryInf") + _all_texts(entry, "AddtlTxInf"))
-    value = _text(entry, "ValDt", "Dt") or _text(entry, "ValDt", "DtTm")
+    refs = _references(entry)
     domain = [_text(entry, "BkTxCd", "Domn", "Cd"), _text(entry, "BkTxCd", "Domn", "Fmly", "Cd"),
               _text(entry, "BkTxCd", "Domn", "Fmly", "SubFmlyCd")]
     method = "/".join(filter(None, domain)) or _text(entry, "BkTxCd", "Prtry", "Cd")
     row.update(event_type="bank_credit" if credit else "bank_debit", amount_minor=signed, currency=ccy,
                bank_ref=_text(entry, "AcctSvcrRef") or _text(entry, "NtryRef"),
                bank_text=" | ".join(dict.fromkeys(refs)) or None, booked_at=booked_at, booked_tz=tz,
-               value_date=date.fromisoformat(value[:10]) if value else None, payment_method=method,
+               value_date=_value_date(entry), payment_method=method,
                _counterparty=_counterparty(entry, credit), _skip=not booked)
-    if booked_at is None:
-        row.update(_error=c.BAD_TIMESTAMP, _error_detail="entry has no BookgDt",
+    if booked and booked_at is None:
+        row.update(_error=c.BAD_TIMESTAMP, _error_detail="booked entry without a readable BookgDt",
                    _raw=etree.tostring(entry, encoding="unicode")[:RAW_LIMIT])
     return row
 
 
-def parse_file(data: bytes, f: LandedFile, out: c.DriverRows) -> dict:
-    """Stream one document into ``out``; returns its control-total row."""
-    ordinal, problems, verdicts = 0, [], []
+def parse_statements(data: bytes, f: LandedFile, out: c.DriverRows) -> list[tuple[bool | None, str | None]]:
+    """Stream one document's entries into ``out``; returns (balance verdict, problem) per ``Stmt``: True
+    adds up, False does not, None cannot be verified."""
+    ordinal, results = 0, []
     st: _Statement | None = None
     parser = etree.iterparse(io.BytesIO(data), events=("start", "end"), resolve_entities=False, no_network=True,
                              huge_tree=True)
@@ -209,10 +263,7 @@ def parse_file(data: bytes, f: LandedFile, out: c.DriverRows) -> dict:
         elif name == "Id" and parent == "Stmt":
             st.stmt_id = (el.text or "").strip()
         elif name == "Stmt":
-            ok, problem = st.check()
-            verdicts.append(ok)
-            if problem:
-                problems.append(problem)
+            results.append(st.check())
             st = None
         else:
             continue
@@ -220,11 +271,18 @@ def parse_file(data: bytes, f: LandedFile, out: c.DriverRows) -> dict:
             el.clear(keep_tail=False)
             while el.getprevious() is not None:
                 del el.getparent()[0]
-    if not verdicts:
+    if not results:
         raise ValueError("no Stmt element")
+    return results
+
+
+def parse_file(data: bytes, f: LandedFile, out: c.DriverRows) -> dict:
+    """Stream one document into ``out``; returns its control-total row."""
+    before = out.count
+    results = parse_statements(data, f, out)
+    verdicts = [ok for ok, _ in results]
     totals_ok = False if False in verdicts else (None if None in verdicts else True)
-    if ordinal == 0:
-        problems.append("no entries")
+    problems = [problem for _, problem in results if problem] + (["no entries"] if out.count == before else [])
     return {"file_sha256": f.sha256, "control_totals_ok": totals_ok, "detail": "; ".join(problems) or None}
 
 

@@ -2,31 +2,44 @@
 
 Parsed on the driver (a text format of tagged lines, with continuation lines, that Spark cannot split
 by record), one canonical event per ``:61:`` statement line; record ordinal = position of the ``:61:``
-among all the file's statement lines. Accepted around the tags: the ``{1:..}{2:..}{4:`` block wrapper
-and ``-}``/``-`` terminators, bank preamble lines (ABN AMRO ``ABNANL2A``/``940``, Rabobank ``:940:``),
-blank lines, trailing spaces, several statements per file (split by ``-`` or a new ``:20:``), ``:28:``
-or ``:28C:``, ``:60F:``/``:60M:`` and ``:62F:``/``:62M:`` page balances.
+among all the file's statement lines (1-based). Accepted around the tags: the ``{1:..}{2:..}{3:{..}}{4:``
+block wrapper (headers on one line or several, the first tag on the ``{4:`` line or the next) and its
+``-}``/``-}{5:{..}}`` trailer, several messages per file (one after the other, or a trailer and the next
+header on one line), RJE ``$`` separator lines, bank preamble lines (ABN AMRO ``ABNANL2A``/``940``,
+Rabobank ``:940:``), blank lines, trailing spaces, CR LF / LF / CR line ends, several statements per
+message or file (split by ``-`` or a new ``:20:``), ``:28:`` or ``:28C:``, ``:60F:``/``:60M:`` and
+``:62F:``/``:62M:`` page balances (a new opening balance starts a new page).
 
 ``:61:`` = value date YYMMDD, optional entry date MMDD, mark (C, D, RC reversal of a credit = money
-out, RD reversal of a debit = money in, EC/ED expected), optional funds code (the R of ``CR300,``/
-``DR800,``/``RCR204,88``), amount with a decimal comma (``9,`` ``107,`` zero-padded), transaction type
-(``N``/``S``/``F`` + 3), the owner's reference (16x, ``NONREF`` when none), ``//`` bank reference, and
-supplementary details on the next line. Old Rabobank files put the counterparty's name after the
-16-character reference on the ``:61:`` line itself: it is kept only as a keyed hash.
+out, RD reversal of a debit = money in, EC/ED expected), optional funds code (the third letter of the
+currency: the R of ``CR300,``/``DR800,``/``RCR204,88``), amount with a decimal comma (``9,`` ``107,``
+zero-padded), transaction type (``N``/``S``/``F`` + 3), the owner's reference (16x, ``NONREF`` when
+none), ``//`` bank reference, and supplementary details on the next line. Old Rabobank files put the
+counterparty's name after the 16-character reference on the ``:61:`` line itself: it is kept only as a
+keyed hash.
 
-``:86:`` lines (wrapped at 65 characters) become ``bank_text``. Structured variants are split: the
-German/Triodos ``?xx``/``>xx`` subfields (``?00`` posting text, ``?20-29``/``?60-63`` purpose, the
-counterparty name ``?32``/``?33`` hashed, not kept) and the Dutch ``/EREF/.../CNTP/iban/bic/name/``,
-``/NAME/`` (name hashed and removed). Wrapped lines of structured text are joined without a separator
-(the bank cut them mid-word), free text with a space unless the line was full.
+``:86:`` lines (6 x 65 characters, so wrapped, CR LF or LF) are joined and become ``bank_text``.
+Structured variants are split: the German/Triodos ``?xx``/``>xx`` subfields after the 3-digit GVC
+(``?00`` posting text, ``?20-29``/``?60-63`` purpose with the SEPA ``EREF+``/``KREF+``/``MREF+``/
+``SVWZ+``... parts, the counterparty name ``?32``/``?33`` hashed, not kept) and the Dutch
+``/EREF/.../CNTP/iban/bic/name/city/.../REMI/USTD//text/`` (``/NAME/`` and the CNTP name hashed and
+cut out, every reference kept). Wrapped lines of structured text are joined without a separator (the
+bank cut them mid-word), purpose subfields too unless the previous one was not full (27 characters) or
+the next starts a SEPA keyword; free text lines with a space unless the line was full (65).
+
+Amounts become integer minor units of the statement's currency (the opening balance's). A line in a
+withdrawn ISO 4217 currency (DEM, FRF, XEU...) is quarantined as WITHDRAWN_CURRENCY, one in a code that
+never existed as UNKNOWN_CURRENCY, an unreadable one as MALFORMED_ROW; the rest of the statement goes on.
 
 Control total per statement page: opening (``:60F:``/``:60M:``) + statement lines = closing
-(``:62F:``/``:62M:``). A file with a page that does not add up is held back whole; a page without a
-closing balance (or with an unreadable line) cannot be verified.
+(``:62F:``/``:62M:``), in major units. A file with a page that does not add up is held back whole; a page
+without a closing balance, or with a quarantined line, cannot be verified (``control_totals_ok`` null,
+the reason in the detail).
 """
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -40,7 +53,7 @@ from jobs import storage
 from jobs.formats import common as c
 from jobs.formats.registry import FormatSpec
 from jobs.landing import LandedFile
-from jobs.money import MoneyError, to_minor
+from jobs.money import CURRENCY_EXPONENTS, WITHDRAWN_CURRENCIES, MoneyError, to_minor
 from jobs.privacy import hash_pii
 from jobs.settings import Settings
 
@@ -61,11 +74,17 @@ LINE61 = re.compile(r"^(?P<value>\d{6})(?P<entry>\d{4})?(?P<mark>RC|RD|EC|ED|C|D
                     r"(?P<amount>\d[\d,]*)(?P<ttype>[NSF][A-Z0-9]{3})(?P<rest>.*)$")
 BALANCE = re.compile(r"^(?P<mark>[CD])(?P<date>\d{6})(?P<ccy>[A-Z]{3})(?P<amount>\d[\d,]*)$")
 SIGN = {"C": 1, "D": -1, "RC": -1, "RD": 1, "EC": 1, "ED": -1}
-SUBFIELD = re.compile(r"[?>](\d{2})")
-STRUCTURED_GVC = re.compile(r"^\s*\d{3}\s*[?>]\d{2}")
+# one complete block of the SWIFT envelope: {1:...} {2:...} {3:{108:...}} {5:{MAC:...}{CHK:...}}
+BLOCK = re.compile(r"\{[0-9A-Z]{1,3}:(?:[^{}]|\{[^{}]*\})*\}")
+FRAMING = "\x01\x03\x1a"                        # SOH / ETX / SUB around messages in some transfer files
+GVC = re.compile(r"^(\d{3})\s*([?>])\d{2}")       # German GVC + first subfield, Triodos 000>10
+SEPA_KEYWORD = re.compile(r"^\s*(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|IBAN|BIC|COAM|OAMT|SQTP|PURP)\+")
+SUBFIELD_WIDTH = 27
 FULL_LINE = 65
 PURPOSE = {f"{n:02d}" for n in [*range(20, 30), *range(60, 64)]}
 NAME_FIELDS = ("32", "33")
+NAME_SEGMENT = re.compile(r"(/NAME/)([^/]*)")
+CNTP_NAME = re.compile(r"(/CNTP/[^/]*/[^/]*/)([^/]*)")
 
 
 @dataclass
@@ -84,6 +103,7 @@ class _Page:
     currency: str | None = None
     opening: Decimal | None = None            # balances in major units: verifiable whatever the currency
     closing: Decimal | None = None
+    opened: bool = False                      # a :60F:/:60M: was read for this page
     problem: str | None = None
     lines: list[_Line] = field(default_factory=list)
 
@@ -93,12 +113,6 @@ def _decimal(text: str) -> Decimal:
         return Decimal(text.replace(",", "."))
     except InvalidOperation:
         raise ValueError(f"not an amount: {text!r}") from None
-
-
-def _amount(text: str, ccy: str | None) -> int:
-    if not ccy:
-        raise MoneyError("no currency: the statement has no opening balance")
-    return to_minor(_decimal(text), ccy)
 
 
 def _yymmdd(text: str) -> date:
@@ -123,33 +137,55 @@ def _join(parts: list[str], structured: bool) -> str:
     return out
 
 
+def _purpose(values: list[str]) -> str:
+    """Purpose subfields joined: without a separator after a full (27-character) subfield, which the bank
+    cut mid-word, with a space after a shorter one or before a SEPA keyword (``SVWZ+``...)."""
+    out = ""
+    for i, value in enumerate(values):
+        if i and out and not out.endswith(" ") and (len(values[i - 1]) < SUBFIELD_WIDTH or SEPA_KEYWORD.match(value)):
+            out += " "
+        out += value
+    return out
+
+
 def info_text(parts: list[str]) -> tuple[str | None, str | None, str | None]:
     """(text, counterparty name, GVC code) of a statement line's ``:86:`` lines."""
     if not parts:
         return None, None, None
-    first = parts[0].strip()
-    if STRUCTURED_GVC.match(first):
-        text = _join([p.rstrip("\r") for p in parts], structured=True).strip()
-        gvc = text[:3]
-        chunks = SUBFIELD.split(text[3:])
-        fields: dict[str, list[str]] = {}
-        for key, value in zip(chunks[1::2], chunks[2::2]):
-            fields.setdefault(key, []).append(value)
-        purpose = "".join("".join(fields[k]) for k in sorted(fields) if k in PURPOSE)
-        posting = " ".join(fields.get("00", []))
-        name = "".join("".join(fields.get(k, [])) for k in NAME_FIELDS).strip() or None
-        return " ".join(filter(None, [posting.strip(), purpose.strip()])) or None, name, gvc
-    if first.startswith("/"):
+    structured = "".join(p.rstrip("\r") for p in parts).strip()
+    gvc = GVC.match(structured)
+    if gvc:
+        separator = gvc.group(2)
+        chunks = re.split(re.escape(separator) + r"(\d{2})", structured[gvc.start(2):])
+        fields = list(zip(chunks[1::2], chunks[2::2]))
+        purpose = _purpose([v for k, v in fields if k in PURPOSE]).strip()
+        posting = " ".join(v.strip() for k, v in fields if k == "00" and v.strip())
+        name = "".join(v for k, v in fields if k in NAME_FIELDS).strip() or None
+        return " ".join(filter(None, [posting, purpose])) or None, name, gvc.group(1)
+    if parts[0].strip().startswith("/"):
         text = _join([p.strip() for p in parts], structured=True)
-        names = re.findall(r"/NAME/([^/]*)", text)
-        cntp = re.search(r"/CNTP/([^/]*)/([^/]*)/([^/]*)/", text)
-        if cntp:
-            names.append(cntp.group(3))
-        for n in names:
-            if n:
-                text = text.replace(n, "")
+        names: list[str] = []
+
+        def cut(m: re.Match) -> str:                 # the name out of its own segment only
+            names.append(m.group(2).strip())
+            return m.group(1)
+
+        text = NAME_SEGMENT.sub(cut, CNTP_NAME.sub(cut, text))
         return text, " ".join(n for n in names if n) or None, None
     return _join([p.rstrip() for p in parts], structured=False).strip() or None, None, None
+
+
+def _balance(value: str) -> tuple[str, Decimal] | None:
+    """(currency, signed major-unit amount) of a :60x:/:62x: balance; None when unreadable."""
+    bal = BALANCE.match(value.strip())
+    if not bal:
+        return None
+    try:
+        amount = _decimal(bal.group("amount"))
+        _yymmdd(bal.group("date"))
+    except ValueError:
+        return None
+    return bal.group("ccy"), (1 if bal.group("mark") == "C" else -1) * amount
 
 
 def _decode(data: bytes) -> str:
@@ -159,19 +195,39 @@ def _decode(data: bytes) -> str:
         return data.decode("latin-1")
 
 
+def _unwrap(line: str) -> tuple[bool, str]:
+    """(a message ended on this line, what is left of it) once the SWIFT envelope is taken off: the
+    ``{1:..}{2:..}{3:{..}}`` headers, the ``{4:`` opening, the ``-}`` end and the ``{5:{..}}`` trailer."""
+    rest, ended = line.strip(), False
+    while rest:
+        if rest.startswith("-}"):
+            ended, rest = True, rest[2:].lstrip()
+        elif (block := BLOCK.match(rest)) is not None:
+            rest = rest[block.end():].lstrip()
+        elif rest.startswith("{4:"):
+            rest = rest[3:].lstrip()
+        else:
+            break
+    return ended, rest
+
+
 def read_pages(text: str) -> list[_Page]:
-    """Statement pages (a :20: or 60M/62M page) with their :61: lines, in file order."""
+    """Statement pages (a :20: or a new opening balance starts one) with their :61: lines, in file order."""
     pages: list[_Page] = []
     page: _Page | None = None
     last: str | None = None
     ordinal = 0
     for raw_line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        line = raw_line.rstrip()
+        line = raw_line.strip(FRAMING).rstrip()
         stripped = line.strip()
-        if stripped.startswith("{"):                         # {1:...}{2:...}{4:  block wrapper
-            line = re.sub(r"^(\{[0-9]:[^{}]*\})*(\{4:)?", "", stripped)
+        if stripped.startswith(("{", "-}")):
+            ended, line = _unwrap(stripped)
             stripped = line.strip()
-        if stripped in ("-", "-}") or stripped.startswith("-}") or stripped.startswith("{5:"):
+            if ended:
+                last = None
+            if not stripped:
+                continue
+        if stripped in ("-", "$"):                           # end of a statement / RJE message separator
             last = None
             continue
         m = TAG.match(line)
@@ -193,23 +249,23 @@ def read_pages(text: str) -> list[_Page]:
         if tag == "25":
             page.account = value.strip()
         elif tag in ("60F", "60M"):
-            if tag == "60M" and (page.lines or page.closing is not None):
+            if page.opened or page.lines or page.closing is not None:
                 page = _Page(stmt_ref=page.stmt_ref, account=page.account)
                 pages.append(page)
-            bal = BALANCE.match(value.strip())
-            if not bal:
+            page.opened = True
+            balance = _balance(value)
+            if balance is None:
                 page.problem = f"unreadable opening balance {value.strip()!r}"
             else:
-                page.currency = bal.group("ccy")
-                page.opening = (1 if bal.group("mark") == "C" else -1) * _decimal(bal.group("amount"))
+                page.currency, page.opening = balance
         elif tag in ("62F", "62M"):
-            bal = BALANCE.match(value.strip())
-            if not bal:
+            balance = _balance(value)
+            if balance is None:
                 page.problem = f"unreadable closing balance {value.strip()!r}"
             else:
-                page.closing = (1 if bal.group("mark") == "C" else -1) * _decimal(bal.group("amount"))
-                if page.currency and bal.group("ccy") != page.currency:
-                    page.problem = f"closing balance in {bal.group('ccy')}, opening in {page.currency}"
+                ccy, page.closing = balance
+                if page.currency and ccy != page.currency:
+                    page.problem = f"closing balance in {ccy}, opening in {page.currency}"
         elif tag == "61":
             ordinal += 1
             page.lines.append(_Line(ordinal, line, LINE61.match(value.strip())))
@@ -224,35 +280,54 @@ def read_pages(text: str) -> list[_Page]:
     return pages
 
 
-def parse_file(data: bytes, f: LandedFile, out: c.DriverRows) -> dict:
+def _minor(major: Decimal, ccy: str | None) -> tuple[int | None, str | None, str | None]:
+    """(minor units, reason code, detail) of a statement line amount in the statement's currency."""
+    if not ccy:
+        return None, c.UNKNOWN_CURRENCY, "no currency: the statement has no opening balance"
+    if ccy in WITHDRAWN_CURRENCIES:
+        return None, c.WITHDRAWN_CURRENCY, f"{ccy} is a withdrawn ISO 4217 currency, no longer in use"
+    if ccy not in CURRENCY_EXPONENTS:
+        return None, c.UNKNOWN_CURRENCY, f"unknown currency {ccy!r} (not an ISO 4217 code)"
+    try:
+        minor = to_minor(major, ccy)
+    except MoneyError as exc:
+        return None, (c.AMOUNT_PRECISION if "decimals" in str(exc) else c.BAD_AMOUNT), str(exc)
+    if abs(minor) >= 10 ** c.MAX_MINOR_DIGITS:
+        return None, c.BAD_AMOUNT, f"{major} {ccy} is too large"
+    return minor, None, None
+
+
+def parse_statements(data: bytes, f: LandedFile, out: c.DriverRows) -> list[tuple[bool | None, str | None]]:
+    """Every statement line of one file into ``out``; returns (balance verdict, problem) per statement page:
+    True adds up, False does not, None cannot be verified."""
     pages = read_pages(_decode(data))
     if not pages:
         raise ValueError("no statement (:20:/:25:/:60F:) found")
-    verdicts, problems = [], []
+    results = []
     for page in pages:
-        movement, unreadable = Decimal(0), 0
+        movement, quarantined = Decimal(0), Counter()
         for line in page.lines:
             row = {"file_sha256": f.sha256, "file_name": f.file_name, "record_ordinal": line.ordinal,
                    "account_ref": page.account, "currency": page.currency}
             m = line.match
             try:
                 if m is None:
-                    raise ValueError("not a :61: statement line")
+                    raise ValueError("not a :61: statement line (value date, D/C mark, amount, type)")
                 major = SIGN[m.group("mark")] * _decimal(m.group("amount"))
                 value = _yymmdd(m.group("value"))
                 entry = _entry_date(value, m.group("entry"))
-                movement += major
-                amount = SIGN[m.group("mark")] * _amount(m.group("amount"), page.currency)
-            except MoneyError as exc:
-                reason = (c.UNKNOWN_CURRENCY if "currency" in str(exc) else
-                          c.AMOUNT_PRECISION if "decimals" in str(exc) else c.BAD_AMOUNT)
-                out.add(**row, _error=reason, _error_detail=str(exc), _raw=_raw(line), event_type="bank_credit")
-                continue
             except ValueError as exc:
-                unreadable += 1
+                quarantined[c.MALFORMED_ROW] += 1
                 out.add(**row, _error=c.MALFORMED_ROW, _error_detail=str(exc), _raw=_raw(line),
                         event_type="bank_credit")
                 continue
+            amount, reason, detail = _minor(major, page.currency)
+            if reason:
+                quarantined[reason] += 1
+                out.add(**row, _error=reason, _error_detail=detail, _raw=_raw(line),
+                        event_type="bank_credit" if major > 0 else "bank_debit")
+                continue
+            movement += major
             rest = m.group("rest")
             customer_ref, _, bank_ref = rest.partition("//")
             name = None
@@ -268,22 +343,27 @@ def parse_file(data: bytes, f: LandedFile, out: c.DriverRows) -> dict:
                     booked_at=datetime(entry.year, entry.month, entry.day), value_date=value,
                     payment_method=method, _counterparty=info_name or name)
         label = f"statement {page.stmt_ref or '?'}"
-        if unreadable:
-            verdicts.append(None)
-            problems.append(f"{label}: {unreadable} unreadable statement line(s), balance not verifiable")
+        if quarantined:
+            why = ", ".join(f"{n} {reason}" for reason, n in sorted(quarantined.items()))
+            results.append((None, f"{label}: statement line(s) quarantined ({why}), balance not verifiable"))
         elif page.problem or page.opening is None:
-            verdicts.append(None)
-            problems.append(f"{label}: {page.problem or 'no opening balance'}")
+            results.append((None, f"{label}: {page.problem or 'no opening balance'}"))
         elif page.closing is None:
-            verdicts.append(None)
-            problems.append(f"{label}: no closing balance (:62F:/:62M:), not verifiable")
+            results.append((None, f"{label}: no closing balance (:62F:/:62M:), not verifiable"))
         elif page.opening + movement != page.closing:
-            verdicts.append(False)
-            problems.append(f"{label}: opening {page.opening} + lines {movement} != closing {page.closing} "
-                            f"{page.currency or ''}".rstrip())
+            results.append((False, f"{label}: opening {page.opening} + lines {movement} != closing {page.closing} "
+                                   f"{page.currency or ''}".rstrip()))
         else:
-            verdicts.append(True)
+            results.append((True, None))
+    return results
+
+
+def parse_file(data: bytes, f: LandedFile, out: c.DriverRows) -> dict:
+    """One file into ``out``; returns its control-total row."""
+    results = parse_statements(data, f, out)
+    verdicts = [ok for ok, _ in results]
     ok = False if False in verdicts else (None if None in verdicts else True)
+    problems = [problem for _, problem in results if problem]
     return {"file_sha256": f.sha256, "control_totals_ok": ok, "detail": "; ".join(problems) or None}
 
 

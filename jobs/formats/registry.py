@@ -239,8 +239,8 @@ REGISTRY: tuple[FormatSpec, ...] = (
                "jobs.formats.checkout:parse_payouts"),
     FormatSpec("book.csv", "1.1", "book", "book", sniff_book_csv, "jobs.formats.book:parse_book_csv"),
     FormatSpec("book.jsonl", "1.1", "book", "book", sniff_book_jsonl, "jobs.formats.book:parse_book_jsonl"),
-    FormatSpec("bank.camt053", "1.1", "bank", "bank", sniff_camt053, "jobs.formats.camt053:parse_camt053"),
-    FormatSpec("bank.mt940", "1.0", "bank", "bank", sniff_mt940, "jobs.formats.mt940:parse_mt940"),
+    FormatSpec("bank.camt053", "1.2", "bank", "bank", sniff_camt053, "jobs.formats.camt053:parse_camt053"),
+    FormatSpec("bank.mt940", "1.1", "bank", "bank", sniff_mt940, "jobs.formats.mt940:parse_mt940"),
     FormatSpec("bank.bai2", "1.1", "bank", "bank", sniff_bai2, "jobs.formats.bai2:parse_bai2"),
     FormatSpec("tabular.xlsx", "1.0", "xlsx", "psp", sniff_xlsx, "jobs.formats.xlsx:parse_xlsx"),
 )

@@ -103,9 +103,10 @@ def test_mt940_structured_86_names_are_hashed_and_dropped_from_the_text(mt940):
     assert polish[0].bank_text.startswith("Card transaction |")        # supplementary details on the next line
 
 
-def test_mt940_dem_lines_are_quarantined_but_the_file_still_reconciles(mt940):
-    assert mt940.reasons("cmxl-mt940.sta") == {i: "UNKNOWN_CURRENCY" for i in range(1, 12)}
-    assert mt940.stats["cmxl-mt940.sta"].control_totals_ok is True
+def test_mt940_dem_lines_are_quarantined_as_withdrawn_and_their_statement_is_not_verifiable(mt940):
+    assert mt940.reasons("cmxl-mt940.sta") == {i: "WITHDRAWN_CURRENCY" for i in range(1, 12)}
+    stats = mt940.stats["cmxl-mt940.sta"]                    # the EUR and PLN statements still load
+    assert stats.control_totals_ok is None and "11 WITHDRAWN_CURRENCY" in stats.detail
 
 
 def test_mt940_samples_that_do_not_reconcile_are_held_back_whole(mt940):
