@@ -228,6 +228,9 @@ def generate_tenant(out: Path, tenant: str, *, seed: int, end_day: int, days: in
         elif fmt.bank == "bai2":
             opening = writer.write(path, w, day, entries, rows, opening, payouts, spayouts, abatches, other_payouts,
                                    packed_wrapped=prm.bai2_packed_wrapped)
+        elif fmt.bank == "mt940":
+            opening = writer.write(path, w, day, entries, rows, opening, payouts, spayouts, abatches, other_payouts,
+                                   wrapped_86=prm.mt940_wrapped_86)
         else:
             opening = writer.write(path, w, day, entries, rows, opening, payouts, spayouts, abatches, other_payouts)
         file_of["bank"][rows] = fid
