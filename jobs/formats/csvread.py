@@ -238,11 +238,16 @@ def read_csv(spark: SparkSession, settings: Settings, files: list[LandedFile]) -
     return result
 
 
+# Columns the reader adds to every record: a header column of the same name is not read (the drift
+# check names it as unknown).
+_OWN = frozenset({"file_sha256", "file_name", "record_ordinal", "_raw", "_malformed", "_delimiter"})
+
+
 def _positions(headers: dict[str, list[str]]) -> dict[str, dict[int, list[str]]]:
     """name -> {position in the header -> the files (sha256) that have the name there}."""
     names: dict[str, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
     for sha, header in headers.items():
-        seen = set()
+        seen = set(_OWN)
         for i, name in enumerate(header):
             if name and name not in seen:
                 seen.add(name)

@@ -198,7 +198,7 @@ def generate_tenant(out: Path, tenant: str, *, seed: int, end_day: int, days: in
         kind = "book_jsonl" if jsonl else "book"
         fid, path = files.add(day, _name(book.file_name(w, day), kind, fmt))
         target = _as_xlsx(path, kind, fmt)
-        book.write(target, w, p, r, brows.rows(a, b), jsonl)
+        book.write(target, w, p, r, brows.rows(a, b), jsonl, prm.book_note_rate)
         _finish_xlsx(target, path, kind, fmt)
         file_of["book"][a:b] = fid
         report.files["book_jsonl" if jsonl else ("book_xlsx" if "book" in fmt.xlsx else "book_csv")] += 1

@@ -41,6 +41,7 @@ class NoiseParams:
     unrelated_bank_per_day: float = 0.0  # expected unrelated bank credits per day and tenant
     mt940_wrapped_86: bool = False    # MT940 :86: as German SEPA subfields wrapped over several lines
     bai2_packed_wrapped: bool = False  # BAI2: several records to a line, 16 texts wrapped onto the next line
+    book_note_rate: float = 0.0       # book CSV rows whose description holds a line break (quoted), as ERPs write
 
 
 def _kinds(scale: float, text_refs: bool = False) -> dict[int, float]:
@@ -65,7 +66,7 @@ LEVELS: dict[str, NoiseParams] = {
     "high": NoiseParams("high", _kinds(0.03, True), fx_share=0.15, refund_rate=0.04, partial_refund_rate=0.02,
                         chargeback_rate=0.02, book_duplicate_rate=0.03, stripe_duplicate_rate=0.02,
                         file_redeliveries=2, payout_missing_rate=0.05, payout_mismatch_rate=0.05,
-                        payout_noise_minimum=1, unrelated_bank_per_day=0.4, mt940_wrapped_86=True,
+                        payout_noise_minimum=1, unrelated_bank_per_day=0.4, mt940_wrapped_86=True, book_note_rate=0.05,
                         bai2_packed_wrapped=True),
 }
 
