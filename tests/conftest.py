@@ -18,7 +18,7 @@ import pytest
 # stage, which dominates at this size). Production keeps the defaults of jobs/spark.py.
 os.environ.setdefault("RECON_SPARK_SHUFFLE_PARTITIONS", "1")
 os.environ.setdefault("RECON_SPARK_CONF", "spark.sql.adaptive.enabled=false")
-os.environ.setdefault("RECON_SPARK_DRIVER_MEMORY", "3g")
+os.environ.setdefault("RECON_SPARK_DRIVER_MEMORY", "4g")
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 DATA = Path(__file__).parent / "data"

@@ -193,7 +193,7 @@ def sniff_checkout_payouts(head: Head) -> bool:
     return _has_all(head, "payout id", "payout amount", "holding currency", "payout date")
 
 
-_MT940_TAGS = re.compile(r"^:(20|25|28C?|60[FM]|61|62[FM]):", re.MULTILINE)
+_MT940_TAGS = re.compile(r"(?:^|\{4:):(20|25|28C?|60[FM]|61|62[FM]):", re.MULTILINE)   # :20: may follow {4:
 
 
 def sniff_mt940(head: Head) -> bool:

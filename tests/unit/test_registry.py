@@ -91,3 +91,12 @@ def test_workbooks_are_recognised_as_xlsx(tmp_path):
     wb.save(tmp_path / "x.bin")
     assert detect((tmp_path / "x.bin").read_bytes()[:65536]).format_id == "tabular.xlsx"
     assert detect(b"PK\x03\x04not a workbook") is None
+
+
+def test_mt940_whose_first_tag_shares_the_block_4_line_and_csv_headers_in_any_case_or_separator():
+    mt940 = (b"{1:F01ABNANL2AAXXX0000000000}{2:O9401200NDEAFIHHXXXX}{4::20:STARTUMS\r\n:25:DE1234/5678\r\n"
+             b":28C:1/1\r\n:60F:C261120EUR100,00\r\n:62F:C261120EUR100,00\r\n-}")
+    assert detect(mt940).format_id == "bank.mt940"
+    header = "Payment Id;ORDER_ID;Psp; psp reference ;Type;Amount;Currency;Created At;Customer Email;Description\r\n"
+    assert detect(b"\xef\xbb\xbf" + header.encode()).format_id == "book.csv"
+    assert detect(header.replace(";", ",").encode()).format_id == "book.csv"
