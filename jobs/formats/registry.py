@@ -168,15 +168,18 @@ def paypal_column_header(head: Head) -> list[str] | None:
     return None
 
 
+def _paypal_names(head: Head) -> set[str]:
+    """The CH record's column names as the parser keys them (any case and spacing)."""
+    return {_norm(c) for c in paypal_column_header(head) or ()}
+
+
 def sniff_paypal_stl(head: Head) -> bool:
-    cols = paypal_column_header(head)
-    return bool(cols) and {"Transaction ID", "Transaction Event Code"} <= set(cols) and (
-        "Transactional Status" not in cols)
+    names = _paypal_names(head)
+    return {"transaction_id", "transaction_event_code"} <= names and "transactional_status" not in names
 
 
 def sniff_paypal_trr(head: Head) -> bool:
-    cols = paypal_column_header(head)
-    return bool(cols) and {"Transaction ID", "Transaction Event Code", "Transactional Status"} <= set(cols)
+    return {"transaction_id", "transaction_event_code", "transactional_status"} <= _paypal_names(head)
 
 
 def sniff_braintree(head: Head) -> bool:

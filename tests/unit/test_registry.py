@@ -73,6 +73,11 @@ def test_dj_stripe_api_objects_and_a_lone_statement_line_are_not_guessed():
 def test_paypal_files_starting_with_a_section_header_and_bai2_on_one_line():
     stl = (COMPOSED / "paypal" / "STL-20240610.01.009.CSV").read_text().splitlines()
     assert detect("\n".join(stl[2:]).encode()).format_id == "paypal.stl"          # no RH/FH (SmashPig style)
+    upper = [line.upper() if line.startswith('"CH"') or line.startswith("CH,") else line for line in stl]
+    assert detect("\n".join(upper).encode()).format_id == "paypal.stl"            # column names in any case
+    trr = (COMPOSED / "paypal" / "TRR-20240610.01.008.CSV").read_text().splitlines()
+    assert detect("\n".join('"CH",' + line[5:].lower() if line.startswith('"CH"') else line for line in trr).encode()
+                  ).format_id == "paypal.trr"
     one_line = (COMPOSED / "bai2" / "psp_payouts.bai").read_text().replace("/\n", "/ ", 2)
     assert detect(one_line.encode()).format_id == "bank.bai2"
 
