@@ -224,7 +224,7 @@ def read_csv(spark: SparkSession, settings: Settings, files: list[LandedFile]) -
         for df, multiline, size in read_rows(spark, settings, members, width, header=True, delimiter=delimiter):
             df = with_ordinals(df, members)
             sha = F.col("file_sha256")
-            named = [_pick(sha, where).alias(name) for name, where in names.items()]
+            named = [_pick(sha, where, len(members)).alias(name) for name, where in names.items()]
             raw = F.coalesce(F.col(CORRUPT), F.concat_ws(delimiter, *[F.coalesce(F.col(f"c{i}"), F.lit(""))
                                                                     for i in range(width)]))
             df = df.select("file_sha256", "file_name", "record_ordinal", *named, raw.alias("_raw"),
@@ -255,11 +255,12 @@ def _positions(headers: dict[str, list[str]]) -> dict[str, dict[int, list[str]]]
     return names
 
 
-def _pick(sha, where: dict[int, list[str]]):
-    """The column at the position the row's file has the name in (null for a file without it)."""
+def _pick(sha, where: dict[int, list[str]], files: int):
+    """The column at the position the row's file has the name in (null for a file without it); no
+    per-row test when every file of the group has the name at the same position (the usual case)."""
     if len(where) == 1:
         (pos, shas), = where.items()
-        return F.when(sha.isin(*shas), F.col(f"c{pos}"))
+        return F.col(f"c{pos}") if len(shas) == files else F.when(sha.isin(*shas), F.col(f"c{pos}"))
     expr = None
     for pos, shas in sorted(where.items()):
         expr = (F.when if expr is None else expr.when)(sha.isin(*shas), F.col(f"c{pos}"))
