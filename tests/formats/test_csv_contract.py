@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from formats.conftest import files
-from reference import csvfile
+from reference import cards, csvfile
 
 pytestmark = pytest.mark.spark
 
@@ -208,6 +208,8 @@ def test_every_csv_file_of_the_run_has_the_records_python_csv_reads(formats_run)
             for rec in expected:
                 event = formats_run.events.get((name, rec.ordinal))
                 if event is not None:
-                    assert event.merchant_payment_id == rec.fields["payment_id"].strip(), (name, rec.ordinal)
+                    # an id whose digits pass as a card number is stored masked, as every card number is
+                    assert event.merchant_payment_id == cards.masked(rec.fields["payment_id"].strip()), (
+                        name, rec.ordinal)
         checked += 1
     assert checked >= 10
