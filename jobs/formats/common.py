@@ -33,6 +33,7 @@ UNKNOWN_TYPE = "UNKNOWN_TYPE"
 INCONSISTENT_AMOUNTS = "INCONSISTENT_AMOUNTS"
 CONTROL_TOTAL_MISMATCH = "CONTROL_TOTAL_MISMATCH"
 SCHEMA_DRIFT = "SCHEMA_DRIFT"
+PARSE_ERROR = "PARSE_ERROR"              # the parser failed on the file (a whole-file refusal; detail: the error)
 
 MAX_MINOR_DIGITS = 18                      # |amount| < 10^18 minor units fits a signed long
 

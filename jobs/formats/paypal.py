@@ -119,8 +119,11 @@ def _layouts(settings: Settings, files: list[LandedFile]) -> tuple[list[_Layout]
         if not check.ok:
             rejected[f.sha256] = (c.SCHEMA_DRIFT, check.describe())
             continue
-        if check.describe():
-            notes[f.sha256] = check.describe()
+        twice = sorted({n for n in header if n and header.count(n) > 1})
+        note = "; ".join(filter(None, [check.describe(), twice and (
+            f"column(s) {', '.join(twice)} appear more than once: the first is read")]))
+        if note:
+            notes[f.sha256] = note
         groups[tuple(header)].append(f)
     return [_Layout(list(h), fs) for h, fs in groups.items()], rejected, notes
 
@@ -151,7 +154,7 @@ def _parse(spark: SparkSession, settings: Settings, spec: FormatSpec, files: lis
         width = len(layout.header)
         body = body.select(
             "file_sha256", "file_name", "_section", "_pos_block", "_pos_row",
-            *[F.col(f"c{i + 1}").alias(name) for i, name in enumerate(layout.header) if name],
+            *[F.col(f"c{i + 1}").alias(name) for i, name in _named(layout.header)],
             F.col("_corrupt_record").isNotNull().alias("_malformed"),
             F.coalesce(F.col("_corrupt_record"), F.concat_ws(",", *[F.coalesce(F.col(f"c{i}"), F.lit(""))
                                                                     for i in range(width + 1)])).alias("_raw"))
@@ -178,6 +181,17 @@ def _parse(spark: SparkSession, settings: Settings, spec: FormatSpec, files: lis
                                               StructField("control_totals_ok", BooleanType()),
                                               StructField("detail", StringType())]))
     return c.finish(kept, spec, ctx, extra_stats=stats, rejected=rejected, notes=notes, files=files)
+
+
+def _named(header: list[str]) -> list[tuple[int, str]]:
+    """(position, name) of the columns to read: a name given twice is read from its first column, and a
+    column named like one of the reader's own (``file_name``...) is not read (the drift check names it)."""
+    taken, out = {"file_sha256", "file_name", "record_ordinal"}, []
+    for i, name in enumerate(header):
+        if name and name not in taken:
+            taken.add(name)
+            out.append((i, name))
+    return out
 
 
 def _hundredths_to_minor(df: DataFrame, out: str, text, exp_col: str, optional: bool) -> DataFrame:
@@ -309,7 +323,7 @@ def _fields(row) -> list[str]:
 
 def _int(text: str) -> int | None:
     text = (text or "").strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None     # "²".isdigit(), yet int("²") raises
 
 
 def _verify(footers, sums) -> dict[str, tuple[bool | None, str | None]]:

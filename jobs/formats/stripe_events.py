@@ -63,7 +63,7 @@ def is_json_lines(head: bytes) -> bool:
         return False
     try:
         return isinstance(json.loads(text.split("\n", 1)[0]), dict)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):   # not JSON; a number beyond int()'s digit limit; nesting too deep
         return False
 
 

@@ -17,6 +17,7 @@ import dataclasses
 import io
 import re
 import zipfile
+import zlib
 from collections import defaultdict
 from datetime import datetime, timedelta
 from functools import reduce
@@ -40,6 +41,13 @@ _CELL_REF = re.compile(r"([A-Z]+)(\d+)")
 
 class XlsxError(ValueError):
     pass
+
+
+# What a damaged workbook raises while it is read: a broken ZIP (bad CRC, header, compression method, a
+# member flagged encrypted: RuntimeError), a broken deflate stream, a truncated member, a shared string
+# index or date serial out of range.
+UNREADABLE = (XlsxError, etree.XMLSyntaxError, KeyError, ValueError, IndexError, OverflowError, EOFError,
+              RuntimeError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError)
 
 
 def _column_index(ref: str | None, fallback: int) -> int:
@@ -218,8 +226,9 @@ def parse_xlsx(spark: SparkSession, settings: Settings, spec: FormatSpec, files:
     for f in files:
         try:
             text = to_csv(storage.read_bytes(settings, f.raw_uri))
-        except (XlsxError, etree.XMLSyntaxError, KeyError, ValueError) as exc:
-            rejected[f.sha256] = (c.MALFORMED_ROW, f"unreadable workbook: {exc}")
+        except UNREADABLE as exc:
+            why = str(exc) if isinstance(exc, XlsxError) else f"{type(exc).__name__}: {exc}"
+            rejected[f.sha256] = (c.MALFORMED_ROW, f"unreadable workbook: {why}")
             continue
         inner = detect(text[:65536], exclude=(spec.format_id,))
         if inner is None:
