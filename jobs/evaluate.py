@@ -18,13 +18,15 @@ from datetime import date
 from pathlib import Path
 
 Record = tuple[str, int]
+BANK_FILE_PREFIXES = ("camt053_", "mt940_", "bai2_")     # jobs/generate: camt_file, mt940_file, bai2_file
 
 
 def role_of(file_name: str) -> str:
-    """The generator's file naming: book_payments_*, camt053_*, else a PSP report."""
+    """The generator's file naming: book_payments_*, a bank statement (camt053_*, mt940_*, bai2_*), else a
+    PSP report."""
     if file_name.startswith("book_payments_"):
         return "book"
-    if file_name.startswith("camt053_"):
+    if file_name.startswith(BANK_FILE_PREFIXES):
         return "bank"
     return "psp"
 
