@@ -19,10 +19,9 @@ The files:
 from __future__ import annotations
 
 import hashlib
-import random
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from hypothesis import strategies as st
 
 import formats.test_bank_formats  # noqa: F401  (registers sample1, sample2 and psp_payouts.bai in the shared run)
 from formats.conftest import COMPOSED, SAMPLES, files
+from formats.picks import DrawPick, RandomPick
 from reference import bai2 as reference
 
 BAI2_SAMPLES = sorted(p for p in (SAMPLES / "bai2").glob("*.txt") if not p.name.startswith("LICENSE")) + sorted(
@@ -144,38 +144,6 @@ WORDS = ("ACH", "CREDIT", "PAYPAL", "(EUROPE)", "S.A", "R.L.", "ET", "CIE,", "S.
          "TX9428XT", "BATCH", "412", "A/B", "INV-2024-11", "REF:77", "NO.68751", "PPD", "SETTL", "x,y", "16,00",
          "49,5", "DEALER", "PAYMENTS", "1/2", "12/03,")
 BAD_AMOUNTS = ("12.50", "1O0", "-100")
-
-
-class RandomPick:
-    """Choices from a seeded ``random.Random`` (the batch that goes through Spark)."""
-
-    def __init__(self, seed: int):
-        self.rng = random.Random(seed)
-
-    def integer(self, lo: int, hi: int) -> int:
-        return self.rng.randint(lo, hi)
-
-    def choice(self, options):
-        return options[self.rng.randrange(len(options))]
-
-    def chance(self, p: float) -> bool:
-        return self.rng.random() < p
-
-
-class DrawPick:
-    """Choices drawn by hypothesis (shrinkable)."""
-
-    def __init__(self, data):
-        self.data = data
-
-    def integer(self, lo: int, hi: int) -> int:
-        return self.data.draw(st.integers(lo, hi))
-
-    def choice(self, options):
-        return self.data.draw(st.sampled_from(options))
-
-    def chance(self, p: float) -> bool:
-        return self.data.draw(st.integers(0, 99)) < round(p * 100)
 
 
 @dataclass

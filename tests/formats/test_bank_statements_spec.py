@@ -24,7 +24,6 @@ The files:
 from __future__ import annotations
 
 import hashlib
-import random
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from hypothesis import strategies as st
 
 import formats.test_bank_formats  # noqa: F401  (registers the MT940 and camt.053 samples in the shared run)
 from formats.conftest import COMPOSED, SAMPLES, files
+from formats.picks import DrawPick, RandomPick
 from reference import camt053 as ref_camt
 from reference import mt940 as ref_mt940
 
@@ -74,38 +74,6 @@ def tokens(text: str | None) -> set[str]:
 
 
 # ---------------------------------------------------------------------------------------- choices
-class RandomPick:
-    """Choices from a seeded ``random.Random`` (the batch that goes through Spark)."""
-
-    def __init__(self, seed):
-        self.rng = random.Random(seed)
-
-    def integer(self, lo: int, hi: int) -> int:
-        return self.rng.randint(lo, hi)
-
-    def choice(self, options):
-        return options[self.rng.randrange(len(options))]
-
-    def chance(self, p: float) -> bool:
-        return self.rng.random() < p
-
-
-class DrawPick:
-    """Choices drawn by hypothesis (shrinkable)."""
-
-    def __init__(self, data):
-        self.data = data
-
-    def integer(self, lo: int, hi: int) -> int:
-        return self.data.draw(st.integers(lo, hi))
-
-    def choice(self, options):
-        return self.data.draw(st.sampled_from(options))
-
-    def chance(self, p: float) -> bool:
-        return self.data.draw(st.integers(0, 99)) < round(p * 100)
-
-
 def an_id(pick, lo: int = 8, hi: int = 16) -> str:
     """A reference as PSPs and banks write them: letters and digits, never a run of digits a card number
     could hide in."""
