@@ -20,8 +20,8 @@ $(STAMP): requirements.lock pyproject.toml infra/local/bootstrap_venv.sh
 	bash infra/local/bootstrap_venv.sh
 	@touch $@
 
-jars:  ## Delta / hadoop-aws jars from Maven Central into .local/jars (checksummed)
-	@python3 -m jobs.localenv.jars >/dev/null && echo "jars ready: $(LOCAL)/jars"
+jars: venv  ## Delta / hadoop-aws jars from Maven Central into .local/jars (checksummed), the project's JVM functions compiled
+	@$(PY) -m jobs.localenv.jars >/dev/null && echo "jars ready: $(LOCAL)/jars"
 
 pg: venv  ## the project's own PostgreSQL on 127.0.0.1 (skipped when RECON_DATABASE_URL is set)
 	@if [ -n "$$RECON_DATABASE_URL" ]; then echo "using RECON_DATABASE_URL"; \

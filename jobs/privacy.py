@@ -1,8 +1,9 @@
-"""Privacy as Spark column expressions (no Python UDFs): PAN masking and keyed PII hashing.
+"""Privacy in Spark, as column expressions and one JVM function (no Python UDFs): PAN masking and keyed
+PII hashing.
 
 * Card numbers: every run of 13-19 digits (optionally separated by single spaces or dashes) that
   passes the Luhn check is replaced by its first 6 and last 4 digits with ``*`` in between. This is
-  applied to free text and to id fields alike, before anything is written.
+  applied to free text and to id fields alike, before anything is written to the lake.
 * Emails and names: ``sha256(salt || ':' || lower(trim(value)))`` with a per-tenant secret salt, so
   the same customer hashes to the same value within a tenant and cannot be joined across tenants.
 """
@@ -17,45 +18,15 @@ from pyspark.sql import functions as F
 
 from jobs.settings import LOCAL_DIR
 
-PAN_CANDIDATE = r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])"
-
-def _digits(c: Column) -> Column:
-    return F.regexp_replace(c, "[ -]", "")
-
-
-MAX_PAN_DIGITS = 19
-
-
-def luhn_valid(c: Column, digits_only: bool = False) -> Column:
-    """True when the digits of ``c`` (13-19 of them, spaces and dashes ignored) pass the Luhn (mod 10)
-    check. One native expression per digit position (no higher-order function: those are evaluated
-    row by row by the interpreter, and this runs on every id column of every record).
-    ``digits_only``: ``c`` is known to hold digits only (no separators to strip)."""
-    digits = c if digits_only else _digits(c)
-    n = F.length(digits)
-    total = F.lit(0)
-    for i in range(MAX_PAN_DIGITS):                     # i = position from the right, 0 = check digit
-        d = F.substring(digits, -(i + 1), 1).cast("int")
-        value = F.when(d * 2 > 9, d * 2 - 9).otherwise(d * 2) if i % 2 == 1 else d
-        total = total + F.when(n > i, value).otherwise(0)
-    return (n <= MAX_PAN_DIGITS) & (total % 10 == 0)
-
-
-def mask_pan(c: Column, digits_only: bool = False) -> Column:
-    """A card number as first-6, ``*`` for each middle digit, last-4."""
-    digits = c if digits_only else _digits(c)
-    n = F.length(digits)
-    middle = F.regexp_replace(digits.substr(F.lit(7), n - 10), "[0-9]", "*")
-    return F.concat(digits.substr(F.lit(1), F.lit(6)), middle, digits.substr(n - 3, F.lit(4)))
-
-
-def mask_pans(col: Column) -> Column:
-    """``col`` with every Luhn-valid 13-19 digit run masked to first-6/last-4."""
-    candidates = F.filter(F.regexp_extract_all(col, F.lit(PAN_CANDIDATE), 0), lambda c: luhn_valid(c))
-    masked = F.aggregate(candidates, col, lambda acc, c: F.replace(acc, c, mask_pan(c)))
-    return (F.when(~col.rlike(PAN_CANDIDATE), col)
-            .when(col.rlike(r"^[0-9]{13,19}$"), F.when(luhn_valid(col, True), mask_pan(col, True)).otherwise(col))
-            .otherwise(masked))
+def mask_card_numbers(col: Column) -> Column:
+    """Every card number in ``col`` masked to first-6/last-4: any 13-19 digit window (single spaces or
+    dashes allowed between digits) that starts where a digit group starts, is not followed by a digit
+    and passes the Luhn check; so a card number that follows another number after a space
+    (``"ref 7 4111 1111 ..."``) or is followed by one (``"4111111111111111 12"``) is found too.
+    One JVM function (``jobs/jvm/psp/recon/MaskCardNumbers.java``, registered by ``jobs.spark``): one
+    pass over the characters, none for a value with fewer than 13 digits; ``jobs.formats.common.mask_text``
+    is its Python twin for text built on the driver."""
+    return F.call_udf("recon_mask_card_numbers", col)
 
 
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"

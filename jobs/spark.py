@@ -106,7 +106,24 @@ def get_spark(settings: Settings | None = None, app_name: str = "psp-recon",
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("RECON_SPARK_LOG_LEVEL", "WARN"))
     _quiet(spark, QUIET_LOGGERS)
+    register_functions(spark)
     return spark
+
+
+# The project's JVM functions (jobs/jvm, compiled by ``python3 -m jobs.localenv.jars`` into
+# psp-recon-udf-<hash>.jar): SQL name -> (class, return type).
+JVM_FUNCTIONS = {"recon_mask_card_numbers": ("psp.recon.MaskCardNumbers", "string")}
+
+
+def register_functions(spark: "SparkSession") -> None:
+    """Register the project's JVM functions in the session (idempotent)."""
+    for name, (class_name, return_type) in JVM_FUNCTIONS.items():
+        try:
+            spark.udf.registerJavaFunction(name, class_name, return_type)
+        except Exception as exc:  # noqa: BLE001 - re-raised with what to do
+            raise ConfigurationError(
+                f"cannot register {name} ({class_name}): the project's JVM functions jar "
+                "(psp-recon-udf-*.jar, built by `make jars`) is not on the Spark classpath") from exc
 
 
 def _forget_dead_session() -> None:

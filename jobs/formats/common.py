@@ -17,7 +17,7 @@ from pyspark.sql.types import StringType
 
 from jobs.formats.registry import FormatSpec
 from jobs.money import CURRENCY_EXPONENTS
-from jobs.privacy import hash_pii, luhn_valid, mask_pan, redact_emails
+from jobs.privacy import hash_pii, mask_card_numbers, redact_emails
 from jobs.schema import EVENT_SCHEMA, EVENT_SCHEMA_VERSION, FILE_STATS_SCHEMA, QUARANTINE_SCHEMA, conform
 
 # Reason codes for quarantined rows and files.
@@ -145,46 +145,6 @@ def event_id(file_sha: Column, ordinal: Column) -> Column:
     return F.substring(F.sha2(F.concat_ws(":", file_sha, ordinal.cast("string")), 256), 1, 32)
 
 
-_GATE = r"[0-9](?:[ -]?[0-9]){12}"
-# Fast paths for the common shapes, which give the same result as the general search:
-# a value that is one 13-19 digit run (an Adyen PSP reference, an account number) has one candidate
-# window, itself;
-_DIGITS_ONLY = r"^[0-9]{13,19}$"
-# a value without separated digits (no digit, space or dash, digit) and with one 13-19 digit run
-# (``ORD-26111800000007``) has one candidate window too: that run (windows then start and end where
-# runs do, and longer runs have none).
-_SEPARATED = r"[0-9][ -][0-9]"
-_RUN = r"(?<![0-9])([0-9]{13,19})(?![0-9])"
-_TWO_RUNS = r"(?<![0-9])[0-9]{13,19}(?![0-9]).*(?<![0-9])[0-9]{13,19}(?![0-9])"
-
-
-def card_run(col: Column) -> Column:
-    """The single 13-19 digit run ``mask_card_numbers`` needs: put it in a column of its own first
-    (``mask_card_numbers(col, F.col(...))``) so the regular expression runs once per value, not once per
-    reference (``_protect`` does)."""
-    return F.regexp_extract(col, _RUN, 1)
-
-
-def mask_card_numbers(col: Column, run: Column | None = None) -> Column:
-    """Every card number in ``col`` masked to first-6/last-4: any 13-19 digit window (single spaces or
-    dashes allowed between digits) that starts where a digit group starts, is not followed by a digit
-    and passes the Luhn check. Unlike ``jobs.privacy.mask_pans``, which tests only maximal digit runs,
-    this also finds a card number that follows another number after a space (``"ref 7 4111 1111 ..."``)
-    or is followed by one (``"4111111111111111 12"``). Native expressions only; the general search
-    (higher-order functions, interpreted row by row) runs only for values the fast paths do not cover."""
-    windows = [F.regexp_extract_all(col, F.lit(rf"(?<![0-9])(?=([0-9](?:[ -]?[0-9]){{{n - 1}}})(?![0-9]))"), 1)
-               for n in range(19, 12, -1)]                          # longest first
-    candidates = F.filter(F.flatten(F.array(*windows)), lambda c: luhn_valid(c))
-    masked = F.aggregate(candidates, col, lambda acc, c: F.replace(acc, c, mask_pan(c)))
-    run = card_run(col) if run is None else run
-    separated = col.rlike(_SEPARATED)
-    one_run = ~separated & ~col.rlike(_TWO_RUNS)
-    return (F.when((run == "") & ~separated, col)        # no window at all (runs of 20+ digits have none)
-            .when(one_run, F.when(luhn_valid(run, True), F.replace(col, run, mask_pan(run, True))).otherwise(col))
-            .when(~col.rlike(_GATE), col)
-            .otherwise(masked))
-
-
 # Event columns that are never PAN-masked: constants set by ``finish``, digests, validated codes.
 _NOT_MASKED = {"tenant_id", "event_id", "source", "source_kind", "format", "parser_version", "event_type",
                "currency", "presentment_currency", "file_sha256", "file_name", "customer_email_hash",
@@ -200,9 +160,8 @@ def _protect(df: DataFrame) -> DataFrame:
             df = df.withColumn(f.name, F.col(f.name).cast("string"))
             if f.name in _EMAIL_REDACTED:
                 df = df.withColumn(f.name, redact_emails(F.col(f.name)))
-            df = (df.withColumn("_card_run", card_run(F.col(f.name)))
-                  .withColumn(f.name, mask_card_numbers(F.col(f.name), F.col("_card_run"))))
-    return df.drop("_card_run")
+            df = df.withColumn(f.name, mask_card_numbers(F.col(f.name)))
+    return df
 
 
 def finish(parsed: DataFrame, spec: FormatSpec, ctx: ParseContext, extra_stats: DataFrame | None = None,
@@ -297,17 +256,18 @@ def card_windows(text: str) -> list[tuple[int, int]]:
     """(start, end) of every 13-19 digit window that starts where a digit group starts, may contain single
     spaces or dashes between digits, is not followed by a digit, and passes the Luhn check."""
     found, n = [], len(text)
+    isdigit = lambda k: "0" <= text[k] <= "9"  # noqa: E731 - ASCII digits only, as the JVM function
     for i in range(n):
-        if not text[i].isdigit() or (i and text[i - 1].isdigit()):
+        if not isdigit(i) or (i and isdigit(i - 1)):
             continue
         digits, j = "", i
         while j < n and len(digits) < 19:
-            if text[j].isdigit():
+            if isdigit(j):
                 digits += text[j]
                 j += 1
-                if 13 <= len(digits) and (j >= n or not text[j].isdigit()) and luhn_ok(digits):
+                if 13 <= len(digits) and (j >= n or not isdigit(j)) and luhn_ok(digits):
                     found.append((i, j))
-            elif text[j] in " -" and j + 1 < n and text[j + 1].isdigit() and digits:
+            elif text[j] in " -" and j + 1 < n and isdigit(j + 1) and digits:
                 j += 1
             else:
                 break
@@ -318,7 +278,8 @@ def mask_text(text: str | None) -> str | None:
     """Python twin of ``mask_card_numbers`` for messages built on the driver (details, notes)."""
     if not text:
         return text
-    chunks = [text[a:b] for a, b in sorted(card_windows(text), key=lambda w: w[0] - w[1])]   # longest first
+    digit_count = lambda w: sum("0" <= ch <= "9" for ch in text[w[0]:w[1]])  # noqa: E731
+    chunks = [text[a:b] for a, b in sorted(card_windows(text), key=lambda w: (-digit_count(w), w[0]))]  # most digits first
     for chunk in chunks:
         digits = re.sub(r"[ -]", "", chunk)
         text = text.replace(chunk, digits[:6] + "*" * (len(digits) - 10) + digits[-4:])

@@ -58,6 +58,43 @@ def test_card_numbers_are_masked_wherever_they_sit(spark):
     assert got == cases and {k: mask_text(k) for k in cases} == cases
 
 
+def reference_mask(text: str) -> str:
+    """The masking rule from the brute-force window list: windows longest first, then left to right,
+    each Luhn-valid window's text replaced wherever it occurs."""
+    windows = sorted(((len(re.sub(r"[ -]", "", w)), -i, w) for i, w in enumerate(card_numbers(text))), reverse=True)
+    for _, _, chunk in windows:
+        digits = re.sub(r"[ -]", "", chunk)
+        text = text.replace(chunk, digits[:6] + "*" * (len(digits) - 10) + digits[-4:])
+    return text
+
+
+def test_the_jvm_masking_agrees_with_the_brute_force_reader_on_random_text(spark):
+    """3,000 random strings of digits, spaces, dashes and letters, with card numbers planted in a third
+    of them (half of those between spaces, the others where they fall, often glued to other digits): the JVM function the parsers use and the Python twin for driver-side text both give what
+    the brute-force window search gives."""
+    import random
+
+    from pyspark.sql import functions as F
+
+    from jobs.formats.common import mask_card_numbers, mask_text
+
+    rng = random.Random(20261205)
+    alphabet = "0123456789" * 4 + "  --ab/."
+    texts = []
+    for i in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        if i % 3 == 0:
+            at = rng.randint(0, len(text))
+            text = text[:at] + (f" {pan(i)} " if i % 2 else pan(i)) + text[at:]
+        texts.append(text)
+    df = spark.createDataFrame([(t,) for t in texts], "t string")
+    got = [r.m for r in df.select(mask_card_numbers(F.col("t")).alias("m")).collect()]
+    expected = [reference_mask(t) for t in texts]
+    assert sum(e != t for e, t in zip(expected, texts)) > 500      # most planted numbers stand alone
+    assert [(t, g) for t, g, e in zip(texts, got, expected) if g != e] == []
+    assert [t for t, e in zip(texts, expected) if mask_text(t) != e] == []
+
+
 def pan(i: int) -> str:
     return PANS[i % len(PANS)]
 

@@ -1,9 +1,9 @@
-"""PAN masking and PII hashing as Spark expressions."""
+"""PAN masking and PII hashing in Spark."""
 import pytest
 from chispa import assert_column_equality
 from pyspark.sql import functions as F
 
-from jobs.privacy import hash_pii, mask_pans, redact_emails
+from jobs.privacy import hash_pii, mask_card_numbers, redact_emails
 
 pytestmark = pytest.mark.spark
 
@@ -19,7 +19,7 @@ def test_luhn_valid_card_numbers_are_masked_to_first6_last4(spark):
         ("12345678901234567890", "12345678901234567890"),          # 20 digits: too long
         (None, None),
     ]
-    df = spark.createDataFrame(rows, "text string, expected string").withColumn("masked", mask_pans(F.col("text")))
+    df = spark.createDataFrame(rows, "text string, expected string").withColumn("masked", mask_card_numbers(F.col("text")))
     assert_column_equality(df, "masked", "expected")
 
 
@@ -41,5 +41,5 @@ def test_a_luhn_valid_id_is_masked_the_same_way_on_every_side(spark):
     """Id fields are scanned too: a 16-digit PSP reference that passes Luhn is indistinguishable from
     a card number and is stored masked; book and PSP mask it identically, so it still pairs."""
     df = spark.createDataFrame([("8815000000000099",), ("8815000000000099",)], "ref string")
-    masked = [r[0] for r in df.select(mask_pans(F.col("ref"))).collect()]
+    masked = [r[0] for r in df.select(mask_card_numbers(F.col("ref"))).collect()]
     assert masked == ["881500******0099", "881500******0099"]
