@@ -66,8 +66,8 @@ airflow: setup  ## the Airflow UI on http://127.0.0.1:8080 (admin password print
 	@echo "Airflow UI: http://127.0.0.1:8080  (user admin; password in $(LOCAL)/airflow/simple_auth_manager_passwords.json.generated)"
 	PATH="$(CURDIR)/.venv/bin:$$PATH" exec .venv/bin/airflow standalone
 
-package:  ## the job archive + entry script for EMR / EMR Serverless / Glue -> dist/
-	python3 infra/emr/build_package.py --out dist
+package: venv  ## the job archive, entry script and JVM functions jar for EMR / EMR Serverless / Glue -> dist/
+	$(PY) infra/emr/build_package.py --out dist
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (needs the venv's uv)
 	.venv/bin/uv pip compile pyproject.toml --extra dev --python .venv/bin/python --no-annotate \

@@ -1,8 +1,9 @@
 """The one SparkSession factory, for local runs, tests and the cluster runtimes.
 
 ``local``: a local[*] session whose Delta Lake and S3 (s3a) support comes from the jars that
-``python3 -m jobs.localenv.jars`` fetched into ``.local/jars``. Anywhere else (EMR, EMR Serverless,
-Glue) the runtime provides Delta and S3, so only the session options are set and no jars are added.
+``python3 -m jobs.localenv.jars`` fetched into ``.local/jars``, next to the project's own JVM functions
+jar it compiled. Anywhere else (EMR, EMR Serverless, Glue) the runtime provides Delta and S3, so only
+the session options are set; the JVM functions jar comes with the job (``make package``, ``--jars``).
 """
 from __future__ import annotations
 
@@ -50,6 +51,12 @@ def local_jars(settings: Settings) -> list[str]:
             f"Delta Lake jars not found in {settings.jars_dir}: run `make setup` "
             "(or `python3 -m jobs.localenv.jars`) to fetch them from Maven Central"
         )
+    from jobs.localenv.jars import udf_jar_name
+
+    if not (settings.jars_dir / udf_jar_name()).exists():
+        raise ConfigurationError(
+            f"the project's JVM functions jar {udf_jar_name()} is not in {settings.jars_dir} (it is missing or "
+            "older than jobs/jvm): run `make setup` (or `.venv/bin/python -m jobs.localenv.jars`)")
     return jars
 
 

@@ -1,15 +1,19 @@
 """Build the job code archive shipped to EMR / Glue: ``dist/psp_recon_jobs.zip`` (the ``jobs`` package
-without local-only helpers' caches, plus ``sql/``) and ``dist/recon_entry.py``.
+without local-only helpers' caches, plus ``sql/``), ``dist/recon_entry.py`` and the project's JVM
+functions, ``dist/psp-recon-udf-<hash>.jar`` (to be passed with ``--jars``: the parse stage masks card
+numbers with it).
 
 Usage: ``python3 infra/emr/build_package.py [--out dist]`` (``make package``); upload both files to the
 ``RECON_CODE_URI`` / ``RECON_ENTRY_URI`` locations (terraform output ``recon_environment``).
 """
 import argparse
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
 
 
 def build(out: Path) -> Path:
@@ -21,6 +25,9 @@ def build(out: Path) -> Path:
                 if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                     zf.write(path, path.relative_to(ROOT).as_posix())
     shutil.copy2(Path(__file__).with_name("recon_entry.py"), out / "recon_entry.py")
+    from jobs.localenv.jars import build_udf_jar
+
+    build_udf_jar(out)
     return archive
 
 

@@ -20,6 +20,8 @@ def test_job_archive_runs_the_cli_from_an_unpacked_copy(tmp_path):
     names = zipfile.ZipFile(tmp_path / "psp_recon_jobs.zip").namelist()
     assert "jobs/cli.py" in names and "sql/migrations/V001__core.sql" in names and "jobs/conf/tenants/acme.yaml" in names
     assert not any("__pycache__" in n for n in names)
+    jars = list(tmp_path.glob("psp-recon-udf-*.jar"))            # the JVM functions the parse stage calls
+    assert len(jars) == 1 and "psp/recon/MaskCardNumbers.class" in zipfile.ZipFile(jars[0]).namelist()
     # Run the entry script without site-packages (-S: no editable install), so only the archive provides the code.
     run = subprocess.run([sys.executable, "-S", str(tmp_path / "recon_entry.py"), "stage", "--help"], cwd=tmp_path,
                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
