@@ -274,12 +274,23 @@ def card_windows(text: str) -> list[tuple[int, int]]:
     return found
 
 
+MAX_REPLACED_WINDOWS = 64      # psp.recon.MaskCardNumbers.MAX_REPLACED_WINDOWS
+
+
 def mask_text(text: str | None) -> str | None:
     """Python twin of ``mask_card_numbers`` for messages built on the driver (details, notes)."""
     if not text:
         return text
+    windows = card_windows(text)
+    if len(windows) > MAX_REPLACED_WINDOWS:       # as the JVM function: middle digits masked in place
+        out = list(text)
+        for a, b in windows:
+            positions = [i for i in range(a, b) if "0" <= text[i] <= "9"]
+            for i in positions[6:-4]:
+                out[i] = "*"
+        return "".join(out)
     digit_count = lambda w: sum("0" <= ch <= "9" for ch in text[w[0]:w[1]])  # noqa: E731
-    chunks = [text[a:b] for a, b in sorted(card_windows(text), key=lambda w: (-digit_count(w), w[0]))]  # most digits first
+    chunks = [text[a:b] for a, b in sorted(windows, key=lambda w: (-digit_count(w), w[0]))]  # most digits first
     for chunk in chunks:
         digits = re.sub(r"[ -]", "", chunk)
         text = text.replace(chunk, digits[:6] + "*" * (len(digits) - 10) + digits[-4:])
