@@ -323,6 +323,13 @@ def mismatches(book: DataFrame, psp: DataFrame, rules: MatchRules) -> DataFrame:
                 F.col("f.reason_detail").alias("reason_detail"))
 
 
+def unique_pairs(pairs: DataFrame) -> DataFrame:
+    """The pairs whose book record and PSP record each appear in no other pair: candidates counted by
+    two aggregates, no window, no checkpoint."""
+    one = lambda key: pairs.groupBy(key).count().filter("count = 1").select(key)  # noqa: E731
+    return pairs.join(one("b_id"), "b_id", "left_semi").join(one("p_id"), "p_id", "left_semi")
+
+
 def _allowed(cands: DataFrame, forbidden: DataFrame | None) -> DataFrame:
     return cands if forbidden is None else cands.join(forbidden, ["b_id", "p_id"], "left_anti")
 
@@ -341,7 +348,12 @@ def match(items: DataFrame, rules: MatchRules, population: DataFrame | None = No
                                 (3, lambda b, p: level3(b, p, rules), "tolerance")):
         if level not in rules.levels:
             continue
-        accepted, ambiguous = assign.assign(_allowed(finder(book, psp), forbidden))
+        if level < 3:
+            # every exact pair scores 1, so the mutual-best assignment accepts exactly the pairs whose two
+            # records have no other candidate (and a second round finds nothing new): counting suffices
+            accepted = unique_pairs(_allowed(finder(book, psp), forbidden))
+        else:
+            accepted, ambiguous = assign.assign(_allowed(finder(book, psp), forbidden))
         # Only the matches found are checkpointed: the remaining sides then grow by one anti-join per level.
         found = materialize(_pairs_to_members(accepted, level, rules.rule_id(level, name), rules))
         members.append(found)
@@ -354,6 +366,9 @@ def match(items: DataFrame, rules: MatchRules, population: DataFrame | None = No
             flags.append(several)
             book = _remaining(book, found, "b_id")
             psp = _remaining(psp, found, "p_id")
+        if level == 2:
+            # the residue of the exact levels, which every later level and the mismatch check read: once
+            book, psp = materialize(book), materialize(psp)
         if level == 3:
             names = psp.select(F.col("p_id"), _label("p").alias("p_label"))
             labelled = (ambiguous.select("b_id", F.explode("candidates").alias("p_id")).join(names, "p_id")

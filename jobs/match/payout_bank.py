@@ -19,8 +19,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.lake import materialize
-from jobs.match import assign
-from jobs.match.book_psp import RelationResult
+from jobs.match.book_psp import RelationResult, unique_pairs
 from jobs.match.refs import group_match_id
 from jobs.match.rules import PAYOUT_BANK, PAYOUT_MISMATCH, MatchRules
 
@@ -81,8 +80,8 @@ def match(items: DataFrame, rules: MatchRules, forbidden: DataFrame | None = Non
     agrees = (F.col("bk_amount") == F.col("po_amount")) & (F.col("bk_currency") == F.col("po_currency"))
     ref_pairs = by_ref.filter(agrees).select(F.col("b_id"), F.col("po_key").alias("p_id"),
                                              F.lit(Decimal(1)).alias("score"))
-    accepted_ref, _ = assign.assign(ref_pairs)
-    accepted_ref = materialize(accepted_ref.withColumn("rule", F.lit("payout_reference")))
+    # every pair scores 1: one-to-one is a bank entry and a payout that have no other candidate
+    accepted_ref = materialize(unique_pairs(ref_pairs).withColumn("rule", F.lit("payout_reference")))
 
     mismatched = (by_ref.filter(~agrees).join(accepted_ref.select("b_id"), "b_id", "left_anti")
                   .join(accepted_ref.select(F.col("p_id").alias("po_key")), "po_key", "left_anti"))
