@@ -8,9 +8,11 @@ header, a valid file under another format's extension, ... It lands them in ``FU
 together with the unmutated samples, detected by content like landing does, and runs the real parse
 stage on each batch. Each batch takes the samples and mutants of a share of the formats (mutants may
 turn into another format, or none), so that no batch plans every format's queries. Measured on 2 cores
-(2026-12-05): the reference run of the 39 good files of 16 formats 122-152 s; the whole file 21.5 min
-quiet (two batches of 500); most of a batch is the events write, where every task generates code for
-the PAN-masking expressions of its branch. Then:
+(2026-12-05, another test run sharing the machine for part of it): the reference run of the 39 good
+files of 16 formats 97 s, the two batches of 500 134 + 62 s, the whole file 5.6 min. It took 21.5 min
+quiet before the card-number masking became one JVM function and the e-mail expression linear time:
+the e-mail expression rescanned a mutated file read as one megabyte-long record from every position.
+Then:
 
 * nothing raises out of the parse stage;
 * every good file is loaded completely: the same records (ordinal, amount, currency), statistics and
