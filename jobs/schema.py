@@ -160,7 +160,8 @@ JOURNAL_SCHEMA = _fields(                          # one row per journal line
     ("memo", StringType(), True),                  # what the line is about, for people and ERP files
     ("posting_date", DateType(), True),            # accounting date: business_date, or the next open date
     ("period_ref", StringType(), True),            # why posting_date differs (closed period) / what it restates
-    ("source_event_ids", ArrayType(StringType()), True),   # every record the journal stands for (lineage)
+    ("source_event_ids", ArrayType(StringType()), True),   # the records the journal stands for (lineage); null
+                                                   # for a payout journal: its payout's records posted that day
     ("restates_journal_id", StringType(), True),   # a restatement: the journal whose booked lines it corrects
 )
 

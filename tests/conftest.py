@@ -93,14 +93,43 @@ def settings(lake, migrated_db, tenant_id, tmp_path):
     return Settings(lake=lake, database_url=migrated_db, tenant_config_dir=tmp_path / "tenants")
 
 
-@pytest.fixture(scope="session")
-def spark(tmp_path_factory):
+_SPARK: dict = {}
+
+
+def _live_spark(lake: str):
+    """The shared Spark session; a new one if the JVM of the last one died (killed for memory, a fatal
+    error in a task): the test it died in fails with its reason, the tests after it get a working JVM
+    instead of failing one by one with "Connection refused"."""
     from jobs.settings import Settings
     from jobs.spark import get_spark
 
-    session = get_spark(Settings(lake=str(tmp_path_factory.mktemp("lake"))), app_name="psp-recon-tests")
-    yield session
-    session.stop()
+    session = _SPARK.get("session")
+    if session is not None:
+        try:
+            if not session.sparkContext._jsc.sc().isStopped():
+                return session
+        except Exception:  # noqa: BLE001 - any gateway error means the JVM is gone
+            pass
+    _SPARK["session"] = get_spark(Settings(lake=lake), app_name="psp-recon-tests")
+    return _SPARK["session"]
+
+
+@pytest.fixture(scope="session")
+def spark_lake(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("lake"))
+
+
+@pytest.fixture(scope="session")
+def spark_session(spark_lake):
+    """The shared session for module- and session-scoped fixtures (tests take ``spark``)."""
+    yield _live_spark(spark_lake)
+    if _SPARK.get("session") is not None:
+        _SPARK["session"].stop()
+
+
+@pytest.fixture
+def spark(spark_session, spark_lake):
+    return _live_spark(spark_lake)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -84,6 +84,12 @@ def _psp_journal_columns(df: DataFrame) -> DataFrame:
 PAYOUT_KEY = ["source", "psp", "payout_ref", "currency"]
 
 
+def payout_journal_id(business_date: Column) -> Column:
+    """The id of the payout journal of a (``source``, ``payout_ref``, ``currency``) for the records of it
+    posted on ``business_date`` (ISO text): what a trace computes from a payout's record."""
+    return journal_id("source", "payout_ref", "currency", business_date, F.lit("payout"))
+
+
 def _payout_amount() -> Column:
     """What a payout moves out of the receivable, from its records: the net of its member records, or
     minus its payout row(s) while no member record is known (a payout row restates its members)."""
@@ -111,15 +117,18 @@ def payouts_of(events: DataFrame, posted: DataFrame, pb_match: DataFrame, day: d
     member = F.col("event_type") != "payout"
     first = F.min_by(F.struct("event_id", "file_name", "record_ordinal"),
                      F.struct(member.cast("int"), F.col("file_name"), F.col("record_ordinal")))
+    # no list of the payout's records in the journal (one payout can hold millions of a day's records: a
+    # row of ~150 MB that one task wrote for minutes); they are the payout's records posted on the day,
+    # found by the journal's id (``payout_journal_id``) or through its match
     grouped = (today.join(pb_match, "event_id", "left").groupBy("_payout", *PAYOUT_KEY)
-               .agg(first.alias("first"), F.max("match_id").alias("match_id"),
-                    F.array_sort(F.collect_list("event_id")).alias("source_event_ids"))
+               .agg(first.alias("first"), F.max("match_id").alias("match_id"))
                .join(moved, "_payout").join(earlier, "_payout", "left"))
     return grouped.select(
-        journal_id("source", "payout_ref", "currency", F.lit(day.isoformat()), F.lit("payout")).alias("journal_id"),
+        payout_journal_id(F.lit(day.isoformat())).alias("journal_id"),
         F.lit("psp_payout").alias("journal_type"), F.col("first.event_id").alias("event_id"), "match_id",
         F.col("first.file_name").alias("source_file_name"), F.col("first.record_ordinal").alias("source_record_ordinal"),
-        "psp", F.concat_ws(" ", "source", F.lit("payout"), "payout_ref").alias("memo"), "source_event_ids", "currency",
+        "psp", F.concat_ws(" ", "source", F.lit("payout"), "payout_ref").alias("memo"),
+        F.lit(None).cast("array<string>").alias("source_event_ids"), "currency",
         (F.col("now") - F.coalesce("before", F.lit(0))).alias("payout_minor"))
 
 

@@ -14,6 +14,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs import lake
+from jobs.ledger.postings import payout_journal_id
 from jobs.match.manual import active_matches
 from jobs.match.rules import BOOK_PSP, PAYOUT_BANK
 from jobs.money import format_minor
@@ -69,7 +70,11 @@ def trace(spark: SparkSession, settings: Settings, tenant: str, record: tuple[st
     bank_rows = _rows(events.join(bank_ids, "event_id"), EVENT_FIELDS + ["match_id"])
     journal = lake.read(spark, settings, "journal", tenant)
     all_ids = psp_ids + [r["event_id"] for r in bank_rows]
-    related = journal.filter(F.col("event_id").isin(all_ids) | F.arrays_overlap(
+    # the payout journals of the days the payment's records were posted (and their restatements)
+    payout_ids = [r[0] for r in psp.filter(F.col("payout_ref").isNotNull())
+                  .select(payout_journal_id(F.col("ingest_date").cast("string"))).distinct().collect()] or [""]
+    related = journal.filter(F.col("event_id").isin(all_ids) | F.col("journal_id").isin(payout_ids)
+                             | F.col("restates_journal_id").isin(payout_ids) | F.arrays_overlap(
         F.coalesce("source_event_ids", F.array().cast("array<string>")), F.array(*[F.lit(i) for i in psp_ids or [""]])))
     lines = _rows(related.orderBy("posting_date", "journal_id", "entry_no"), JOURNAL_FIELDS)
     with connect(settings) as conn:

@@ -51,7 +51,8 @@ class Parsed:
 
 
 @pytest.fixture(scope="session")
-def formats_run(spark, tmp_path_factory) -> Parsed:
+def formats_run(spark_session, tmp_path_factory) -> Parsed:
+    spark = spark_session
     from jobs import lake
     from jobs.settings import Settings
     from jobs.stages.parse import parse_files

@@ -47,7 +47,8 @@ def lines_of(spark, rows, first_seq=1, mapping=MAP):
 
 
 @pytest.fixture(scope="module")
-def docs(spark):
+def docs(spark_session):
+    spark = spark_session
     return lines_of(spark, ROWS).cache()
 
 
