@@ -54,7 +54,7 @@ def parse_settlement_details(spark: SparkSession, settings: Settings, spec: Form
     read = read_checked_csv(spark, settings, files, REQUIRED, KNOWN, KNOWN_PATTERNS)
     if read.records is None:                   # every file refused whole (schema drift)
         return c.nothing_parsed(spark, read.rejected, read.notes)
-    rows = to_events(read.records, ctx).cache()
+    rows = c.raw_of_errors_only(to_events(read.records, ctx)).cache()
     totals = control_totals(rows)
     held = [r["file_sha256"] for r in totals.filter(F.col("control_totals_ok") == F.lit(False)).collect()]
     rejected = dict(read.rejected)

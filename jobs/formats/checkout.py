@@ -141,7 +141,7 @@ def parse_payouts(spark: SparkSession, settings: Settings, spec: FormatSpec, fil
     read = read_checked_csv(spark, settings, files, PAYOUT_REQUIRED, known, (r".*_fees?", r".*_premiums?"))
     if read.records is None:
         return c.nothing_parsed(spark, read.rejected, read.notes)
-    rows = payout_events(read.records).cache()
+    rows = c.raw_of_errors_only(payout_events(read.records)).cache()
     totals = (rows.groupBy("file_sha256")
               .agg(F.count(F.when(F.col("_error") == c.INCONSISTENT_AMOUNTS, 1)).alias("bad"),
                    F.count(F.when(F.col("_error").isin(c.BAD_AMOUNT, c.UNKNOWN_CURRENCY, c.MALFORMED_ROW), 1))

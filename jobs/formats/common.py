@@ -164,6 +164,12 @@ def _protect(df: DataFrame) -> DataFrame:
     return df
 
 
+def raw_of_errors_only(rows: DataFrame) -> DataFrame:
+    """``_raw`` kept only where a quarantine row shows it (``_error`` set): for the records that load it is
+    neither built nor cached. Apply before caching parsed rows."""
+    return rows.withColumn("_raw", F.when(F.col("_error").isNotNull(), F.col("_raw")))
+
+
 def finish(parsed: DataFrame, spec: FormatSpec, ctx: ParseContext, extra_stats: DataFrame | None = None,
            rejected: dict | None = None, notes: dict | None = None, files: list | None = None) -> ParseOutput:
     """Split parsed rows (canonical columns + _error/_error_detail/_raw + lineage) into outputs.
@@ -175,6 +181,7 @@ def finish(parsed: DataFrame, spec: FormatSpec, ctx: ParseContext, extra_stats: 
     without any record (an empty statement day) still gets its stats row."""
     if "_skip" not in parsed.columns:
         parsed = parsed.withColumn("_skip", F.lit(False))
+    parsed = raw_of_errors_only(parsed)
     base = (_protect(parsed)
             .withColumn("_skip", F.col("_error").isNull() & F.coalesce(F.col("_skip"), F.lit(False)))
             .withColumn("tenant_id", F.lit(ctx.tenant_id))
