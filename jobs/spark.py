@@ -125,12 +125,22 @@ JVM_FUNCTIONS = {"recon_mask_card_numbers": ("psp.recon.MaskCardNumbers", "strin
 def register_functions(spark: "SparkSession") -> None:
     """Register the project's JVM functions in the session (idempotent)."""
     for name, (class_name, return_type) in JVM_FUNCTIONS.items():
+        if spark.catalog.functionExists(name):
+            continue
         try:
             spark.udf.registerJavaFunction(name, class_name, return_type)
         except Exception as exc:  # noqa: BLE001 - re-raised with what to do
             raise ConfigurationError(
                 f"cannot register {name} ({class_name}): the project's JVM functions jar "
                 "(psp-recon-udf-*.jar, built by `make jars`) is not on the Spark classpath") from exc
+
+
+def jvm_alive(sc) -> bool:
+    """Whether the JVM behind a SparkContext still answers and the context is not stopped."""
+    try:
+        return not sc._jsc.sc().isStopped()
+    except Exception:  # noqa: BLE001 - any gateway error means the JVM is gone
+        return False
 
 
 def _forget_dead_session() -> None:
@@ -141,13 +151,7 @@ def _forget_dead_session() -> None:
     from pyspark.sql import SparkSession
 
     sc = SparkContext._active_spark_context
-    if sc is None:
-        return
-    try:
-        alive = not sc._jsc.sc().isStopped()
-    except Exception:  # noqa: BLE001 - any gateway error means the JVM is gone
-        alive = False
-    if alive:
+    if sc is None or jvm_alive(sc):
         return
     log.warning("the Spark JVM of this process is gone; starting a new session")
     with SparkContext._lock:

@@ -101,15 +101,11 @@ def _live_spark(lake: str):
     error in a task): the test it died in fails with its reason, the tests after it get a working JVM
     instead of failing one by one with "Connection refused"."""
     from jobs.settings import Settings
-    from jobs.spark import get_spark
+    from jobs.spark import get_spark, jvm_alive
 
     session = _SPARK.get("session")
-    if session is not None:
-        try:
-            if not session.sparkContext._jsc.sc().isStopped():
-                return session
-        except Exception:  # noqa: BLE001 - any gateway error means the JVM is gone
-            pass
+    if session is not None and jvm_alive(session.sparkContext):
+        return session
     _SPARK["session"] = get_spark(Settings(lake=lake), app_name="psp-recon-tests")
     return _SPARK["session"]
 

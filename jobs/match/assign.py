@@ -42,3 +42,10 @@ def assign(cands: DataFrame) -> tuple[DataFrame, DataFrame]:
     ambiguous = (best.groupBy("b_id").agg(F.array_sort(F.collect_set("p_id")).alias("candidates"))
                  .filter(F.size("candidates") >= 2))
     return accepted_all, ambiguous
+
+
+def unique_pairs(pairs: DataFrame) -> DataFrame:
+    """What ``assign`` accepts when every pair scores the same (the exact levels): the pairs whose two
+    records each appear in no other pair. Candidates counted by two aggregates, no window, no checkpoint."""
+    one = lambda key: pairs.groupBy(key).count().filter("count = 1").select(key)  # noqa: E731
+    return pairs.join(one("b_id"), "b_id", "left_semi").join(one("p_id"), "p_id", "left_semi")

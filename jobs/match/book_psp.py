@@ -323,13 +323,6 @@ def mismatches(book: DataFrame, psp: DataFrame, rules: MatchRules) -> DataFrame:
                 F.col("f.reason_detail").alias("reason_detail"))
 
 
-def unique_pairs(pairs: DataFrame) -> DataFrame:
-    """The pairs whose book record and PSP record each appear in no other pair: candidates counted by
-    two aggregates, no window, no checkpoint."""
-    one = lambda key: pairs.groupBy(key).count().filter("count = 1").select(key)  # noqa: E731
-    return pairs.join(one("b_id"), "b_id", "left_semi").join(one("p_id"), "p_id", "left_semi")
-
-
 def _allowed(cands: DataFrame, forbidden: DataFrame | None) -> DataFrame:
     return cands if forbidden is None else cands.join(forbidden, ["b_id", "p_id"], "left_anti")
 
@@ -351,7 +344,7 @@ def match(items: DataFrame, rules: MatchRules, population: DataFrame | None = No
         if level < 3:
             # every exact pair scores 1, so the mutual-best assignment accepts exactly the pairs whose two
             # records have no other candidate (and a second round finds nothing new): counting suffices
-            accepted = unique_pairs(_allowed(finder(book, psp), forbidden))
+            accepted = assign.unique_pairs(_allowed(finder(book, psp), forbidden))
         else:
             accepted, ambiguous = assign.assign(_allowed(finder(book, psp), forbidden))
         # Only the matches found are checkpointed: the remaining sides then grow by one anti-join per level.

@@ -19,7 +19,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.lake import materialize
-from jobs.match.book_psp import RelationResult, unique_pairs
+from jobs.match.assign import unique_pairs
+from jobs.match.book_psp import RelationResult
 from jobs.match.refs import group_match_id
 from jobs.match.rules import PAYOUT_BANK, PAYOUT_MISMATCH, MatchRules
 
