@@ -10,14 +10,16 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from collections.abc import Iterable
+from datetime import date, timedelta
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from jobs.schema import (EVENT_SCHEMA, FEE_CHECK_SCHEMA, FILE_STATS_SCHEMA, ITEM_STATUS_SCHEMA, JOURNAL_SCHEMA,
-                         MATCH_SCHEMA, QUARANTINE_SCHEMA, conform)
+                         MATCH_SCHEMA, OPEN_ITEM_SCHEMA, QUARANTINE_SCHEMA, conform)
 from jobs.settings import Settings
 
 
@@ -39,6 +41,7 @@ TABLES = {t.name: t for t in (
     Table("file_stats", "bronze/file_stats", FILE_STATS_SCHEMA, "ingest_date"),
     Table("matches", "gold/matches", MATCH_SCHEMA, "run_date"),
     Table("item_status", "gold/item_status", ITEM_STATUS_SCHEMA, "run_date"),
+    Table("open_items", "silver/open_items", OPEN_ITEM_SCHEMA, "run_date"),
     Table("journal", "gold/journal_entries", JOURNAL_SCHEMA, "business_date"),
     Table("fee_checks", "gold/fee_checks", FEE_CHECK_SCHEMA, "run_date"),
 )}
@@ -78,10 +81,41 @@ def _evolve(spark: SparkSession, path: str, table: Table) -> None:
         spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
 
 
-def read(spark: SparkSession, settings: Settings, name: str, tenant_id: str | None = None) -> DataFrame:
+def read(spark: SparkSession, settings: Settings, name: str, tenant_id: str | None = None, *,
+         since: date | None = None, until: date | None = None, also: Iterable[date] = ()) -> DataFrame:
+    """The table's rows (of ``tenant_id``), by its business date (``Table.date_column``): from ``since`` to
+    ``until`` (inclusive, either open), plus the dates in ``also``. Date filters are partition filters: only
+    those partitions' files are opened, so a read bounded by ``since`` costs the same however long the
+    history."""
     ensure_table(spark, settings, name)
     df = spark.read.format("delta").load(table_path(settings, name))
-    return df.filter(df.tenant_id == tenant_id) if tenant_id else df
+    if tenant_id:
+        df = df.filter(df.tenant_id == tenant_id)
+    column = F.col(TABLES[name].date_column)
+    window = None
+    if since is not None or until is not None:
+        window = F.lit(True)
+        if since is not None:
+            window = window & (column >= F.lit(since))
+        if until is not None:
+            window = window & (column <= F.lit(until))
+    extra = sorted(set(also))
+    if extra:
+        window = column.isin(*[F.lit(d) for d in extra]) if window is None else window | column.isin(
+            *[F.lit(d) for d in extra])
+    return df if window is None else df.filter(window)
+
+
+def latest_date(spark: SparkSession, settings: Settings, name: str, tenant_id: str, before: date,
+                lookback_days: int) -> date | None:
+    """The table's latest business date before ``before``: looked for within ``lookback_days`` first (only
+    those partitions listed), then, when a tenant has not run for longer, in the whole table."""
+    for since in (before - timedelta(days=lookback_days), None):
+        row = (read(spark, settings, name, tenant_id, since=since, until=before - timedelta(days=1))
+               .agg(F.max(TABLES[name].date_column).alias("d")).first())
+        if row and row["d"] is not None:
+            return row["d"]
+    return None
 
 
 def replace_partition(spark: SparkSession, settings: Settings, name: str, df: DataFrame, tenant_id: str,

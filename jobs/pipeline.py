@@ -90,7 +90,8 @@ def stage_publish(spark, settings: Settings, tenant_id: str, business_date: date
     from jobs.stages import summary as summary_stage
     from jobs.stages.publish import publish
 
-    summary, metrics = summary_stage.compute(spark, settings, tenant_id, business_date)
+    lookback = load_tenant(settings, tenant_id).lookback_days
+    summary, metrics = summary_stage.compute(spark, settings, tenant_id, business_date, lookback)
     summary["open_exceptions_published"] = publish(spark, settings, tenant_id, business_date, run_id, summary, metrics)
     return summary
 

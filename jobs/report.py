@@ -39,7 +39,9 @@ def render(run: dict) -> str:
         out.append("  (nothing new matched)")
     total, matched = m["book_records"].get("total", 0), m["book_records"].get("matched", 0)
     rate = f"{100 * matched / total:.2f}%" if total else "n/a"
-    out += ["", f"Book match rate (all book records so far): {matched:,} of {total:,} = {rate}"]
+    window = m["book_records"].get("window_days")
+    scope = f"book records of the last {window} days" if window else "all book records so far"
+    out += ["", f"Book match rate ({scope}): {matched:,} of {total:,} = {rate}"]
     out += ["", "Open exceptions by reason (after this run):"]
     for reason, n in sorted(m["exceptions"].items(), key=lambda kv: (-kv[1], kv[0])):
         out.append(f"  {reason:<20} {n:>10,}")

@@ -117,6 +117,7 @@ MATCH_SCHEMA = _fields(                            # one row per member of each 
     ("file_name", StringType(), False),
     ("record_ordinal", IntegerType(), False),
     ("run_id", StringType(), False),
+    ("ingest_date", DateType(), True),             # the member's ingest date (null in rows written before it was)
 )
 
 ITEM_STATUS_SCHEMA = _fields(                      # state of every open item after a run
@@ -136,6 +137,20 @@ ITEM_STATUS_SCHEMA = _fields(                      # state of every open item af
     ("record_ordinal", IntegerType(), False),
     ("run_id", StringType(), False),
 )
+
+# The columns of an event the matching levels and the open-item ageing read: carried from run to run for
+# every item still open (``OPEN_ITEM_SCHEMA``), so a run never goes back to the events of earlier days.
+MATCH_COLUMNS = [
+    "event_id", "ingest_date", "source", "source_kind", "format", "event_type", "psp", "amount_minor", "fee_minor",
+    "net_minor", "currency", "presentment_amount_minor", "presentment_currency", "psp_ref", "psp_payment_ref",
+    "psp_line_id", "merchant_ref", "merchant_payment_id", "payout_ref", "payout_bank_ref", "bank_ref", "bank_text",
+    "account_ref", "booked_at", "value_date", "description", "file_name", "record_ordinal",
+]
+
+OPEN_ITEM_SCHEMA = StructType(                     # every (event, relation) open after a run, with what matching reads
+    [StructField("tenant_id", StringType(), False), StructField("run_date", DateType(), False),
+     StructField("relation", StringType(), False)]
+    + [f for f in EVENT_SCHEMA.fields if f.name in MATCH_COLUMNS])
 
 JOURNAL_SCHEMA = _fields(                          # one row per journal line
     ("tenant_id", StringType(), False),

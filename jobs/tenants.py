@@ -53,6 +53,33 @@ class TenantConfig:
     def settlement_days(self, psp: str) -> int:
         return int(self.raw["psps"].get(psp, {}).get("settlement_business_days", 2))
 
+    @property
+    def minimum_lookback_days(self) -> int:
+        """The shortest history (calendar days) the rules need: the L3 time window plus the longest
+        settlement window and both ageing periods (business days as calendar days, x 7/5 rounded up),
+        plus a week for holidays."""
+        business = (max([self.settlement_days(p) for p in self.raw.get("psps", {})] or [2])
+                    + int(self.ageing.get("book_psp_business_days", 3)) + int(self.ageing.get("payout_bank_business_days", 2)))
+        return int(self.matching.get("date_window_days", 5)) + -(-business * 7 // 5) + 7
+
+    @property
+    def lookback_days(self) -> int:
+        """``history.lookback_days``: how many calendar days before the business date a run reads (duplicate
+        deliveries, payouts whose records arrive over several days, the amount population, settlement
+        reports). What is still open when it falls out of the window is carried by the open-items table, so
+        a day's cost does not grow with the tenant's history. Default 45; never below
+        ``minimum_lookback_days``."""
+        history = self.raw.get("history") or {}
+        value = history.get("lookback_days", max(45, self.minimum_lookback_days)) if isinstance(history, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigurationError(f"tenant {self.tenant_id}: history.lookback_days must be a whole number of days, "
+                                     f"got {value!r}")
+        if value < self.minimum_lookback_days:
+            raise ConfigurationError(f"tenant {self.tenant_id}: history.lookback_days {value} is shorter than the "
+                                     f"{self.minimum_lookback_days} days its matching, settlement and ageing "
+                                     "windows need")
+        return value
+
 
 def load_tenant(settings: Settings, tenant_id: str) -> TenantConfig:
     path = settings.tenant_config_dir / f"{tenant_id}.yaml"
@@ -69,7 +96,9 @@ def parse_tenant(text: str, origin: str = "<config>") -> TenantConfig:
     missing = [k for k in REQUIRED if k not in raw]
     if missing:
         raise ConfigurationError(f"{origin}: missing required keys: {', '.join(missing)}")
-    return TenantConfig(raw)
+    cfg = TenantConfig(raw)
+    cfg.lookback_days                        # validated now, with the file named, not when a run reads it
+    return cfg
 
 
 def list_tenants(settings: Settings) -> list[str]:

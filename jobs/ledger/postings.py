@@ -18,7 +18,7 @@ a date in a closed period go to the next open date (``periods.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -230,13 +230,15 @@ def post_day(spark: SparkSession, settings: Settings, cfg: TenantConfig, busines
 
     tenant, day = cfg.tenant_id, business_date
     chart, card, opts = Chart.from_tenant(cfg), fees.RateCard.from_tenant(cfg), LedgerOptions.from_tenant(cfg)
-    events = lake.read(spark, settings, "events", tenant)
-    matches = active_matches(spark, settings, tenant).filter(F.col("run_date") <= F.lit(day))
+    # the day's journals need the matches the run of the day made (a record ingested on D is matched by the
+    # run of D at the earliest) and the events of the lookback window plus those of the matches' members
+    matches = active_matches(spark, settings, tenant, since=day, until=day)
+    events = _events_for(spark, settings, tenant, day, cfg.lookback_days, matches)
     adjustments = adjustment_lines(spark, chart, approved_for(settings, tenant, day))
     built, checks = build_lines(events, matches, adjustments, day, chart, card, opts)
     lines = lake.materialize(built)
     assert_balanced(lines, tenant, day)
-    _write_fee_checks(spark, settings, tenant, day, run_id, checks)
+    _write_fee_checks(spark, settings, tenant, day, run_id, checks, cfg.lookback_days)
 
     closed = periods.closed_periods(settings, tenant)
     post_on, ref = periods.posting_date(day, closed)
@@ -261,12 +263,26 @@ def post_day(spark: SparkSession, settings: Settings, cfg: TenantConfig, busines
     lake.replace_partition(spark, settings, "journal", journal, tenant, day)
 
 
+def _events_for(spark: SparkSession, settings: Settings, tenant: str, day: date, lookback_days: int,
+                matches: DataFrame) -> DataFrame:
+    """The events of ``lookback_days`` before ``day`` up to ``day``, plus the days of older match members
+    (a payout matched today whose records arrived long ago); every day's when a match row predates the
+    members' ingest dates being recorded."""
+    since = day - timedelta(days=lookback_days)
+    dates = [r[0] for r in matches.select("ingest_date").distinct().collect()]
+    if None in dates:
+        return lake.read(spark, settings, "events", tenant, until=day)
+    return lake.read(spark, settings, "events", tenant, since=since, until=day, also=[d for d in dates if d < since])
+
+
 def _write_fee_checks(spark: SparkSession, settings: Settings, tenant: str, day: date, run_id: str,
-                      checks: DataFrame) -> None:
+                      checks: DataFrame, lookback_days: int) -> None:
     """The run's checks plus the exceptions still open from the previous run (``fees.with_carried``)."""
-    previous = lake.read(spark, settings, "fee_checks", tenant).filter(F.col("run_date") < F.lit(day))
-    last = previous.agg(F.max("run_date")).first()[0]
-    carried = fees.with_carried(checks, previous.filter(F.col("run_date") == F.lit(last)),
+    last = lake.latest_date(spark, settings, "fee_checks", tenant, day, lookback_days)
+    previous = lake.read(spark, settings, "fee_checks", tenant, since=last, until=last) if last else None
+    if previous is None:
+        previous = lake.read(spark, settings, "fee_checks", tenant).filter(F.lit(False))
+    carried = fees.with_carried(checks, previous,
                                 cleared_event_ids(settings, tenant, day), day)
     lake.replace_partition(spark, settings, "fee_checks", carried.withColumn("tenant_id", F.lit(tenant))
                            .withColumn("run_date", F.lit(day)).withColumn("run_id", F.lit(run_id)), tenant, day)

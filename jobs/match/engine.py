@@ -1,14 +1,15 @@
 """One matching run for a tenant and business date: open items -> levels -> assignment -> status.
 
-Writes ``gold/matches`` (one row per member of each match made by this run) and ``gold/item_status``
-(every item still open after it), both replacing the (tenant, run date) partition, so a rerun of the
-same date gives the same result.
+Writes ``gold/matches`` (one row per member of each match made by this run), ``gold/item_status``
+(every item still open after it) and ``silver/open_items`` (the same items with the columns matching
+reads, which the next run carries instead of reading old events again), each replacing the (tenant, run
+date) partition, so a rerun of the same date gives the same result.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -17,8 +18,9 @@ from jobs import lake
 from jobs.calendar import BusinessCalendar
 from jobs.match import book_psp, payout_bank, settlement, status
 from jobs.match.manual import ManualAction, revoked_match_ids
-from jobs.match.prepare import open_items
+from jobs.match.prepare import events_of, open_items
 from jobs.match.rules import BOOK_PSP, PAYOUT_BANK, PSP_SETTLEMENT, MatchRules
+from jobs.schema import MATCH_COLUMNS
 from jobs.settings import Settings
 from jobs.tenants import TenantConfig
 
@@ -38,9 +40,11 @@ def run_match(spark: SparkSession, settings: Settings, cfg: TenantConfig, run_da
     revoked = sorted(revoked_match_ids(list(manual)))
     all_matches = lake.read(spark, settings, "matches", tenant)
     reopen, forbidden_bp, forbidden_pb = _revoked(spark, settings, tenant, all_matches, revoked, run_date)
-    items, prev = open_items(spark, settings, tenant, run_date, reopen, rules.notification_formats)
+    lookback = cfg.lookback_days
+    items, prev = open_items(spark, settings, tenant, run_date, lookback, reopen, rules.notification_formats)
     if rules.notification_formats:
-        events_upto = lake.read(spark, settings, "events", tenant).filter(F.col("ingest_date") <= F.lit(run_date))
+        events_upto = lake.read(spark, settings, "events", tenant, since=run_date - timedelta(days=lookback),
+                                until=run_date)
         waiting = items.filter(F.col("relation") == PSP_SETTLEMENT)
         done = settlement.settled(waiting, events_upto, rules).withColumn("relation", F.lit(PSP_SETTLEMENT))
         items = items.join(done, ["event_id", "relation"], "left_anti")
@@ -48,14 +52,15 @@ def run_match(spark: SparkSession, settings: Settings, cfg: TenantConfig, run_da
     manual_members = _manual_groups(spark, items, [a for a in manual if a.action == "match" and a.match_id not in revoked])
     active = items.filter(~F.col("is_duplicate")).join(
         manual_members.select("event_id", "relation"), ["event_id", "relation"], "left_anti")
-    recent = (lake.read(spark, settings, "events", tenant)
-              .filter(F.col("ingest_date").between(F.date_sub(F.lit(run_date), rules.date_window_days), F.lit(run_date)))
+    recent = (lake.read(spark, settings, "events", tenant, since=run_date - timedelta(days=rules.date_window_days),
+                        until=run_date)
               .filter(F.col("source_kind").isin("book", "psp") & F.col("event_type").isin("payment", "capture", "refund")))
     population = lake.materialize(book_psp.population_amounts(recent))
     bp = book_psp.match(active.filter(F.col("relation") == BOOK_PSP), rules, population, forbidden_bp)
     pb, open_payouts = payout_bank.match(active.filter(F.col("relation") == PAYOUT_BANK), rules, forbidden_pb)
     members = bp.matches.unionByName(pb.matches).unionByName(manual_members.select(*bp.matches.columns))
-    lineage = items.select("event_id", "relation", "file_name", "record_ordinal").dropDuplicates(["event_id", "relation"])
+    lineage = (items.select("event_id", "relation", "file_name", "record_ordinal", "ingest_date")
+               .dropDuplicates(["event_id", "relation"]))
     matches = (members.join(lineage, ["event_id", "relation"], "inner")
                .withColumn("tenant_id", F.lit(tenant)).withColumn("run_date", F.lit(run_date))
                .withColumn("rule_version", F.lit(rules.version)).withColumn("run_id", F.lit(run_id)))
@@ -70,6 +75,10 @@ def run_match(spark: SparkSession, settings: Settings, cfg: TenantConfig, run_da
              .withColumn("tenant_id", F.lit(tenant)).withColumn("run_date", F.lit(run_date))
              .withColumn("run_id", F.lit(run_id)))
     lake.replace_partition(spark, settings, "item_status", state, tenant, run_date)
+    # what the next run matches these items on, so that it need not read the events of their days again
+    kept = unmatched.select(*MATCH_COLUMNS, "relation").withColumn("tenant_id", F.lit(tenant)) \
+                    .withColumn("run_date", F.lit(run_date))
+    lake.replace_partition(spark, settings, "open_items", kept, tenant, run_date)
     summary = _summarise(spark, settings, tenant, run_date, written, prev)
     spark.catalog.clearCache()
     return summary
@@ -83,13 +92,13 @@ def _revoked(spark: SparkSession, settings: Settings, tenant: str, all_matches: 
         return None, None, None
     gone = all_matches.filter(F.col("match_id").isin(revoked))
     earlier_active = all_matches.filter((F.col("run_date") < F.lit(run_date)) & ~F.col("match_id").isin(revoked))
-    reopen = (gone.select("event_id", "relation").distinct()
+    reopen = (gone.select("event_id", "relation", "ingest_date").dropDuplicates(["event_id", "relation"])
               .join(earlier_active.select("event_id", "relation"), ["event_id", "relation"], "left_anti"))
     role = lambda r, name: gone.filter(F.col("role") == r).select("match_id", F.col("event_id").alias(name))  # noqa
     forbidden_bp = (role("book", "b_id").join(role("psp", "p_id"), "match_id")
                     .join(gone.filter(F.col("relation") == BOOK_PSP).select("match_id").distinct(), "match_id")
                     .select("b_id", "p_id").distinct())
-    events = lake.read(spark, settings, "events", tenant).select(
+    events = events_of(spark, settings, tenant, gone.filter(F.col("role") == "psp")).select(
         "event_id", F.concat_ws("|", "source", "payout_ref").alias("p_id"))
     forbidden_pb = (role("bank", "b_id").join(role("psp", "event_id"), "match_id").join(events, "event_id")
                     .select("b_id", "p_id").distinct())

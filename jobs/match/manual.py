@@ -124,12 +124,13 @@ def manual_unmatch(spark, settings: Settings, tenant_id: str, record: Record, re
     return mid
 
 
-def active_matches(spark, settings: Settings, tenant_id: str):
-    """gold/matches without the groups people revoked: what exports and figures call "matched"."""
+def active_matches(spark, settings: Settings, tenant_id: str, since=None, until=None):
+    """gold/matches (of the runs from ``since`` to ``until``) without the groups people revoked: what
+    exports and figures call "matched"."""
     from pyspark.sql import functions as F
 
     from jobs import lake
 
-    matches = lake.read(spark, settings, "matches", tenant_id)
+    matches = lake.read(spark, settings, "matches", tenant_id, since=since, until=until)
     revoked = sorted(revoked_match_ids(load_actions(settings, tenant_id))) if settings.database_url else []
     return matches.filter(~F.col("match_id").isin(revoked)) if revoked else matches

@@ -12,21 +12,16 @@ first delivery (by ingest date, file name, record ordinal) is the original; late
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs import lake
 from jobs.match.rules import BOOK_PSP, PAYOUT_BANK, PSP_SETTLEMENT
+from jobs.schema import MATCH_COLUMNS
 from jobs.settings import Settings
 
-MATCH_COLUMNS = [
-    "event_id", "ingest_date", "source", "source_kind", "format", "event_type", "psp", "amount_minor", "fee_minor",
-    "net_minor", "currency", "presentment_amount_minor", "presentment_currency", "psp_ref", "psp_payment_ref",
-    "psp_line_id", "merchant_ref", "merchant_payment_id", "payout_ref", "payout_bank_ref", "bank_ref", "bank_text",
-    "account_ref", "booked_at", "value_date", "description", "file_name", "record_ordinal",
-]
 BOOK_TYPES = ("payment", "refund")
 PSP_TRANSACTION_TYPES = ("payment", "capture", "refund")
 
@@ -54,10 +49,19 @@ def dedupe_key() -> Column:
                               F.col("amount_minor").cast("string"), F.col("value_date").cast("string"))))
 
 
-def previous_run_date(spark: SparkSession, settings: Settings, tenant_id: str, run_date: date) -> date | None:
-    status = lake.read(spark, settings, "item_status", tenant_id)
-    row = status.filter(F.col("run_date") < F.lit(run_date)).agg(F.max("run_date").alias("d")).first()
-    return row["d"] if row else None
+def previous_run_date(spark: SparkSession, settings: Settings, tenant_id: str, run_date: date,
+                      lookback_days: int) -> date | None:
+    return lake.latest_date(spark, settings, "item_status", tenant_id, run_date, lookback_days)
+
+
+def events_of(spark: SparkSession, settings: Settings, tenant_id: str, rows: DataFrame) -> DataFrame:
+    """The events of ``rows`` (with ``ingest_date``, e.g. match members): only their days' partitions are
+    read; all of them when a row has no ingest date (match rows written before matches recorded it)."""
+    dates = [r[0] for r in rows.select("ingest_date").distinct().collect()]
+    if None in dates:
+        return lake.read(spark, settings, "events", tenant_id)
+    events = lake.read(spark, settings, "events", tenant_id, also=dates)
+    return events if dates else events.filter(F.lit(False))
 
 
 def duplicates(events_upto: DataFrame, new: DataFrame) -> DataFrame:
@@ -72,13 +76,20 @@ def duplicates(events_upto: DataFrame, new: DataFrame) -> DataFrame:
             .select("event_id", "original_event_id"))
 
 
-def open_items(spark: SparkSession, settings: Settings, tenant_id: str, run_date: date,
+def open_items(spark: SparkSession, settings: Settings, tenant_id: str, run_date: date, lookback_days: int,
                reopen: DataFrame | None = None, notification_formats: tuple[str, ...] = ()) -> tuple[DataFrame, date | None]:
     """Every open (event, relation) for the run, with ``is_duplicate``/``original_event_id`` and the
-    carried ``prior_reason``. ``reopen`` (event_id, relation): records of groups a person unmatched.
-    Returns the rows and the previous run date (None on the first run)."""
-    prev = previous_run_date(spark, settings, tenant_id, run_date)
-    events = lake.read(spark, settings, "events", tenant_id).filter(F.col("ingest_date") <= F.lit(run_date))
+    carried ``prior_reason``. ``reopen`` (event_id, relation, ingest_date): records of groups a person
+    unmatched. Returns the rows and the previous run date (None on the first run).
+
+    Reads only: the events ingested since the previous run and those of the ``lookback_days`` before
+    ``run_date`` (for repeat deliveries), the previous run's open items (``open_items``: what matching
+    reads of each, carried from run to run) and, for ``reopen``, the events of its records' days. A
+    day's cost does not depend on how long the tenant's history is."""
+    prev = previous_run_date(spark, settings, tenant_id, run_date, lookback_days)
+    since = run_date - timedelta(days=lookback_days)
+    since = min(since, prev + timedelta(days=1)) if prev else None       # a first run reads all it was given
+    events = lake.read(spark, settings, "events", tenant_id, since=since, until=run_date)
     new = events.filter(F.col("ingest_date") > F.lit(prev)) if prev else events
     dups = duplicates(events, new)
     new_items = (new.withColumn("relation", F.explode(relations_of(notification_formats)))
@@ -87,14 +98,19 @@ def open_items(spark: SparkSession, settings: Settings, tenant_id: str, run_date
     if prev is None:
         items = new_items
     else:
-        carried = (lake.read(spark, settings, "item_status", tenant_id)
-                   .filter(F.col("run_date") == F.lit(prev))
+        carried = (lake.read(spark, settings, "item_status", tenant_id, since=prev, until=prev)
                    .select("event_id", "relation", F.col("reason_code").alias("prior_reason")))
-        carried_items = (carried.join(events.select(*MATCH_COLUMNS), "event_id", "inner")
-                         .withColumn("original_event_id", F.lit(None).cast("string")))
+        kept = lake.read(spark, settings, "open_items", tenant_id, since=prev, until=prev)
+        if kept.limit(1).count() or not carried.limit(1).count():
+            carried_items = carried.join(kept.select(*MATCH_COLUMNS, "relation"), ["event_id", "relation"], "inner")
+        else:                    # a run before open items were kept: the carried rows' events, once
+            carried_items = carried.join(lake.read(spark, settings, "events", tenant_id).select(*MATCH_COLUMNS),
+                                         "event_id", "inner")
+        carried_items = carried_items.withColumn("original_event_id", F.lit(None).cast("string"))
         items = new_items.unionByName(carried_items.select(*new_items.columns))
     if reopen is not None:
-        reopened = (reopen.join(events.select(*MATCH_COLUMNS), "event_id", "inner")
+        reopened = (reopen.select("event_id", "relation")
+                    .join(events_of(spark, settings, tenant_id, reopen).select(*MATCH_COLUMNS), "event_id", "inner")
                     .withColumn("prior_reason", F.lit(None).cast("string"))
                     .withColumn("original_event_id", F.lit(None).cast("string")))
         items = items.unionByName(reopened.select(*items.columns)).dropDuplicates(["event_id", "relation"])

@@ -1,7 +1,7 @@
 """The figures of a run, read back from the lake: what a finance operator wants to see."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -11,10 +11,14 @@ from jobs.match.rules import BOOK_PSP
 from jobs.settings import Settings
 
 
-def compute(spark: SparkSession, settings: Settings, tenant_id: str, business_date: date) -> tuple[dict, list]:
-    """(summary dict, metric rows (metric, dimension, value))."""
+def compute(spark: SparkSession, settings: Settings, tenant_id: str, business_date: date,
+            lookback_days: int) -> tuple[dict, list]:
+    """(summary dict, metric rows (metric, dimension, value)). The book match rate is over the book records
+    of the tenant's lookback window (``history.lookback_days`` up to the date), so a day's figures cost the
+    same however long the history."""
     day = F.lit(business_date)
-    events = lake.read(spark, settings, "events", tenant_id)
+    since = business_date - timedelta(days=lookback_days)
+    events = lake.read(spark, settings, "events", tenant_id, since=since, until=business_date)
     metrics: list[tuple[str, str, int]] = []
 
     for r in events.filter(F.col("ingest_date") == day).groupBy("source").count().collect():
@@ -28,7 +32,7 @@ def compute(spark: SparkSession, settings: Settings, tenant_id: str, business_da
 
     from jobs.match.manual import active_matches
 
-    matches = active_matches(spark, settings, tenant_id)
+    matches = active_matches(spark, settings, tenant_id, since=since, until=business_date)
     today = matches.filter(F.col("run_date") == day)
     for r in today.groupBy("relation", "level").agg(F.count(F.lit(1)).alias("records"),
                                                     F.countDistinct("match_id").alias("groups")).collect():
@@ -40,13 +44,14 @@ def compute(spark: SparkSession, settings: Settings, tenant_id: str, business_da
               .agg(F.countDistinct("file_name", "record_ordinal").alias("n")).collect()):
         metrics.append(("exceptions" if r["status"] == "EXCEPTION" else "expected", r["k"], r["n"]))
 
-    book = events.filter((F.col("source_kind") == "book") & (F.col("ingest_date") <= day)).select("event_id")
-    matched_book = (matches.filter((F.col("run_date") <= day) & (F.col("relation") == BOOK_PSP)
+    book = events.filter(F.col("source_kind") == "book").select("event_id")
+    matched_book = (matches.filter((F.col("relation") == BOOK_PSP)
                                    & (F.col("role") == "book")).select("event_id").distinct())
     dup_book = (status.filter(F.col("reason_code") == "DUPLICATE").select("event_id").distinct())
     book_total = book.join(dup_book, "event_id", "left_anti").count()
     book_matched = book.join(matched_book, "event_id", "inner").count()
-    metrics += [("book_records", "total", book_total), ("book_records", "matched", book_matched)]
+    metrics += [("book_records", "total", book_total), ("book_records", "matched", book_matched),
+                ("book_records", "window_days", lookback_days)]
 
     journal = lake.read(spark, settings, "journal", tenant_id).filter(F.col("business_date") == day)
     balance = journal.groupBy("currency").agg(F.sum("debit_minor").alias("dr"), F.sum("credit_minor").alias("cr"),

@@ -84,3 +84,37 @@ def test_a_book_record_becomes_missing_in_psp_after_three_business_days(spark, s
                            "AND file_name = 'book_payments_2026-11-19.csv' AND record_ordinal = 7",
                            (tenant_id,)).fetchone()
     assert (row["reason_code"], row["is_open"], row["first_seen_date"]) == ("MISSING_IN_PSP", True, date(2026, 11, 25))
+
+
+def test_a_day_reads_no_partition_older_than_the_lookback_and_carries_what_is_still_open(spark, settings, tenant_id):
+    """Per-day cost flat in history: 60 days after the slice's day (acme's lookback is 45), the day's run
+    gives the same result after every file of the slice day's events, quarantine, matches and journal
+    partitions is deleted, so it opened none of them; the slice's open items are carried (from the
+    previous run's open items) with their file and amount, not read again from the events."""
+    import shutil
+    from datetime import timedelta
+
+    from jobs.schema import ITEM_STATUS_SCHEMA
+
+    run_all(settings, tenant_id, DAY, DATA / "slice", "h0", spark=spark)
+    later = DAY + timedelta(days=60)
+    keep = [f.name for f in ITEM_STATUS_SCHEMA.fields if f.name not in ("run_id", "run_date")]
+    status = lambda: sorted(tuple(r[k] for k in keep)  # noqa: E731
+                            for r in lake.read(spark, settings, "item_status", tenant_id, since=later, until=later)
+                            .select(*keep).collect())
+    run_all(settings, tenant_id, later, None, "h1", spark=spark)
+    carried = status()
+    rows = [dict(zip(keep, r)) for r in carried]
+    open_on_day = {(r.event_id, r.relation, r.file_name, r.amount_minor) for r in lake.read(
+        spark, settings, "item_status", tenant_id, since=DAY, until=DAY).collect()}
+    assert open_on_day and {(r["event_id"], r["relation"], r["file_name"], r["amount_minor"]) for r in rows} == open_on_day
+    assert all(r["status"] == "EXCEPTION" for r in rows)           # 60 days on, every carried item has aged
+
+    for name in ("events", "quarantine", "file_stats", "matches", "journal"):
+        column = lake.TABLES[name].date_column
+        folder = lake.table_path(settings, name).removeprefix("file:")
+        gone = f"{folder}/tenant_id={tenant_id}/{column}={DAY.isoformat()}"
+        shutil.rmtree(gone)
+    spark.catalog.clearCache()
+    run_all(settings, tenant_id, later, None, "h2", spark=spark)
+    assert status() == carried
