@@ -1,7 +1,7 @@
 # psp-recon: the two commands are `make demo` and `make test`; both set everything up first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup venv jars pg migrate airflow-db demo test test-fast test-ingest bench bench-pipeline bench-parse bench-quality airflow webhooks package lock clean
+.PHONY: help setup venv jars pg migrate airflow-db demo test test-fast test-ingest bench bench-pipeline bench-parse bench-history bench-quality airflow webhooks package lock clean
 
 PY      := .venv/bin/python
 LOCAL   := .local
@@ -39,11 +39,13 @@ $(LOCAL)/airflow/.migrated: $(STAMP)
 demo: setup  ## generate a small day, run the reconcile_daily DAG through Airflow, print the summary
 	$(PY) -m jobs.demo
 
-test: setup  ## the whole suite: unit, DAG integrity, PostgreSQL integration, end-to-end (slow ones included)
-	.venv/bin/pytest
+TEST_WORKERS ?= 2
+
+test: setup  ## the whole suite: unit, DAG integrity, PostgreSQL integration, end-to-end (slow ones included), TEST_WORKERS processes
+	.venv/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: setup  ## everything but the end-to-end tests
-	.venv/bin/pytest -m "not e2e"
+	.venv/bin/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not e2e"
 
 bench: bench-pipeline bench-parse  ## end-to-end vs DuckDB (100k/1M/10M), Postgres publish, DAG at 1M, parse rows/s per format -> bench/results/
 
@@ -52,6 +54,9 @@ bench-pipeline: setup  ## ours vs the DuckDB baseline per scale (BENCH_SCALES=10
 
 bench-parse: setup  ## parse throughput per format at 1M records (BENCH_PARSE_ROWS) -> bench/results/parse.*
 	$(PY) bench/parse_bench.py --rows $(BENCH_PARSE_ROWS)
+
+bench-history: setup  ## 30 consecutive days x 100k payments, one process per day on one lake (HISTORY_ARGS) -> bench/results/history.*
+	$(PY) bench/history.py $(HISTORY_ARGS)
 
 bench-quality: setup  ## matching precision / recall / reason codes vs ground truth at 3 noise levels -> bench/results/quality.*
 	$(PY) bench/quality.py

@@ -29,6 +29,16 @@ def _with_db(url: str, name: str) -> str:
     return urlunparse(parts._replace(path=f"/{name}"))
 
 
+@pytest.hookimpl(tryfirst=True)           # before xdist's worker reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) a test file is one unit of work, so
+    its module fixtures are built once, and every test that reads the shared parse run (``formats_run``,
+    session-scoped, three minutes) goes to the same worker, so that run happens once."""
+    for item in items:
+        group = "formats_run" if "formats_run" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def database_url() -> str:
     """A database of its own for this session, dropped at the end."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import lake
@@ -33,9 +33,9 @@ from jobs.match.rules import BOOK_PSP, PAYOUT_BANK
 from jobs.settings import Settings
 from jobs.tenants import TenantConfig
 
+# one row per journal: these columns and its ``legs`` (``rules.LEG``), numbered into lines by ``to_lines``
 JOURNAL_COLUMNS = ["journal_id", "journal_type", "event_id", "match_id", "source_file_name", "source_record_ordinal",
-                   "psp", "memo", "source_event_ids", "leg_no", "leg_component", "account_key", "leg_amount",
-                   "leg_currency"]
+                   "psp", "memo", "source_event_ids"]
 
 
 class LedgerError(RuntimeError):
@@ -163,31 +163,32 @@ def bank_postings(events: DataFrame, bank_today: DataFrame, pb: DataFrame, day: 
 
 
 def adjustment_lines(spark: SparkSession, chart: Chart, adjustments: list[Adjustment]) -> DataFrame:
+    """One journal row (``JOURNAL_COLUMNS`` + ``legs``) per approved adjustment."""
     rows = []
     for a in adjustments:
         for key in (a.debit_key, a.credit_key):
             chart.key_for(key)                       # raises with the tenant and key when unknown
         memo = f"adjustment #{a.adjustment_id}: {a.reason}"[:200]
         lineage = [a.event_id] if a.event_id else []
-        base = (f"adjustment:{a.adjustment_id}", "adjustment", a.event_id, None, None, None, a.psp, memo, lineage)
-        rows += [(*base, 1, "adjustment", a.debit_key, a.amount_minor, a.currency),
-                 (*base, 2, "adjustment", a.credit_key, -a.amount_minor, a.currency)]
+        rows.append((f"adjustment:{a.adjustment_id}", "adjustment", a.event_id, None, None, None, a.psp, memo, lineage,
+                     [(1, "adjustment", a.debit_key, a.amount_minor, a.currency),
+                      (2, "adjustment", a.credit_key, -a.amount_minor, a.currency)]))
     schema = ("journal_id string, journal_type string, event_id string, match_id string, source_file_name string, "
-              "source_record_ordinal int, psp string, memo string, source_event_ids array<string>, leg_no int, "
-              "leg_component string, account_key string, leg_amount bigint, leg_currency string")
+              f"source_record_ordinal int, psp string, memo string, source_event_ids array<string>, legs array<{rules.LEG}>")
     df = spark.createDataFrame(rows, schema)
     return df.withColumn("journal_id", F.substring(F.sha2("journal_id", 256), 1, 32))
 
 
-def to_lines(legs: DataFrame, chart: Chart) -> DataFrame:
-    """Journal lines: entries numbered within the journal, accounts resolved, debit/credit split."""
-    group = F.when(F.col("leg_no") < 10, F.col("leg_no")).otherwise(F.lit(100))
-    base = F.regexp_replace("leg_component", r"\.variance$", "")
-    order = Window.partitionBy("journal_id").orderBy(group, base, "leg_no", "leg_currency")
+def to_lines(journals: DataFrame, chart: Chart) -> DataFrame:
+    """Journal lines from one row per journal (``JOURNAL_COLUMNS`` + ``legs``): its legs in entry order
+    (``rules.in_entry_order``), numbered by position, accounts resolved, debit/credit split. Row by row: no
+    shuffle, no sort of the day's lines."""
+    lines = journals.select(*JOURNAL_COLUMNS, F.posexplode(rules.in_entry_order(F.col("legs"))).alias("_pos", "_leg"))
+    lines = lines.select(*JOURNAL_COLUMNS, (F.col("_pos") + 1).alias("entry_no"), "_leg.*")
     key = chart.resolved_key(F.col("account_key"))
     amount = F.col("leg_amount")
-    return legs.select(
-        "journal_id", F.row_number().over(order).cast("int").alias("entry_no"), "journal_type",
+    return lines.select(
+        "journal_id", F.col("entry_no").cast("int").alias("entry_no"), "journal_type",
         chart.account_text(key, F.col("psp")).alias("account"),
         F.greatest(amount, F.lit(0)).alias("debit_minor"), F.greatest(-amount, F.lit(0)).alias("credit_minor"),
         F.col("leg_currency").alias("currency"), "event_id", "match_id", "source_file_name", "source_record_ordinal",
@@ -210,17 +211,21 @@ def build_lines(events: DataFrame, matches: DataFrame, adjustments: DataFrame, d
     pb = matches.filter(F.col("relation") == PAYOUT_BANK)
     posted = lake.materialize(posted_events(events, day, "psp", opts.notification_formats).join(bp, "event_id", "left"))
     checks = lake.materialize(fees.check(posted, card))
-    psp = _psp_journal_columns(posted)
+    fee_components = (fees.posted_fee_components(checks).groupBy("event_id")
+                      .agg(F.collect_list(F.struct("component", "charged_minor", "ordinary_minor")).alias("_fees")))
+    psp = _psp_journal_columns(posted).join(fee_components, "event_id", "left")
     pb_match = pb.filter(F.col("role") == "psp").groupBy("event_id").agg(F.max("match_id").alias("match_id"))
     bank = bank_postings(events, posted_events(events, day, "bank", ()), pb, day)
-    legs = [rules.psp_gross_legs(psp, opts.max_fx_difference_bps),
-            rules.psp_fee_legs(psp, fees.posted_fee_components(checks)),
-            rules.payout_legs(payouts_of(events, posted.drop("match_id"), pb_match, day, opts.notification_formats)),
-            rules.bank_legs(bank, opts.max_fx_difference_bps),
-            adjustments]
-    union = legs[0].select(*JOURNAL_COLUMNS)
-    for part in legs[1:]:
-        union = union.unionByName(part.select(*JOURNAL_COLUMNS))
+    bps = opts.max_fx_difference_bps
+    journals = [psp.select(*JOURNAL_COLUMNS, F.concat(rules.psp_gross_legs(bps), rules.psp_fee_legs(F.col("_fees")))
+                           .alias("legs")),
+                payouts_of(events, posted.drop("match_id"), pb_match, day, opts.notification_formats)
+                .select(*JOURNAL_COLUMNS, rules.payout_legs().alias("legs")),
+                bank.select(*JOURNAL_COLUMNS, rules.bank_legs(bps).alias("legs")),
+                adjustments.select(*JOURNAL_COLUMNS, "legs")]
+    union = journals[0]
+    for part in journals[1:]:
+        union = union.unionByName(part)
     return to_lines(union, chart), checks
 
 

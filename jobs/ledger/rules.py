@@ -22,7 +22,7 @@ until a payout matches it; then a reclassification Dr suspense / Cr psp_in_trans
 """
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from jobs.ledger import chart as A
@@ -47,53 +47,60 @@ def leg(no: int, component: str | Column, key: str | Column, amount: Column, cur
                     currency.alias("leg_currency"))
 
 
-def explode_legs(df: DataFrame, legs: list[Column]) -> DataFrame:
-    """One row per non-zero leg (the legs given may contain nulls for legs that do not apply)."""
-    array = F.filter(F.array(*legs).cast(f"array<{LEG}>"), lambda x: x.isNotNull() & (x["leg_amount"] != 0))
-    return df.select("*", F.explode(array).alias("_leg")).select("*", "_leg.*").drop("_leg")
+def legs(*candidates: Column) -> Column:
+    """A journal's legs as one array, built from its row: the non-zero ones of ``candidates`` (null for a
+    leg that does not apply)."""
+    return F.filter(F.array(*candidates).cast(f"array<{LEG}>"), lambda x: x.isNotNull() & (x["leg_amount"] != 0))
 
 
-def psp_gross_legs(events: DataFrame, max_fx_bps: int) -> DataFrame:
-    """``events``: posted PSP records with journal columns; adds the gross and FX legs."""
+FEES = "array<struct<component:string,charged_minor:bigint,ordinary_minor:bigint>>"
+
+
+def psp_gross_legs(max_fx_bps: int) -> Column:
+    """A posted PSP record's gross and FX legs (none for a type without a contra account, e.g. a payout row)."""
     a, s = F.col("amount_minor"), F.col("currency")
     p, pc = F.col("presentment_amount_minor"), F.col("presentment_currency")
     contra = F.create_map(*[F.lit(x) for k, v in sorted(CONTRA.items()) for x in (k, v)])[F.col("event_type")]
     is_fx = (F.col("event_type").isin(*FX_TYPES) & p.isNotNull() & pc.isNotNull() & (pc != s))
     minor_rate = F.col("source").isin(*fx.MINOR_PER_MINOR_SOURCES)
     c = fx.booked_conversion(a, p, pc, F.col("fx_rate"), s, minor_rate, max_fx_bps)
-    legs = [
+    gross = legs(
         leg(1, "gross", A.RECEIVABLE, a, s),
         F.when(~is_fx, leg(2, "gross", contra, -a, s)),
         F.when(is_fx, leg(2, "fx.conversion", A.FX_CONVERSION, -c, s)),
         F.when(is_fx, leg(3, "fx.difference", A.FX_GAIN_LOSS, -(a - c), s)),
         F.when(is_fx, leg(4, "fx.conversion", A.FX_CONVERSION, p, pc)),
         F.when(is_fx, leg(5, "gross", contra, -p, pc)),
-    ]
-    return explode_legs(events.filter(F.col("event_type").isin(*CONTRA)), legs)
+    )
+    return F.when(F.col("event_type").isin(*CONTRA), gross).otherwise(F.array().cast(f"array<{LEG}>"))
 
 
-def psp_fee_legs(events: DataFrame, fee_components: DataFrame) -> DataFrame:
-    """Fee legs per (record, component) from the fee checks (``fees.posted_fee_components``)."""
+def psp_fee_legs(fee_components: Column) -> Column:
+    """A posted PSP record's fee legs, per component of ``fee_components`` (its rows of
+    ``fees.posted_fee_components`` as an array of (component, charged_minor, ordinary_minor); null: none)."""
     is_dispute = F.col("event_type").isin(*DISPUTE_TYPES)
-    ordinary = F.when(is_dispute, F.lit(A.DISPUTE_FEES)).otherwise(F.concat(F.lit(A.FEES + "."), F.col("component")))
-    f, e, s = F.col("charged_minor"), F.col("ordinary_minor"), F.col("currency")
-    component = F.concat(F.lit("fee."), F.col("component"))
-    legs = [leg(11, component, ordinary, e, s),
-            leg(12, F.concat(component, F.lit(".variance")), A.UNEXPECTED_FEES, f - e, s),
-            leg(13, component, A.RECEIVABLE, -f, s)]
-    joined = events.join(fee_components, "event_id", "inner")
-    return explode_legs(joined, legs).drop("charged_minor", "ordinary_minor")
+    s = F.col("currency")
+
+    def per_component(x: Column) -> Column:
+        ordinary = F.when(is_dispute, F.lit(A.DISPUTE_FEES)).otherwise(F.concat(F.lit(A.FEES + "."), x["component"]))
+        f, e = x["charged_minor"], x["ordinary_minor"]
+        component = F.concat(F.lit("fee."), x["component"])
+        return legs(leg(11, component, ordinary, e, s),
+                    leg(12, F.concat(component, F.lit(".variance")), A.UNEXPECTED_FEES, f - e, s),
+                    leg(13, component, A.RECEIVABLE, -f, s))
+
+    return F.flatten(F.transform(F.coalesce(fee_components, F.array().cast(FEES)), per_component))
 
 
-def payout_legs(payouts: DataFrame) -> DataFrame:
-    """``payouts``: one row per (payout, currency) with ``payout_minor`` and journal columns."""
+def payout_legs() -> Column:
+    """A payout row's legs (one row per (payout, currency) with ``payout_minor``)."""
     x, s = F.col("payout_minor"), F.col("currency")
-    return explode_legs(payouts, [leg(1, "payout", A.IN_TRANSIT, x, s), leg(2, "payout", A.RECEIVABLE, -x, s)])
+    return legs(leg(1, "payout", A.IN_TRANSIT, x, s), leg(2, "payout", A.RECEIVABLE, -x, s))
 
 
-def bank_legs(bank: DataFrame, max_fx_bps: int) -> DataFrame:
-    """``bank``: bank entries to post with ``first_account`` (bank, or suspense for a reclassification),
-    ``matched`` and, when matched, the payout's ``po_amount`` / ``po_currency``."""
+def bank_legs(max_fx_bps: int) -> Column:
+    """A bank entry's legs: ``first_account`` (bank, or suspense for a reclassification), ``matched`` and,
+    when matched, the payout's ``po_amount`` / ``po_currency``."""
     b, bc = F.col("amount_minor"), F.col("currency")
     x, xc = F.col("po_amount"), F.col("po_currency")
     matched = F.col("matched")
@@ -101,7 +108,7 @@ def bank_legs(bank: DataFrame, max_fx_bps: int) -> DataFrame:
     cross = matched & (bc != xc)
     rate_ok = F.col("fx_rate").isNotNull() & (F.col("presentment_currency") == xc)
     c = F.when(rate_ok, fx.booked_conversion(b, x, xc, F.col("fx_rate"), bc, F.lit(False), max_fx_bps)).otherwise(b)
-    legs = [
+    return legs(
         leg(1, F.col("first_component"), F.col("first_account"), b, bc),
         F.when(~matched, leg(2, "bank.unmatched", A.SUSPENSE, -b, bc)),
         F.when(same_ccy, leg(2, "bank.payout", A.IN_TRANSIT, -x, xc)),
@@ -110,5 +117,14 @@ def bank_legs(bank: DataFrame, max_fx_bps: int) -> DataFrame:
         F.when(cross, leg(3, "fx.difference", A.FX_GAIN_LOSS, -(b - c), bc)),
         F.when(cross, leg(4, "fx.conversion", A.FX_CONVERSION, x, xc)),
         F.when(cross, leg(5, "bank.payout", A.IN_TRANSIT, -x, xc)),
-    ]
-    return explode_legs(bank, legs)
+    )
+
+
+def in_entry_order(journal_legs: Column) -> Column:
+    """A journal's legs in the order of its entries: the gross / payout / bank legs by number, then each fee
+    component's legs together (its variance beside it), by component and number, then by currency."""
+    keyed = F.transform(journal_legs, lambda x: F.struct(
+        F.when(x["leg_no"] < 10, x["leg_no"]).otherwise(F.lit(100)).alias("group"),
+        F.regexp_replace(x["leg_component"], r"\.variance$", "").alias("base"),
+        x["leg_no"].alias("no"), x["leg_currency"].alias("currency"), x.alias("leg")))
+    return F.transform(F.array_sort(keyed), lambda k: k["leg"])
