@@ -118,3 +118,22 @@ def test_a_day_reads_no_partition_older_than_the_lookback_and_carries_what_is_st
     spark.catalog.clearCache()
     run_all(settings, tenant_id, later, None, "h2", spark=spark)
     assert status() == carried
+
+
+def test_a_lake_from_before_open_items_were_kept_carries_its_items_from_the_events_once(spark, settings, tenant_id):
+    """Upgrade path: the previous run left item_status but no open_items rows (a lake written before they
+    were kept): the next run joins the carried items with their events once and keeps them from then on."""
+    from datetime import timedelta
+
+    from jobs.match.engine import run_match
+    from jobs.tenants import load_tenant
+
+    run_all(settings, tenant_id, DAY, DATA / "slice", "u0", spark=spark)
+    spark.sql(f"DELETE FROM delta.`{lake.table_path(settings, 'open_items')}` WHERE tenant_id = '{tenant_id}'")
+    assert lake.read(spark, settings, "open_items", tenant_id).count() == 0
+    later = DAY + timedelta(days=3)
+    run_match(spark, settings, load_tenant(settings, tenant_id), later, "u1")
+    carried = lambda name, day: {(r.event_id, r.relation, r.file_name, r.amount_minor)  # noqa: E731
+                                 for r in lake.read(spark, settings, name, tenant_id, since=day, until=day).collect()}
+    assert carried("item_status", DAY) and carried("item_status", later) == carried("item_status", DAY)
+    assert carried("open_items", later) == carried("item_status", DAY)
