@@ -28,7 +28,7 @@ from jobs.ledger import fees, periods, restate, rules
 from jobs.ledger.adjustments import Adjustment, approved_for, cleared_event_ids
 from jobs.ledger.chart import Chart
 from jobs.ledger.fx import DEFAULT_MAX_DIFFERENCE_BPS
-from jobs.match.prepare import duplicates
+from jobs.match.prepare import duplicates, events_of
 from jobs.match.rules import BOOK_PSP, PAYOUT_BANK
 from jobs.settings import Settings
 from jobs.tenants import TenantConfig
@@ -238,7 +238,7 @@ def post_day(spark: SparkSession, settings: Settings, cfg: TenantConfig, busines
     # the day's journals need the matches the run of the day made (a record ingested on D is matched by the
     # run of D at the earliest) and the events of the lookback window plus those of the matches' members
     matches = active_matches(spark, settings, tenant, since=day, until=day)
-    events = _events_for(spark, settings, tenant, day, cfg.lookback_days, matches)
+    events = events_of(spark, settings, tenant, matches, since=day - timedelta(days=cfg.lookback_days), until=day)
     adjustments = adjustment_lines(spark, chart, approved_for(settings, tenant, day))
     built, checks = build_lines(events, matches, adjustments, day, chart, card, opts)
     lines = lake.materialize(built)
@@ -268,25 +268,12 @@ def post_day(spark: SparkSession, settings: Settings, cfg: TenantConfig, busines
     lake.replace_partition(spark, settings, "journal", journal, tenant, day)
 
 
-def _events_for(spark: SparkSession, settings: Settings, tenant: str, day: date, lookback_days: int,
-                matches: DataFrame) -> DataFrame:
-    """The events of ``lookback_days`` before ``day`` up to ``day``, plus the days of older match members
-    (a payout matched today whose records arrived long ago); every day's when a match row predates the
-    members' ingest dates being recorded."""
-    since = day - timedelta(days=lookback_days)
-    dates = [r[0] for r in matches.select("ingest_date").distinct().collect()]
-    if None in dates:
-        return lake.read(spark, settings, "events", tenant, until=day)
-    return lake.read(spark, settings, "events", tenant, since=since, until=day, also=[d for d in dates if d < since])
-
-
 def _write_fee_checks(spark: SparkSession, settings: Settings, tenant: str, day: date, run_id: str,
                       checks: DataFrame, lookback_days: int) -> None:
     """The run's checks plus the exceptions still open from the previous run (``fees.with_carried``)."""
     last = lake.latest_date(spark, settings, "fee_checks", tenant, day, lookback_days)
-    previous = lake.read(spark, settings, "fee_checks", tenant, since=last, until=last) if last else None
-    if previous is None:
-        previous = lake.read(spark, settings, "fee_checks", tenant).filter(F.lit(False))
+    previous = (lake.read(spark, settings, "fee_checks", tenant, since=last, until=last) if last
+                else lake.read(spark, settings, "fee_checks", tenant).filter(F.lit(False)))
     carried = fees.with_carried(checks, previous,
                                 cleared_event_ids(settings, tenant, day), day)
     lake.replace_partition(spark, settings, "fee_checks", carried.withColumn("tenant_id", F.lit(tenant))

@@ -54,14 +54,17 @@ def previous_run_date(spark: SparkSession, settings: Settings, tenant_id: str, r
     return lake.latest_date(spark, settings, "item_status", tenant_id, run_date, lookback_days)
 
 
-def events_of(spark: SparkSession, settings: Settings, tenant_id: str, rows: DataFrame) -> DataFrame:
-    """The events of ``rows`` (with ``ingest_date``, e.g. match members): only their days' partitions are
-    read; all of them when a row has no ingest date (match rows written before matches recorded it)."""
+def events_of(spark: SparkSession, settings: Settings, tenant_id: str, rows: DataFrame, since: date | None = None,
+              until: date | None = None) -> DataFrame:
+    """The events of the days of ``rows`` (with ``ingest_date``, e.g. match members; a few distinct dates,
+    collected), plus those of ``since`` .. ``until`` when given: only those partitions are read; every day's
+    up to ``until`` when a row has no ingest date (match rows written before matches recorded it)."""
     dates = [r[0] for r in rows.select("ingest_date").distinct().collect()]
     if None in dates:
-        return lake.read(spark, settings, "events", tenant_id)
-    events = lake.read(spark, settings, "events", tenant_id, also=dates)
-    return events if dates else events.filter(F.lit(False))
+        return lake.read(spark, settings, "events", tenant_id, until=until)
+    if since is None and until is None and not dates:
+        return lake.read(spark, settings, "events", tenant_id).filter(F.lit(False))
+    return lake.read(spark, settings, "events", tenant_id, since=since, until=until, also=dates)
 
 
 def duplicates(events_upto: DataFrame, new: DataFrame) -> DataFrame:
