@@ -114,24 +114,61 @@ def with_currency(df: DataFrame, out: str, text: Column) -> DataFrame:
     return df.withColumn(f"{out}_exp", exponent_of(F.col(out)))
 
 
+def pow10_long(exponent: Column) -> Column:
+    """10 ** exponent as a long, for exponents 0 .. ``MAX_MINOR_DIGITS`` (null outside)."""
+    return F.element_at(F.array(*[F.lit(10 ** i) for i in range(MAX_MINOR_DIGITS + 1)]), exponent + 1)
+
+
 def with_minor(df: DataFrame, out: str, text: Column, exponent_col: str, optional: bool = False,
                decimal_separator: str = ".") -> DataFrame:
     """Adds ``out`` (a major-unit amount string as exact integer minor units) and ``<out>_err`` (the
-    reason it could not be converted, or null). Each step is its own column so Spark evaluates the
-    parsing once. ``optional``: an empty string is 0 and no error."""
-    dec, scaled, exp = F.col(f"{out}_dec"), F.col(f"{out}_scaled"), F.col(exponent_col)
-    df = df.withColumn(f"{out}_dec", parse_decimal(text, decimal_separator)).withColumn(f"{out}_scaled", dec * pow10(exp))
+    reason it could not be converted, or null). ``optional``: an empty string is 0 and no error.
+
+    Integer arithmetic only, no decimal: the text is checked against the number pattern, split at the
+    point, the integer digits (leading zeros dropped) must leave room for the currency's minor digits
+    (|amount| < 10^``MAX_MINOR_DIGITS`` minor units), every fraction digit beyond the currency's exponent
+    must be 0 (else ``AMOUNT_PRECISION``), and the value is integer x 10^exp + the fraction's first exp
+    digits, padded. Staged projections, so that each step is evaluated once per value."""
+    norm, sign, digits_col, whole, frac, valid = (f"{out}_{x}" for x in ("norm", "neg", "abs", "int", "frac", "valid"))
+    df = df.withColumn(norm, _normalized_number(text, decimal_separator))
+    df = df.withColumns({
+        sign: F.col(norm).startswith("-"),
+        digits_col: F.when(F.col(norm).startswith("-"), F.substring(F.col(norm), 2, 1 << 30)).otherwise(F.col(norm)),
+        valid: F.coalesce(F.col(norm).rlike(r"^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"), F.lit(False)),
+    })
+    df = df.withColumns({
+        whole: F.expr(f"trim(LEADING '0' FROM substring_index(`{digits_col}`, '.', 1))"),
+        frac: F.when(F.col(digits_col).contains("."), F.substring_index(digits_col, ".", -1)).otherwise(F.lit("")),
+    })
+    exp, digits = F.col(exponent_col), F.col(frac)
+    kept = digits.substr(F.lit(1), exp)
+    beyond = digits.substr(exp + 1, F.lit(1 << 30))
     error = (F.when(exp.isNull(), F.lit(UNKNOWN_CURRENCY))
-             .when(dec.isNull(), F.lit(BAD_AMOUNT))
-             .when(F.abs(scaled) >= F.lit(Decimal(10) ** MAX_MINOR_DIGITS), F.lit(BAD_AMOUNT))
-             .when(scaled != F.floor(scaled), F.lit(AMOUNT_PRECISION)))
+             .when(~F.col(valid), F.lit(BAD_AMOUNT))
+             .when(F.length(whole) + exp > MAX_MINOR_DIGITS, F.lit(BAD_AMOUNT))
+             .when(F.translate(beyond, "0", "") != "", F.lit(AMOUNT_PRECISION)))
+    magnitude = (F.coalesce(F.col(whole).cast("long"), F.lit(0)) * pow10_long(exp)
+                 + F.coalesce(kept.cast("long"), F.lit(0)) * pow10_long(exp - F.length(kept)))
+    scaled = F.when(F.col(sign), -magnitude).otherwise(magnitude)
     if optional:
         empty = clean_text(text).isNull()
         error = F.when(~empty, error)
-        value = F.when(empty, F.lit(0).cast("long")).when(error.isNull(), scaled.cast("long"))
+        value = F.when(empty, F.lit(0).cast("long")).when(error.isNull(), scaled)
     else:
-        value = F.when(error.isNull(), scaled.cast("long"))
-    return df.withColumn(f"{out}_err", error).withColumn(out, value).drop(f"{out}_dec")
+        value = F.when(error.isNull(), scaled)
+    return (df.withColumns({f"{out}_err": error, out: value})
+            .drop(norm, sign, digits_col, whole, frac, valid))
+
+
+def _normalized_number(col: Column, decimal_separator: str) -> Column:
+    """The amount text as ``with_minor`` reads it: blanks, tabs and line breaks around it removed, a leading
+    ``+`` dropped, the decimal separator as ``.`` (and ``.`` grouping removed where another separator is
+    used). Plain string functions, no regular expression."""
+    text = F.btrim(col, F.lit(" \t\r\n"))
+    text = F.when(text.startswith("+"), F.substring(text, 2, 1 << 30)).otherwise(text)
+    if decimal_separator != ".":
+        text = F.translate(F.translate(text, ".", ""), decimal_separator, ".")
+    return text
 
 
 def timestamp_with_abbreviation(local_text: Column, tz_abbrev: Column, pattern: str) -> tuple[Column, Column]:
@@ -154,14 +191,15 @@ _EMAIL_REDACTED = ("description", "bank_text")
 
 def _protect(df: DataFrame) -> DataFrame:
     """Every free string column PAN-masked; e-mail addresses removed from free text."""
-    for f in EVENT_SCHEMA.fields:
-        if f.name in df.columns and isinstance(f.dataType, StringType) and f.name not in _NOT_MASKED:
-            # one projection per step, so that no regular expression is evaluated twice per value
-            df = df.withColumn(f.name, F.col(f.name).cast("string"))
-            if f.name in _EMAIL_REDACTED:
-                df = df.withColumn(f.name, redact_emails(F.col(f.name)))
-            df = df.withColumn(f.name, mask_card_numbers(F.col(f.name)))
-    return df
+    names = [f.name for f in EVENT_SCHEMA.fields
+             if f.name in df.columns and isinstance(f.dataType, StringType) and f.name not in _NOT_MASKED]
+    if not names:
+        return df
+    # two projections for all columns: e-mails out first, then card numbers, so that no regular expression
+    # is evaluated twice per value (and the plan does not grow by three projections per column)
+    df = df.withColumns({n: redact_emails(F.col(n).cast("string")) if n in _EMAIL_REDACTED
+                         else F.col(n).cast("string") for n in names})
+    return df.withColumns({n: mask_card_numbers(F.col(n)) for n in names})
 
 
 def raw_of_errors_only(rows: DataFrame) -> DataFrame:

@@ -20,7 +20,7 @@ from jobs.match import book_psp, payout_bank, settlement, status
 from jobs.match.manual import ManualAction, revoked_match_ids
 from jobs.match.prepare import events_of, open_items
 from jobs.match.rules import BOOK_PSP, PAYOUT_BANK, PSP_SETTLEMENT, MatchRules
-from jobs.schema import MATCH_COLUMNS
+from jobs.schema import MATCH_COLUMNS, MATCH_SCHEMA, conform
 from jobs.settings import Settings
 from jobs.tenants import TenantConfig
 
@@ -55,7 +55,7 @@ def run_match(spark: SparkSession, settings: Settings, cfg: TenantConfig, run_da
     recent = (lake.read(spark, settings, "events", tenant, since=run_date - timedelta(days=rules.date_window_days),
                         until=run_date)
               .filter(F.col("source_kind").isin("book", "psp") & F.col("event_type").isin("payment", "capture", "refund")))
-    population = lake.materialize(book_psp.population_amounts(recent))
+    population = book_psp.population_amounts(recent)
     bp = book_psp.match(active.filter(F.col("relation") == BOOK_PSP), rules, population, forbidden_bp)
     pb, open_payouts = payout_bank.match(active.filter(F.col("relation") == PAYOUT_BANK), rules, forbidden_pb)
     members = bp.matches.unionByName(pb.matches).unionByName(manual_members.select(*bp.matches.columns))
@@ -64,9 +64,9 @@ def run_match(spark: SparkSession, settings: Settings, cfg: TenantConfig, run_da
     matches = (members.join(lineage, ["event_id", "relation"], "inner")
                .withColumn("tenant_id", F.lit(tenant)).withColumn("run_date", F.lit(run_date))
                .withColumn("rule_version", F.lit(rules.version)).withColumn("run_id", F.lit(run_id)))
-    lake.replace_partition(spark, settings, "matches", matches, tenant, run_date)
-    written = lake.materialize(lake.read(spark, settings, "matches", tenant)
-                               .filter(F.col("run_date") == F.lit(run_date)))
+    # computed once: written, counted and subtracted from the open items
+    written = lake.materialize(conform(matches, MATCH_SCHEMA))
+    lake.replace_partition(spark, settings, "matches", written, tenant, run_date)
 
     unmatched = items.join(written.select("event_id", "relation"), ["event_id", "relation"], "left_anti")
     cal = BusinessCalendar(cfg.weekend, cfg.holidays)
@@ -107,8 +107,6 @@ def _revoked(spark: SparkSession, settings: Settings, tenant: str, all_matches: 
 
 def _manual_groups(spark: SparkSession, items: DataFrame, actions: list[ManualAction]) -> DataFrame:
     """Member rows (level 0, rule ``manual``) for manual groups whose records are all open now."""
-    from jobs.schema import MATCH_SCHEMA
-
     member_cols = ["match_id", "relation", "level", "rule_id", "score", "evidence", "event_id", "role"]
     rows = [(a.match_id, a.relation, e, json.dumps({"level": 0, "manual_match_id": a.action_id}))
             for a in actions for e in a.event_ids]
