@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from collections.abc import Iterable
 from datetime import date, timedelta
@@ -131,11 +132,32 @@ def replace_partition(spark: SparkSession, settings: Settings, name: str, df: Da
          .save(table_path(settings, name)))
 
 
+_IN_DRIVER: ContextVar[bool] = ContextVar("materialize_in_driver", default=False)
+
+
+@contextmanager
+def small_data(small: bool = True):
+    """Within the block, ``materialize`` keeps its results as rows in the driver (a local relation) instead
+    of a checkpoint on the executors. For a run of a few thousand records a checkpoint's fixed cost (its
+    job, the conversion to an RDD, a scan job for every later read) is most of the time; a local relation
+    is planned like a literal table, and an empty one lets the optimizer drop the joins it feeds. The
+    caller decides from the run's size (``Settings.small_run_rows``): the rows are held by the driver and
+    shipped inside every task that reads them."""
+    token = _IN_DRIVER.set(small)
+    try:
+        yield
+    finally:
+        _IN_DRIVER.reset(token)
+
+
 def materialize(df: DataFrame) -> DataFrame:
     """Compute ``df`` now and cut its lineage. Iterative algorithms (the matching levels) build each
     step on the previous one; without this the query plan grows with every step and planning, not
-    data, dominates the run time."""
-    with called_from(df.sparkSession, "materialize", _caller()):
+    data, dominates the run time. Inside ``small_data``: the rows collected into a local relation."""
+    spark = df.sparkSession
+    with called_from(spark, "materialize", _caller()):
+        if _IN_DRIVER.get():
+            return DataFrame(spark._jsparkSession.createDataFrame(df._jdf.collectAsList(), df._jdf.schema()), spark)
         return df.localCheckpoint(eager=True)
 
 

@@ -11,6 +11,7 @@ Resolution order for each setting: explicit argument > environment variable > pr
 | tenant config      | RECON_TENANT_CONFIG_DIR   | jobs/conf/tenants (package data)         |
 | local Spark memory | RECON_SPARK_DRIVER_MEMORY | 6g                                       |
 | S3 endpoint        | RECON_S3_ENDPOINT_URL     | unset (AWS); set for moto or MinIO       |
+| small run (rows)   | RECON_SMALL_RUN_ROWS      | 25000: a run with at most this many open items keeps its intermediate results in the driver (``lake.small_data``) |
 """
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ class Settings:
     )
     spark_driver_memory: str = field(default_factory=lambda: os.environ.get("RECON_SPARK_DRIVER_MEMORY", "6g"))
     s3_endpoint_url: str | None = field(default_factory=lambda: os.environ.get("RECON_S3_ENDPOINT_URL") or None)
+    small_run_rows: int = field(default_factory=lambda: int(os.environ.get("RECON_SMALL_RUN_ROWS", "25000")))
 
     def __post_init__(self) -> None:
         if self.spark_mode not in SPARK_MODES:

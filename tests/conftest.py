@@ -135,7 +135,13 @@ def spark_session(spark_lake):
 
 @pytest.fixture
 def spark(spark_session, spark_lake):
-    return _live_spark(spark_lake)
+    """The shared session. Test data is small: ``lake.materialize`` keeps its results in the driver inside
+    the test (``lake.small_data``), as a small run does; the match and ledger stages decide for themselves
+    from a run's size, and ``test_matching`` compares the two ways."""
+    from jobs import lake
+
+    with lake.small_data():
+        yield _live_spark(spark_lake)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -229,6 +229,9 @@ def build_lines(events: DataFrame, matches: DataFrame, adjustments: DataFrame, d
     return to_lines(union, chart), checks
 
 
+LINES_PER_RECORD = 4           # journal lines per posted record, about: gross, fee(s), payout, bank
+
+
 def post_day(spark: SparkSession, settings: Settings, cfg: TenantConfig, business_date: date, run_id: str) -> None:
     from jobs.ledger.erp.outbox import exported_documents
     from jobs.match.manual import active_matches
@@ -239,33 +242,37 @@ def post_day(spark: SparkSession, settings: Settings, cfg: TenantConfig, busines
     # run of D at the earliest) and the events of the lookback window plus those of the matches' members
     matches = active_matches(spark, settings, tenant, since=day, until=day)
     events = events_of(spark, settings, tenant, matches, since=day - timedelta(days=cfg.lookback_days), until=day)
-    adjustments = adjustment_lines(spark, chart, approved_for(settings, tenant, day))
-    built, checks = build_lines(events, matches, adjustments, day, chart, card, opts)
-    lines = lake.materialize(built)
-    assert_balanced(lines, tenant, day)
-    _write_fee_checks(spark, settings, tenant, day, run_id, checks, cfg.lookback_days)
+    # a day whose journal lines (about four per record) are a few thousand keeps its intermediate results in
+    # the driver (``lake.small_data``)
+    today = events.filter(F.col("ingest_date") == F.lit(day)).count()
+    with lake.small_data(today * LINES_PER_RECORD <= settings.small_run_rows):
+        adjustments = adjustment_lines(spark, chart, approved_for(settings, tenant, day))
+        built, checks = build_lines(events, matches, adjustments, day, chart, card, opts)
+        lines = lake.materialize(built)
+        assert_balanced(lines, tenant, day)
+        _write_fee_checks(spark, settings, tenant, day, run_id, checks, cfg.lookback_days)
 
-    closed = periods.closed_periods(settings, tenant)
-    post_on, ref = periods.posting_date(day, closed)
-    exported = exported_documents(spark, settings, tenant, day)
-    if exported is not None or any(p.end >= day for p in closed):
-        old = lake.read(spark, settings, "journal", tenant).filter(F.col("business_date") == F.lit(day))
-        closed_day = F.lit(False)
-        for p in closed:
-            closed_day = closed_day | F.col("posting_date").between(F.lit(p.start), F.lit(p.end))
-        if exported is not None:                 # a journal with any document sent is frozen whole
-            sent = exported.select("journal_id").distinct().withColumn("_sent", F.lit(True))
-            old = old.join(sent, "journal_id", "left")
-            closed_day = closed_day | F.col("_sent").isNotNull()
-        frozen = old.filter(closed_day).drop("_sent")
-        final = lake.materialize(restate.merge(lines, frozen, post_on, ref))    # reads the partition it replaces
-    else:
-        final = lines.withColumn("posting_date", F.lit(post_on)).withColumn("period_ref", F.lit(ref))
-    keep = lambda name, value: F.coalesce(F.col(name), F.lit(value)) if name in final.columns else F.lit(value)  # noqa
-    journal = (final.withColumn("tenant_id", F.lit(tenant)).withColumn("business_date", F.lit(day))
-               .withColumn("chart_version", keep("chart_version", chart.version))    # frozen lines keep theirs
-               .withColumn("run_id", keep("run_id", run_id)))
-    lake.replace_partition(spark, settings, "journal", journal, tenant, day)
+        closed = periods.closed_periods(settings, tenant)
+        post_on, ref = periods.posting_date(day, closed)
+        exported = exported_documents(spark, settings, tenant, day)
+        if exported is not None or any(p.end >= day for p in closed):
+            old = lake.read(spark, settings, "journal", tenant).filter(F.col("business_date") == F.lit(day))
+            closed_day = F.lit(False)
+            for p in closed:
+                closed_day = closed_day | F.col("posting_date").between(F.lit(p.start), F.lit(p.end))
+            if exported is not None:                 # a journal with any document sent is frozen whole
+                sent = exported.select("journal_id").distinct().withColumn("_sent", F.lit(True))
+                old = old.join(sent, "journal_id", "left")
+                closed_day = closed_day | F.col("_sent").isNotNull()
+            frozen = old.filter(closed_day).drop("_sent")
+            final = lake.materialize(restate.merge(lines, frozen, post_on, ref))    # reads the partition it replaces
+        else:
+            final = lines.withColumn("posting_date", F.lit(post_on)).withColumn("period_ref", F.lit(ref))
+        keep = lambda name, value: F.coalesce(F.col(name), F.lit(value)) if name in final.columns else F.lit(value)  # noqa
+        journal = (final.withColumn("tenant_id", F.lit(tenant)).withColumn("business_date", F.lit(day))
+                   .withColumn("chart_version", keep("chart_version", chart.version))    # frozen lines keep theirs
+                   .withColumn("run_id", keep("run_id", run_id)))
+        lake.replace_partition(spark, settings, "journal", journal, tenant, day)
 
 
 def _write_fee_checks(spark: SparkSession, settings: Settings, tenant: str, day: date, run_id: str,

@@ -49,39 +49,44 @@ def run_match(spark: SparkSession, settings: Settings, cfg: TenantConfig, run_da
         done = settlement.settled(waiting, events_upto, rules).withColumn("relation", F.lit(PSP_SETTLEMENT))
         items = items.join(done, ["event_id", "relation"], "left_anti")
     items = lake.materialize(items)
-    manual_members = _manual_groups(spark, items, [a for a in manual if a.action == "match" and a.match_id not in revoked])
-    active = items.filter(~F.col("is_duplicate")).join(
-        manual_members.select("event_id", "relation"), ["event_id", "relation"], "left_anti")
-    recent = (lake.read(spark, settings, "events", tenant, since=run_date - timedelta(days=rules.date_window_days),
-                        until=run_date)
-              .filter(F.col("source_kind").isin("book", "psp") & F.col("event_type").isin("payment", "capture", "refund")))
-    population = book_psp.population_amounts(recent)
-    bp = book_psp.match(active.filter(F.col("relation") == BOOK_PSP), rules, population, forbidden_bp)
-    pb, open_payouts = payout_bank.match(active.filter(F.col("relation") == PAYOUT_BANK), rules, forbidden_pb)
-    members = bp.matches.unionByName(pb.matches).unionByName(manual_members.select(*bp.matches.columns))
-    lineage = (items.select("event_id", "relation", "file_name", "record_ordinal", "ingest_date")
-               .dropDuplicates(["event_id", "relation"]))
-    matches = (members.join(lineage, ["event_id", "relation"], "inner")
-               .withColumn("tenant_id", F.lit(tenant)).withColumn("run_date", F.lit(run_date))
-               .withColumn("rule_version", F.lit(rules.version)).withColumn("run_id", F.lit(run_id)))
-    # computed once: written, counted and subtracted from the open items
-    written = lake.materialize(conform(matches, MATCH_SCHEMA))
-    lake.replace_partition(spark, settings, "matches", written, tenant, run_date)
+    # a day of a few thousand items keeps its intermediate results in the driver (``lake.small_data``)
+    with lake.small_data(items.count() <= settings.small_run_rows):
+        items = lake.materialize(items)
+        manual_members = _manual_groups(spark, items,
+                                        [a for a in manual if a.action == "match" and a.match_id not in revoked])
+        active = items.filter(~F.col("is_duplicate")).join(
+            manual_members.select("event_id", "relation"), ["event_id", "relation"], "left_anti")
+        recent = (lake.read(spark, settings, "events", tenant, since=run_date - timedelta(days=rules.date_window_days),
+                            until=run_date)
+                  .filter(F.col("source_kind").isin("book", "psp")
+                          & F.col("event_type").isin("payment", "capture", "refund")))
+        population = book_psp.population_amounts(recent)
+        bp = book_psp.match(active.filter(F.col("relation") == BOOK_PSP), rules, population, forbidden_bp)
+        pb, open_payouts = payout_bank.match(active.filter(F.col("relation") == PAYOUT_BANK), rules, forbidden_pb)
+        members = bp.matches.unionByName(pb.matches).unionByName(manual_members.select(*bp.matches.columns))
+        lineage = (items.select("event_id", "relation", "file_name", "record_ordinal", "ingest_date")
+                   .dropDuplicates(["event_id", "relation"]))
+        matches = (members.join(lineage, ["event_id", "relation"], "inner")
+                   .withColumn("tenant_id", F.lit(tenant)).withColumn("run_date", F.lit(run_date))
+                   .withColumn("rule_version", F.lit(rules.version)).withColumn("run_id", F.lit(run_id)))
+        # computed once: written, counted and subtracted from the open items
+        written = lake.materialize(conform(matches, MATCH_SCHEMA))
+        lake.replace_partition(spark, settings, "matches", written, tenant, run_date)
 
-    unmatched = items.join(written.select("event_id", "relation"), ["event_id", "relation"], "left_anti")
-    cal = BusinessCalendar(cfg.weekend, cfg.holidays)
-    flags = bp.flags.unionByName(pb.flags)
-    state = (status.compute(spark, unmatched, flags, open_payouts, rules, cal, run_date, items=items)
-             .withColumn("tenant_id", F.lit(tenant)).withColumn("run_date", F.lit(run_date))
-             .withColumn("run_id", F.lit(run_id)))
-    lake.replace_partition(spark, settings, "item_status", state, tenant, run_date)
-    # what the next run matches these items on, so that it need not read the events of their days again
-    kept = unmatched.select(*MATCH_COLUMNS, "relation").withColumn("tenant_id", F.lit(tenant)) \
-                    .withColumn("run_date", F.lit(run_date))
-    lake.replace_partition(spark, settings, "open_items", kept, tenant, run_date)
-    summary = _summarise(spark, settings, tenant, run_date, written, prev)
-    spark.catalog.clearCache()
-    return summary
+        unmatched = items.join(written.select("event_id", "relation"), ["event_id", "relation"], "left_anti")
+        cal = BusinessCalendar(cfg.weekend, cfg.holidays)
+        flags = bp.flags.unionByName(pb.flags)
+        state = (status.compute(spark, unmatched, flags, open_payouts, rules, cal, run_date, items=items)
+                 .withColumn("tenant_id", F.lit(tenant)).withColumn("run_date", F.lit(run_date))
+                 .withColumn("run_id", F.lit(run_id)))
+        lake.replace_partition(spark, settings, "item_status", state, tenant, run_date)
+        # what the next run matches these items on, so that it need not read the events of their days again
+        kept = unmatched.select(*MATCH_COLUMNS, "relation").withColumn("tenant_id", F.lit(tenant)) \
+                        .withColumn("run_date", F.lit(run_date))
+        lake.replace_partition(spark, settings, "open_items", kept, tenant, run_date)
+        summary = _summarise(spark, settings, tenant, run_date, written, prev)
+        spark.catalog.clearCache()
+        return summary
 
 
 def _revoked(spark: SparkSession, settings: Settings, tenant: str, all_matches: DataFrame, revoked: list[str],

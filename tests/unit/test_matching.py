@@ -194,3 +194,26 @@ def test_shuffled_input_gives_identical_matches_and_no_record_is_matched_twice(s
     ids = [m[1] for m in members(first)]
     assert len(ids) == len(set(ids)), "a record takes part in at most one match per relation"
     assert len(ids) > 40
+
+
+def test_the_same_matches_whether_intermediate_results_stay_in_the_driver_or_are_checkpointed(spark):
+    """``lake.small_data`` (a small run's intermediate results as rows in the driver) against checkpoints
+    (a large run): the same members, evidence and flags, for both relations."""
+    from jobs import lake
+
+    rows = _random_rows(4, 80)
+    payouts = [psp("c1", 5000, source="stripe", payout="po_1", relation="payout_bank"),
+               psp("c2", 2580, source="stripe", payout="po_1", relation="payout_bank"),
+               psp("c3", 4000, source="stripe", payout="po_2", relation="payout_bank"),
+               bank("k1", 7580, text="STRIPE PO_1 ACME"), bank("k2", 4000, text="SEPA CREDIT", day=date(2026, 11, 21)),
+               bank("k3", 999, text="po_2")]
+    outcome = {}
+    for in_driver in (True, False):
+        with lake.small_data(in_driver):
+            items = frame(spark, rows + payouts)
+            bp = book_psp.match(items.filter("relation = 'book_psp'"), RULES, book_psp.population_amounts(items))
+            pb, open_payouts = payout_bank.match(items.filter("relation = 'payout_bank'"), RULES)
+            outcome[in_driver] = [sorted(tuple(r) for r in df.collect())
+                                  for df in (bp.matches, bp.flags, pb.matches, pb.flags, open_payouts)]
+    assert outcome[True] == outcome[False]
+    assert len(outcome[True][0]) > 40 and outcome[True][2], "both relations matched something"
