@@ -114,7 +114,7 @@ def with_currency(df: DataFrame, out: str, text: Column) -> DataFrame:
     return df.withColumn(f"{out}_exp", exponent_of(F.col(out)))
 
 
-def pow10_long(exponent: Column) -> Column:
+def _pow10_long(exponent: Column) -> Column:
     """10 ** exponent as a long, for exponents 0 .. ``MAX_MINOR_DIGITS`` (null outside)."""
     return F.element_at(F.array(*[F.lit(10 ** i) for i in range(MAX_MINOR_DIGITS + 1)]), exponent + 1)
 
@@ -131,9 +131,10 @@ def with_minor(df: DataFrame, out: str, text: Column, exponent_col: str, optiona
     digits, padded. Staged projections, so that each step is evaluated once per value."""
     norm, sign, digits_col, whole, frac, valid = (f"{out}_{x}" for x in ("norm", "neg", "abs", "int", "frac", "valid"))
     df = df.withColumn(norm, _normalized_number(text, decimal_separator))
+    negative = F.col(norm).startswith("-")
     df = df.withColumns({
-        sign: F.col(norm).startswith("-"),
-        digits_col: F.when(F.col(norm).startswith("-"), F.substring(F.col(norm), 2, 1 << 30)).otherwise(F.col(norm)),
+        sign: negative,
+        digits_col: F.when(negative, F.substring(F.col(norm), 2, 1 << 30)).otherwise(F.col(norm)),
         valid: F.coalesce(F.col(norm).rlike(r"^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"), F.lit(False)),
     })
     df = df.withColumns({
@@ -147,8 +148,8 @@ def with_minor(df: DataFrame, out: str, text: Column, exponent_col: str, optiona
              .when(~F.col(valid), F.lit(BAD_AMOUNT))
              .when(F.length(whole) + exp > MAX_MINOR_DIGITS, F.lit(BAD_AMOUNT))
              .when(F.translate(beyond, "0", "") != "", F.lit(AMOUNT_PRECISION)))
-    magnitude = (F.coalesce(F.col(whole).cast("long"), F.lit(0)) * pow10_long(exp)
-                 + F.coalesce(kept.cast("long"), F.lit(0)) * pow10_long(exp - F.length(kept)))
+    magnitude = (F.coalesce(F.col(whole).cast("long"), F.lit(0)) * _pow10_long(exp)
+                 + F.coalesce(kept.cast("long"), F.lit(0)) * _pow10_long(exp - F.length(kept)))
     scaled = F.when(F.col(sign), -magnitude).otherwise(magnitude)
     if optional:
         empty = clean_text(text).isNull()

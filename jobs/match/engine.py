@@ -49,9 +49,12 @@ def run_match(spark: SparkSession, settings: Settings, cfg: TenantConfig, run_da
         done = settlement.settled(waiting, events_upto, rules).withColumn("relation", F.lit(PSP_SETTLEMENT))
         items = items.join(done, ["event_id", "relation"], "left_anti")
     items = lake.materialize(items)
-    # a day of a few thousand items keeps its intermediate results in the driver (``lake.small_data``)
-    with lake.small_data(items.count() <= settings.small_run_rows):
-        items = lake.materialize(items)
+    # a day of a few thousand items keeps its intermediate results in the driver (``lake.small_data``),
+    # the checkpointed items first
+    small = items.count() <= settings.small_run_rows
+    with lake.small_data(small):
+        if small:
+            items = lake.materialize(items)
         manual_members = _manual_groups(spark, items,
                                         [a for a in manual if a.action == "match" and a.match_id not in revoked])
         active = items.filter(~F.col("is_duplicate")).join(
