@@ -39,6 +39,19 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.xdist_group(group))
 
 
+def pytest_xdist_node_collection_finished(node, ids):
+    """The grouping must take effect: xdist passes a test's group to its scheduler as an ``@group`` suffix of
+    the node id, which pytest 9.2 no longer lets it set (pytest-dev/pytest-xdist#1386). Without it the tests
+    still pass, but every file's module fixtures and the shared parse run are built on each worker: stop
+    the run with the reason instead of silently taking minutes longer."""
+    if node.config.getoption("dist") != "loadgroup":
+        return
+    ungrouped = [nodeid for nodeid in ids if "@" not in nodeid.rpartition("]")[2]]
+    if ungrouped:
+        pytest.exit(f"--dist loadgroup: {len(ungrouped)} test(s) without their group in the node id (first: "
+                    f"{ungrouped[0]}); this pytest/pytest-xdist pair does not group tests", returncode=4)
+
+
 @pytest.fixture(scope="session")
 def database_url() -> str:
     """A database of its own for this session, dropped at the end."""
