@@ -42,10 +42,10 @@ demo: setup  ## generate a small day, run the reconcile_daily DAG through Airflo
 TEST_WORKERS ?= 2
 
 test: setup  ## the whole suite: unit, DAG integrity, PostgreSQL integration, end-to-end (slow ones included), TEST_WORKERS processes
-	.venv/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
+	.venv/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 test-fast: setup  ## everything but the end-to-end tests
-	.venv/bin/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not e2e"
+	.venv/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder -m "not e2e"
 
 bench: bench-pipeline bench-parse  ## end-to-end vs DuckDB (100k/1M/10M), Postgres publish, DAG at 1M, parse rows/s per format -> bench/results/
 
