@@ -28,8 +28,8 @@ COMMON_OPTIONS = {
     "spark.sql.legacy.timeParserPolicy": "CORRECTED",
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
     # Compiled query code is cached by its source. A day's run plans thousands of distinct projections,
-    # predicates and stages, and the default cache (100 entries) evicts them before the next run (or test, or
-    # stage of a DAG run) reuses them, so every repeat compiled again: Janino and code generation were a third
+    # predicates and stages, and the default cache (100 entries) evicts them before the next run or test in the
+    # same session reuses them, so every repeat compiled again: Janino and code generation were a third
     # of the driver JVM's samples in a JFR profile. Measured on tests/data/slice, three runs in one session
     # (runs 2 and 3), in pairs: 39.7 / 36.8 s -> 31.4 / 29.8 s, and 49.1 / 49.2 -> 36.6 / 36.9 s (a busier
     # hour); heap after a full GC 520 -> 749 MB.
