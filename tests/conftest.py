@@ -31,7 +31,7 @@ def _with_db(url: str, name: str) -> str:
 
 @pytest.hookimpl(tryfirst=True)           # before xdist's worker reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) a test file is one unit of work, so
+    """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup --no-loadscope-reorder``) a test file is one unit of work, so
     its module fixtures are built once, and every test that reads the shared parse run (``formats_run``,
     session-scoped, three minutes) goes to the same worker, so that run happens once."""
     groups = {}
@@ -46,7 +46,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 # Test groups that take a minute or more, longest first (seconds per group in a two-worker run of sitting 10's
-# suite: 391, 359, 357, 293, ~250, 183, 128, 104, 100). Only the order in which the groups start depends on it.
+# suite: 391, 359, 357, 293, 204, 183, 128, 104, 100). Only the order in which the groups start depends on it.
 LONGEST_GROUPS_FIRST = (
     "tests/integration/test_reasons_and_manual.py", "tests/integration/test_pipeline.py",
     "tests/e2e/test_reconcile_dag.py", "tests/formats/test_fuzz.py", "formats_run", "tests/unit/test_matching.py",
