@@ -23,6 +23,7 @@ except Exception as exc:
     print("dead:", type(exc).__name__)
 again = get_spark(settings)
 print("alive again:", again.range(5).count())
+print("lookups kept:", type(again.sparkContext._jvm).__name__)
 """
 
 
@@ -31,3 +32,32 @@ def test_a_session_whose_jvm_died_is_replaced(tmp_path):
                          text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "dead:" in out.stdout and "alive again: 5" in out.stdout
+    assert "lookups kept: _CachingJVMView" in out.stdout      # the new gateway's view keeps its lookups too
+
+
+def test_jvm_lookups_are_asked_once_and_calls_still_reach_the_jvm(spark, monkeypatch):
+    """PySpark resolves ``sc._jvm.functions`` and its static method for every column function call; the
+    session keeps what resolved (jobs.spark.cache_jvm_lookups), so a repeat asks the JVM nothing, while
+    calls and static field reads still go to the JVM and give the right answers."""
+    from pyspark.sql import functions as F
+
+    client = spark.sparkContext._gateway._gateway_client
+    sent = []
+    real = client.send_command
+    monkeypatch.setattr(client, "send_command",
+                        lambda command, *a, **k: sent.append(command[:1]) or real(command, *a, **k))
+    jvm = spark.sparkContext._jvm
+    jvm.org.apache.spark.sql.functions.col("x")          # resolved (and perhaps kept by an earlier test)
+    sent.clear()
+    column = jvm.org.apache.spark.sql.functions.col("x")
+    assert sent == ["c"]                                   # the call only: no reflection ("r") round trip
+    assert column.toString() == "x"
+    jvm.java.lang.Integer                                  # packages and class resolved once ...
+    sent.clear()
+    assert jvm.java.lang.Integer.MAX_VALUE == 2**31 - 1 and jvm.java.lang.Integer.MAX_VALUE == 2**31 - 1
+    assert sent == ["r", "r"]                              # ... but a static field is read from the JVM every time
+    jvm.functions
+    sent.clear()
+    assert jvm.functions is jvm.functions and sent == []   # a class found through PySpark's imports, kept
+    df = spark.createDataFrame([(1, "a"), (2, "b")], "n int, s string")
+    assert [r[0] for r in df.select(F.concat(F.col("s"), F.lit("!"))).collect()] == ["a!", "b!"]
