@@ -1,5 +1,6 @@
 """The whole pipeline on the slice files against real PostgreSQL and Delta: results, rerun safety, exports."""
 import csv
+from collections import Counter
 from datetime import date
 
 import pytest
@@ -64,6 +65,36 @@ def test_slice_matches_posts_publishes_and_reruns_identically(spark, settings, t
         dr, cr = by_ccy.get(r["currency"], (0, 0))
         by_ccy[r["currency"]] = (dr + int(r["debit_minor"]), cr + int(r["credit_minor"]))
     assert by_ccy and all(dr == cr for dr, cr in by_ccy.values())
+
+    # The run's figures (run_metric, what `recon summary` and the Reconciliation page show) are the exported rows
+    with connect(settings) as conn:
+        stored = {(r["metric"], r["dimension"]): r["value"] for r in conn.execute(
+            "SELECT metric, dimension, value FROM run_metric WHERE tenant_id = %s AND business_date = %s",
+            (tenant_id, DAY)).fetchall()}
+    want = Counter()
+    for r in journal:
+        want[("trial_balance_debit_minor", f"{r['account']}|{r['currency']}")] += int(r["debit_minor"])
+        want[("trial_balance_credit_minor", f"{r['account']}|{r['currency']}")] += int(r["credit_minor"])
+    for ccy, (dr, cr) in by_ccy.items():
+        want[("ledger_debit_minor", ccy)], want[("ledger_credit_minor", ccy)] = dr, cr
+        want[("journals", ccy)] = len({r["journal_id"] for r in journal if r["currency"] == ccy})
+    for r in matches:
+        want[("matched_records", f"{r['relation']}/L{r['level']}")] += 1
+    for relation_level in {f"{r['relation']}/L{r['level']}" for r in matches}:
+        want[("match_groups", relation_level)] = len({r["match_id"] for r in matches
+                                                      if f"{r['relation']}/L{r['level']}" == relation_level})
+    for e in lake.read(spark, settings, "events", tenant_id).collect():
+        want[("records_loaded", e.source)] += 1
+    for f in files.values():
+        want[("files_parsed", f["format"])] += 1
+    want[("records_quarantined", "AMOUNT_PRECISION")] = 1
+    book_matched = {(r["file_name"], r["record_ordinal"]) for r in matches
+                    if r["relation"] == "book_psp" and r["file_name"].startswith("book_")}
+    want[("book_records", "matched")] = len(book_matched)
+    assert {k: v for k, v in stored.items() if k in want} == dict(want)
+    assert {m for m, _ in stored} - {m for m, _ in want} <= {"book_records", "exceptions", "expected", "fee_checks",
+                                                            "disputes", "dispute_transitions_refused"}
+    assert stored[("book_records", "total")] >= len(book_matched) and stored[("book_records", "window_days")] > 0
 
     text = render(load_run(settings, tenant_id, DAY))
     assert "exact PSP id" in text and "balanced" in text and "NOT BALANCED" not in text
