@@ -54,14 +54,9 @@ def parse_settlement_details(spark: SparkSession, settings: Settings, spec: Form
     read = read_checked_csv(spark, settings, files, REQUIRED, KNOWN, KNOWN_PATTERNS)
     if read.records is None:                   # every file refused whole (schema drift)
         return c.nothing_parsed(spark, read.rejected, read.notes)
-    rows = c.raw_of_errors_only(to_events(read.records, ctx)).cache()
-    totals = control_totals(rows)
-    held = [r["file_sha256"] for r in totals.filter(F.col("control_totals_ok") == F.lit(False)).collect()]
-    rejected = dict(read.rejected)
-    for sha in held:
-        rejected[sha] = (c.CONTROL_TOTAL_MISMATCH, "the batch's rows do not sum to its MerchantPayout row")
-    kept = rows.filter(~F.col("file_sha256").isin(held)) if held else rows
-    return c.finish(kept, spec, ctx, extra_stats=totals, rejected=rejected, notes=read.notes, files=files)
+    return c.finish(to_events(read.records, ctx), spec, ctx, rejected=read.rejected, notes=read.notes, files=files,
+                    hold=lambda rows: c.held_files(control_totals(rows), "the batch's rows do not sum to its "
+                                                                         "MerchantPayout row"))
 
 
 def control_totals(rows: DataFrame) -> DataFrame:

@@ -141,8 +141,14 @@ def parse_payouts(spark: SparkSession, settings: Settings, spec: FormatSpec, fil
     read = read_checked_csv(spark, settings, files, PAYOUT_REQUIRED, known, (r".*_fees?", r".*_premiums?"))
     if read.records is None:
         return c.nothing_parsed(spark, read.rejected, read.notes)
-    rows = c.raw_of_errors_only(payout_events(read.records)).cache()
-    totals = (rows.groupBy("file_sha256")
+    return c.finish(payout_events(read.records), spec, ctx, rejected=read.rejected, notes=read.notes, files=files,
+                    hold=lambda rows: c.held_files(payout_totals(rows), "payout components do not add up to the "
+                                                                        "Payout Amount"))
+
+
+def payout_totals(rows: DataFrame) -> DataFrame:
+    """Per file: every payout's components add up to its Payout Amount (null when a row is unreadable)."""
+    return (rows.groupBy("file_sha256")
               .agg(F.count(F.when(F.col("_error") == c.INCONSISTENT_AMOUNTS, 1)).alias("bad"),
                    F.count(F.when(F.col("_error").isin(c.BAD_AMOUNT, c.UNKNOWN_CURRENCY, c.MALFORMED_ROW), 1))
                    .alias("unreadable"))
@@ -152,12 +158,6 @@ def parse_payouts(spark: SparkSession, settings: Settings, spec: FormatSpec, fil
                       F.when(F.col("bad") > 0, F.concat(F.col("bad").cast("string"),
                                                        F.lit(" payout(s) whose components do not add up to the "
                                                              "Payout Amount"))).alias("detail")))
-    held = [r["file_sha256"] for r in totals.filter(F.col("control_totals_ok") == F.lit(False)).collect()]
-    rejected = dict(read.rejected)
-    for sha in held:
-        rejected[sha] = (c.CONTROL_TOTAL_MISMATCH, "payout components do not add up to the Payout Amount")
-    kept = rows.filter(~F.col("file_sha256").isin(held)) if held else rows
-    return c.finish(kept, spec, ctx, extra_stats=totals, rejected=rejected, notes=read.notes, files=files)
 
 
 def payout_events(df: DataFrame) -> DataFrame:

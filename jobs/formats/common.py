@@ -7,6 +7,7 @@ parser returns. All of it is native Spark expressions: no Python UDF touches a r
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -210,14 +211,18 @@ def raw_of_errors_only(rows: DataFrame) -> DataFrame:
 
 
 def finish(parsed: DataFrame, spec: FormatSpec, ctx: ParseContext, extra_stats: DataFrame | None = None,
-           rejected: dict | None = None, notes: dict | None = None, files: list | None = None) -> ParseOutput:
+           rejected: dict | None = None, notes: dict | None = None, files: list | None = None,
+           hold: Callable[[DataFrame], tuple[DataFrame, dict[str, tuple[str, str]]]] | None = None) -> ParseOutput:
     """Split parsed rows (canonical columns + _error/_error_detail/_raw + lineage) into outputs.
 
     An optional boolean ``_skip`` marks records that are read but carry no money movement (a void, a
     pending transaction, a webhook event of another kind): counted in ``records_read``, neither loaded
     nor quarantined, and named in the file's ``detail``. ``extra_stats`` may carry per-file
     ``control_totals_ok`` / ``detail`` (file_sha256 keyed). ``files``: the parsed files, so that one
-    without any record (an empty statement day) still gets its stats row."""
+    without any record (an empty statement day) still gets its stats row. ``hold``: a per-file check of
+    the parsed rows (control totals), given the persisted rows, returning (``extra_stats``, {file sha:
+    (reason, detail)} of the files to hold back whole): the check reads the one cached copy of the rows
+    (a parser caching its rows for the check as well kept them twice)."""
     if "_skip" not in parsed.columns:
         parsed = parsed.withColumn("_skip", F.lit(False))
     parsed = raw_of_errors_only(parsed)
@@ -233,6 +238,11 @@ def finish(parsed: DataFrame, spec: FormatSpec, ctx: ParseContext, extra_stats: 
             .withColumn("event_id", event_id(F.col("file_sha256"), F.col("record_ordinal"))))
     # Three outputs are computed from these rows: parse the input once.
     base = base.persist()
+    if hold is not None:
+        extra_stats, held = hold(base)
+        rejected = {**(rejected or {}), **held}
+        if held:
+            base = base.filter(~F.col("file_sha256").isin(sorted(held)))
     good = base.filter(F.col("_error").isNull() & ~F.col("_skip"))
     bad = base.filter(F.col("_error").isNotNull())
     events = conform(good, EVENT_SCHEMA)
@@ -269,6 +279,14 @@ def finish(parsed: DataFrame, spec: FormatSpec, ctx: ParseContext, extra_stats: 
     notes = {sha: mask_text(text) for sha, text in (notes or {}).items()}
     rejected = {sha: (reason, mask_text(detail)) for sha, (reason, detail) in (rejected or {}).items()}
     return ParseOutput(events, quarantine, conform(stats, FILE_STATS_SCHEMA), rejected, notes)
+
+
+def held_files(totals: DataFrame, detail: str) -> tuple[DataFrame, dict[str, tuple[str, str]]]:
+    """A ``finish(hold=...)`` result from per-file control totals (file_sha256, control_totals_ok, detail):
+    the files whose totals do not add up are held back whole as CONTROL_TOTAL_MISMATCH."""
+    totals = totals.cache()      # read twice: collected here, joined into the file statistics later
+    held = [r["file_sha256"] for r in totals.filter(F.col("control_totals_ok") == F.lit(False)).collect()]
+    return totals, {sha: (CONTROL_TOTAL_MISMATCH, detail) for sha in held}
 
 
 def hash_email(col: Column, ctx: ParseContext) -> Column:
