@@ -48,11 +48,13 @@ RUNS = DATA / "runs"
 PY = sys.executable
 DEFAULT_SCALES = (100_000, 1_000_000, 10_000_000)
 GIB = 1024 ** 3
-TARGETS = {   # reported, never asserted
-    "ours_10m_s": ("<=", 90.0), "ratio_10m": ("<=", 2.5), "ours_1m_s": ("<=", 25.0),
-    "peak_rss_10m_gib": ("<=", 12.0), "publish_staging_rows_per_s": (">=", 500_000),
-    "publish_effective_rows_per_s": (">=", 200_000), "dag_1m_s": ("<=", 180.0),
+TARGETS = {   # reported, never asserted; issue 16's (ratios, 1M <= 120 s, DAG <= 240 s) next to the earlier ones
+    "ratio_10m": ("<=", 2.5), "peak_rss_10m_gib": ("<=", 12.0), "ratio_1m": ("<=", 2.5), "ours_1m_s": ("<=", 120.0),
+    "ratio_100k": ("<=", 3.0), "dag_1m_s": ("<=", 240.0), "ours_10m_s": ("<=", 90.0),
+    "publish_staging_rows_per_s": (">=", 500_000), "publish_effective_rows_per_s": (">=", 200_000),
 }
+TARGET_SCALE = {"ratio_10m": "10000000", "peak_rss_10m_gib": "10000000", "ours_10m_s": "10000000",
+                "ratio_1m": "1000000", "ours_1m_s": "1000000", "ratio_100k": "100000"}
 
 
 # ---------------------------------------------------------------------------------------- processes
@@ -497,9 +499,10 @@ def machine() -> dict:
 
 def evaluate_targets(result: dict) -> list[dict]:
     scales = result.get("scales", {})
-    s10, s1 = scales.get("10000000", {}), scales.get("1000000", {})
+    s10, s1, s100k = scales.get("10000000", {}), scales.get("1000000", {}), scales.get("100000", {})
     pub = result.get("postgres_publish") or {}
     measured = {"ours_10m_s": s10.get("ours_s"), "ratio_10m": s10.get("ratio"), "ours_1m_s": s1.get("ours_s"),
+                "ratio_1m": s1.get("ratio"), "ratio_100k": s100k.get("ratio"),
                 "peak_rss_10m_gib": s10.get("peak_rss_gib") if s10.get("ours_s") else None,
                 "publish_staging_rows_per_s": pub.get("staging_rows_per_s"),
                 "publish_effective_rows_per_s": pub.get("effective_rows_per_s"), "dag_1m_s": result.get("dag_1m_s")}
@@ -517,7 +520,10 @@ def evaluate_targets(result: dict) -> list[dict]:
                 row["missed_by"] = f"more than {bound / target:.1f}x the target; {row['note']}"
         elif value is None:
             row["met"] = None
-            row["note"] = "not measured (see the scale's error)"
+            scale = TARGET_SCALE.get(name)
+            not_run = ((scale and scale not in scales) or (name.startswith("publish") and not pub)
+                       or (name == "dag_1m_s" and (result.get("dag") or {}).get("scale") != 1_000_000))
+            row["note"] = "not run in this benchmark" if not_run else "not measured (see the scale's error)"
         else:
             row["met"] = value <= target if op == "<=" else value >= target
             if not row["met"]:
