@@ -48,13 +48,13 @@ RUNS = DATA / "runs"
 PY = sys.executable
 DEFAULT_SCALES = (100_000, 1_000_000, 10_000_000)
 GIB = 1024 ** 3
-TARGETS = {   # reported, never asserted; issue 16's (ratios, 1M <= 120 s, DAG <= 240 s) next to the earlier ones
+TARGETS = {   # reported, never asserted; issue 16's (ratios, 1M <= 120 s, a 1k day <= 20 s, DAG <= 240 s) and earlier ones
     "ratio_10m": ("<=", 2.5), "peak_rss_10m_gib": ("<=", 12.0), "ratio_1m": ("<=", 2.5), "ours_1m_s": ("<=", 120.0),
-    "ratio_100k": ("<=", 3.0), "dag_1m_s": ("<=", 240.0), "ours_10m_s": ("<=", 90.0),
+    "ratio_100k": ("<=", 3.0), "ours_1k_s": ("<=", 20.0), "dag_1m_s": ("<=", 240.0), "ours_10m_s": ("<=", 90.0),
     "publish_staging_rows_per_s": (">=", 500_000), "publish_effective_rows_per_s": (">=", 200_000),
 }
 TARGET_SCALE = {"ratio_10m": "10000000", "peak_rss_10m_gib": "10000000", "ours_10m_s": "10000000",
-                "ratio_1m": "1000000", "ours_1m_s": "1000000", "ratio_100k": "100000"}
+                "ratio_1m": "1000000", "ours_1m_s": "1000000", "ratio_100k": "100000", "ours_1k_s": "1000"}
 
 
 # ---------------------------------------------------------------------------------------- processes
@@ -503,6 +503,7 @@ def evaluate_targets(result: dict) -> list[dict]:
     pub = result.get("postgres_publish") or {}
     measured = {"ours_10m_s": s10.get("ours_s"), "ratio_10m": s10.get("ratio"), "ours_1m_s": s1.get("ours_s"),
                 "ratio_1m": s1.get("ratio"), "ratio_100k": s100k.get("ratio"),
+                "ours_1k_s": scales.get("1000", {}).get("ours_s"),     # a small day, one cold process
                 "peak_rss_10m_gib": s10.get("peak_rss_gib") if s10.get("ours_s") else None,
                 "publish_staging_rows_per_s": pub.get("staging_rows_per_s"),
                 "publish_effective_rows_per_s": pub.get("effective_rows_per_s"), "dag_1m_s": result.get("dag_1m_s")}

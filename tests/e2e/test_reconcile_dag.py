@@ -2,8 +2,11 @@
 DAG (`airflow dags test`), scored against the generator's ground truth; a rerun changes nothing."""
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -48,25 +51,78 @@ def counts(spark, settings, tenant) -> dict:
     return out
 
 
-def run_dag(home: Path, settings, tenant: str, day: date, landing: Path) -> str:
-    env = airflow_env(home, RECON_LAKE=settings.lake, RECON_DATABASE_URL=settings.database_url,
-                      RECON_TENANT_CONFIG_DIR=str(settings.tenant_config_dir))
+# Airflow's own command-line entry point, called once per line of JSON arguments read from stdin: the DAG run and
+# its rerun are two `airflow dags test` commands of one process, so the rerun finds the Spark session the first
+# run started (a second cold process cost the test about a minute of JVM start and JIT warm-up).
+CLI_LOOP = r"""
+import json, sys, traceback
+from airflow.__main__ import main
+for line in sys.stdin:
+    sys.argv = ["airflow", *json.loads(line)]
+    status = 0
+    try:
+        main()
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+        status = 1
+    print(f"\n{MARK} {status}", flush=True)
+"""
+MARK = "@@ airflow command exited with"
+
+
+class AirflowCli:
+    """One Airflow CLI process (``airflow.__main__.main``) that runs the commands it is given in turn."""
+
+    def __init__(self, env: dict):
+        self.proc = subprocess.Popen([sys.executable, "-c", f"MARK = {MARK!r}\n" + CLI_LOOP], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=lambda: [self.lines.put(x) for x in self.proc.stdout] + [self.lines.put(None)],
+                         daemon=True).start()
+
+    def run(self, *args: str, timeout: float = 1200) -> tuple[int, str]:
+        """(exit status, output) of ``airflow <args>``."""
+        self.proc.stdin.write(json.dumps(list(args)) + "\n")
+        self.proc.stdin.flush()
+        out, deadline = [], time.monotonic() + timeout
+        while True:
+            line = self.lines.get(timeout=max(1.0, deadline - time.monotonic()))
+            if line is None:
+                raise AssertionError("the Airflow CLI process ended: " + "".join(out)[-4000:])
+            if line.startswith(MARK):
+                return int(line[len(MARK):]), "".join(out)
+            out.append(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def run_dag(cli: AirflowCli, tenant: str, day: date, landing: Path) -> str:
     conf = {"tenant": tenant, "landing": str(landing)}
-    proc = subprocess.run([str(Path(sys.executable).with_name("airflow")), "dags", "test", "reconcile_daily",
-                           day.isoformat(), "-c", json.dumps(conf)], env=env, capture_output=True, text=True,
-                          timeout=1200)
-    finished = [line for line in proc.stdout.splitlines() + proc.stderr.splitlines() if "DagRun Finished" in line]
-    assert proc.returncode == 0 and finished and "state=success" in finished[-1], (proc.stdout + proc.stderr)[-4000:]
+    status, out = cli.run("dags", "test", "reconcile_daily", day.isoformat(), "-c", json.dumps(conf))
+    finished = [line for line in out.splitlines() if "DagRun Finished" in line]
+    assert status == 0 and finished and "state=success" in finished[-1], out[-4000:]
     return finished[-1]
 
 
-def test_generated_days_through_the_dag_match_the_ground_truth(spark, settings, tenant_id, tmp_path, airflow_home):
+def test_generated_days_through_the_dag_match_the_ground_truth(spark, settings, tenant_id, tmp_path, airflow_home,
+                                                                 request):
     data = tmp_path / "generated"
     generate(data, seed=7, end_date=END, days=len(DAYS), payments_per_day=250, tenants=[tenant_id], noise="high")
     landing = data / tenant_id / "landing"
     for day in DAYS[:-1]:
         run_all(settings, tenant_id, day, landing / day.isoformat(), f"pytest-{day}", spark=spark)
-    run_dag(airflow_home, settings, tenant_id, END, landing / END.isoformat())
+    cli = AirflowCli(airflow_env(airflow_home, RECON_LAKE=settings.lake, RECON_DATABASE_URL=settings.database_url,
+                                 RECON_TENANT_CONFIG_DIR=str(settings.tenant_config_dir)))
+    request.addfinalizer(cli.close)
+    run_dag(cli, tenant_id, END, landing / END.isoformat())
 
     export(settings, tenant_id, "matches", tmp_path / "matches.csv")
     export(settings, tenant_id, "exceptions", tmp_path / "exceptions.csv")
@@ -98,5 +154,5 @@ def test_generated_days_through_the_dag_match_the_ground_truth(spark, settings, 
     assert events.to_pyarrow_table().num_rows == lake.read(spark, settings, "events").count()
 
     before = counts(spark, settings, tenant_id)
-    run_dag(airflow_home, settings, tenant_id, END, landing / END.isoformat())
+    run_dag(cli, tenant_id, END, landing / END.isoformat())         # the DAG again, same date and files
     assert counts(spark, settings, tenant_id) == before
