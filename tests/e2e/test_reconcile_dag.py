@@ -80,8 +80,13 @@ class AirflowCli:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True)
         self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=lambda: [self.lines.put(x) for x in self.proc.stdout] + [self.lines.put(None)],
-                         daemon=True).start()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        """Every output line into the queue (read by a thread, so that the pipe never fills), then None."""
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
 
     def run(self, *args: str, timeout: float = 1200) -> tuple[int, str]:
         """(exit status, output) of ``airflow <args>``."""
@@ -89,7 +94,12 @@ class AirflowCli:
         self.proc.stdin.flush()
         out, deadline = [], time.monotonic() + timeout
         while True:
-            line = self.lines.get(timeout=max(1.0, deadline - time.monotonic()))
+            try:
+                line = self.lines.get(timeout=max(1.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.proc.kill()
+                raise AssertionError(f"airflow {' '.join(args[:3])} still running after {timeout:.0f} s: "
+                                     + "".join(out)[-4000:]) from None
             if line is None:
                 raise AssertionError("the Airflow CLI process ended: " + "".join(out)[-4000:])
             if line.startswith(MARK):
