@@ -21,10 +21,12 @@ from pyspark.sql import functions as F
 from jobs.lake import materialize
 from jobs.match.assign import unique_pairs
 from jobs.match.book_psp import RelationResult
-from jobs.match.refs import group_match_id
+from jobs.match.refs import member_set_id
 from jobs.match.rules import PAYOUT_BANK, PAYOUT_MISMATCH, MatchRules
 
 TOKEN_SPLIT = r"[^A-Z0-9_]+"
+PSP_COLUMNS = ["event_id", "source", "event_type", "net_minor", "currency", "booked_at", "value_date", "payout_ref",
+               "payout_bank_ref"]
 
 
 def payouts(psp_items: DataFrame) -> DataFrame:
@@ -71,7 +73,8 @@ def reference_candidates(bank: DataFrame, pos: DataFrame) -> DataFrame:
 def match(items: DataFrame, rules: MatchRules, forbidden: DataFrame | None = None) -> tuple[RelationResult, DataFrame]:
     """Returns the relation result and the payouts still open (po_key, po_expected, po_has_row,
     po_mismatched). ``forbidden`` (b_id = bank event, p_id = payout key): pairs a person unmatched."""
-    psp_items = materialize(items.filter(F.col("source_kind") == "psp"))
+    # only what payouts are built from: the items are wide (every column the run's outputs need)
+    psp_items = materialize(items.filter(F.col("source_kind") == "psp").select(*PSP_COLUMNS))
     pos = materialize(payouts(psp_items).filter(F.col("po_ccys") == 1))
     bank = materialize(_bank(items.filter(F.col("source_kind") == "bank")))
 
@@ -125,10 +128,9 @@ def match(items: DataFrame, rules: MatchRules, forbidden: DataFrame | None = Non
     bank_members = groups.select("b_id", "p_id", "rule", "score", F.col("b_id").alias("event_id"),
                                  F.lit("bank").alias("role"))
     all_members = psp_members.unionByName(bank_members)
-    # the group's id is computed once per group (sorting its member ids per member row is quadratic in the
-    # payout's size: a payout of the whole day's records at 1M a day never finished)
-    ids = all_members.groupBy("b_id", "p_id").agg(
-        group_match_id(PAYOUT_BANK, F.collect_list("event_id")).alias("match_id"))
+    # the group's id from one aggregate per group, partial per partition: no list of its members (the
+    # day's biggest payout holds millions, sorted in one task)
+    ids = all_members.groupBy("b_id", "p_id").agg(member_set_id(PAYOUT_BANK, F.col("event_id")).alias("match_id"))
     evidence = groups.select("b_id", "p_id", F.to_json(F.struct(
         F.lit(4).alias("level"), F.array(F.when(F.col("rule") == "payout_reference", F.lit("reference")),
                                          F.lit("amount"), F.lit("currency")).alias("agreed"),

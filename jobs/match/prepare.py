@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import lake
@@ -68,14 +68,18 @@ def events_of(spark: SparkSession, settings: Settings, tenant_id: str, rows: Dat
 
 
 def duplicates(events_upto: DataFrame, new: DataFrame) -> DataFrame:
-    """(event_id, original_event_id) for new events that repeat an earlier delivery."""
-    keyed = events_upto.withColumn("_key", dedupe_key()).filter(F.col("_key").isNotNull())
-    first = Window.partitionBy("_key").orderBy("ingest_date", "file_name", "record_ordinal")
-    ranked = (keyed.select("event_id", "_key", "ingest_date", "file_name", "record_ordinal")
-              .withColumn("_rank", F.row_number().over(first))
-              .withColumn("original_event_id", F.first("event_id").over(first)))
-    return (ranked.filter(F.col("_rank") > 1)
-            .join(new.select("event_id"), "event_id", "inner")
+    """(event_id, original_event_id) for new events that repeat an earlier delivery: one aggregate per
+    natural key (the first delivery by ingest date, file name, record ordinal, and how many there are),
+    joined with the new events' keys; no window over the history."""
+    first = F.struct("ingest_date", "file_name", "record_ordinal", "event_id")
+    repeated = (events_upto.select("event_id", dedupe_key().alias("_key"), first.alias("_first"))
+                .filter(F.col("_key").isNotNull())
+                .groupBy("_key").agg(F.min("_first").alias("_first"), F.count(F.lit(1)).alias("_n"))
+                .filter(F.col("_n") > 1)
+                .select("_key", F.col("_first.event_id").alias("original_event_id")))
+    return (new.select("event_id", dedupe_key().alias("_key")).filter(F.col("_key").isNotNull())
+            .join(repeated, "_key", "inner")
+            .filter(F.col("event_id") != F.col("original_event_id"))
             .select("event_id", "original_event_id"))
 
 

@@ -1,5 +1,6 @@
 """The matching levels as pure DataFrame functions, on small hand-written cases, plus properties:
 shuffled input gives identical matches, and no record is in two matches of one relation."""
+import hashlib
 import random
 from datetime import date, datetime, timedelta
 
@@ -7,6 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs.match import book_psp, payout_bank
+from jobs.match.refs import member_set_id, member_set_id_of
 from jobs.match.rules import DEFAULT_EXTRACTORS, Extractor, MatchRules
 
 pytestmark = pytest.mark.spark
@@ -150,6 +152,22 @@ def test_payout_matches_its_bank_credit_by_reference_with_every_record(spark):
     result, open_payouts = payout_bank.match(_payout_items(spark, [bank("k1", 7580, text="STRIPE PO_ABCDEF1 ACME")]), RULES)
     assert groups(result) == {frozenset({"k1", "c1", "r1", "f1"}): (4, "default.L4.payout_reference")}
     assert open_payouts.count() == 0
+    assert {r.match_id for r in result.matches.collect()} == {member_set_id_of("payout_bank", ["c1", "f1", "k1", "r1"])}
+
+
+def test_a_group_id_depends_on_its_members_only_not_on_their_order_or_partitioning(spark):
+    """The payout group's id is an aggregate (count and sum of 64-bit sha256 prefixes), computed without
+    a list of the members; Python recomputes it (an auditor can too), prefixes of 2^63 and more included."""
+    ids = [f"e{i}" for i in range(300)]
+    assert any(int(hashlib.sha256(e.encode()).hexdigest()[:16], 16) >= 2 ** 63 for e in ids)
+    rows = [("g1" if i % 3 else "g2", e) for i, e in enumerate(ids)]
+    df = spark.createDataFrame(rows, "g string, event_id string")
+    got = lambda d: {r.g: r.id for r in d.groupBy("g").agg(member_set_id("payout_bank", F.col("event_id")).alias("id"))  # noqa: E731
+                     .collect()}
+    first = got(df.coalesce(1))
+    assert first == got(df.repartition(7)) == got(spark.createDataFrame(list(reversed(rows)), df.schema))
+    assert first == {g: member_set_id_of("payout_bank", [e for k, e in rows if k == g]) for g in ("g1", "g2")}
+    assert member_set_id_of("payout_bank", ids[:2]) != member_set_id_of("payout_bank", ids[:3])
 
 
 def test_payout_whose_bank_credit_differs_is_a_payout_mismatch_not_a_match(spark):
