@@ -30,6 +30,12 @@ class Table:
     path: str          # relative to the lake root
     schema: StructType
     date_column: str
+    # the columns Delta keeps per-file min/max/null-count statistics for (``delta.dataSkippingStatsColumns``):
+    # the ids lookups filter on within a partition (a record by file and ordinal, a match, a journal).
+    # Delta's default, the first 32 columns, costs a write of the 2.25M events of a 1M day (from a checkpoint,
+    # same session, alternating) 18.5-26.0 s instead of 11.8-13.1 s, for columns no query skips files by; in
+    # a whole 1M run, where the writes also compute their inputs, the journal write 48.9 -> 43.3 s.
+    stats_columns: tuple[str, ...]
 
     @property
     def partition_columns(self) -> list[str]:
@@ -37,15 +43,16 @@ class Table:
 
 
 TABLES = {t.name: t for t in (
-    Table("events", "silver/events", EVENT_SCHEMA, "ingest_date"),
-    Table("quarantine", "bronze/quarantine", QUARANTINE_SCHEMA, "ingest_date"),
-    Table("file_stats", "bronze/file_stats", FILE_STATS_SCHEMA, "ingest_date"),
-    Table("matches", "gold/matches", MATCH_SCHEMA, "run_date"),
-    Table("item_status", "gold/item_status", ITEM_STATUS_SCHEMA, "run_date"),
-    Table("open_items", "silver/open_items", OPEN_ITEM_SCHEMA, "run_date"),
-    Table("journal", "gold/journal_entries", JOURNAL_SCHEMA, "business_date"),
-    Table("fee_checks", "gold/fee_checks", FEE_CHECK_SCHEMA, "run_date"),
+    Table("events", "silver/events", EVENT_SCHEMA, "ingest_date", ("event_id", "file_name", "record_ordinal")),
+    Table("quarantine", "bronze/quarantine", QUARANTINE_SCHEMA, "ingest_date", ("file_name", "record_ordinal")),
+    Table("file_stats", "bronze/file_stats", FILE_STATS_SCHEMA, "ingest_date", ("file_sha256", "file_name")),
+    Table("matches", "gold/matches", MATCH_SCHEMA, "run_date", ("match_id", "event_id", "file_name", "record_ordinal")),
+    Table("item_status", "gold/item_status", ITEM_STATUS_SCHEMA, "run_date", ("event_id", "relation", "reason_code")),
+    Table("open_items", "silver/open_items", OPEN_ITEM_SCHEMA, "run_date", ("event_id", "relation")),
+    Table("journal", "gold/journal_entries", JOURNAL_SCHEMA, "business_date", ("journal_id", "event_id", "match_id")),
+    Table("fee_checks", "gold/fee_checks", FEE_CHECK_SCHEMA, "run_date", ("event_id",)),
 )}
+STATS_PROPERTY = "delta.dataSkippingStatsColumns"
 
 
 def table_path(settings: Settings, name: str) -> str:
@@ -68,18 +75,24 @@ def ensure_table(spark: SparkSession, settings: Settings, name: str) -> None:
      .location(path)
      .addColumns(table.schema)
      .partitionedBy(*table.partition_columns)
+     .property(STATS_PROPERTY, ",".join(table.stats_columns))
      .execute())
     _evolve(spark, path, table)
     _ENSURED.add(key)
 
 
 def _evolve(spark: SparkSession, path: str, table: Table) -> None:
-    """Schema versions only ever add nullable columns: add the ones an older table lacks."""
+    """Schema versions only ever add nullable columns: add the ones an older table lacks. A table created
+    before its statistics columns were declared gets them (files written later carry only those)."""
+    properties = {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()}
     existing = {f.name for f in spark.read.format("delta").load(path).schema.fields}
     missing = [f for f in table.schema.fields if f.name not in existing]
     if missing:
         columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
         spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
+    wanted = ",".join(table.stats_columns)
+    if properties.get(STATS_PROPERTY) != wanted:
+        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{STATS_PROPERTY}' = '{wanted}')")
 
 
 def read(spark: SparkSession, settings: Settings, name: str, tenant_id: str | None = None, *,

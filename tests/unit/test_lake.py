@@ -22,6 +22,25 @@ def test_an_older_table_gains_the_columns_a_newer_schema_version_adds(spark, lak
     assert EVENT_SCHEMA.fields[-1].name not in lake_columns()
     lake_mod.ensure_table(spark, settings, "events")
     assert lake_columns() == [f.name for f in EVENT_SCHEMA.fields]
+    properties = DeltaTable.forPath(spark, lake + "/silver/events").detail().first()["properties"]
+    assert properties[lake_mod.STATS_PROPERTY] == "event_id,file_name,record_ordinal"
+
+
+def test_a_write_keeps_statistics_of_the_declared_columns_only(spark, lake):
+    """Per-file min/max of the ids lookups filter on (a record by file and ordinal), not of every column."""
+    import glob
+    import json
+
+    settings = Settings(lake=lake)
+    d = date(2026, 11, 19)
+    rows = [("t1", d, "f" * 64, f"{name}.csv", i, "BAD_AMOUNT", "detail", "raw") for i, name in enumerate("ab", 1)]
+    lake_mod.replace_partition(spark, settings, "quarantine", spark.createDataFrame(rows, QUARANTINE_SCHEMA), "t1", d)
+    adds = [json.loads(line)["add"] for log in glob.glob(lake + "/bronze/quarantine/_delta_log/*.json")
+            for line in open(log) if '"add"' in line]
+    stats = [json.loads(a["stats"]) for a in adds]
+    assert stats and all(set(s["minValues"]) == {"file_name", "record_ordinal"} for s in stats)
+    assert min(s["minValues"]["file_name"] for s in stats) == "a.csv"
+    assert sum(s["numRecords"] for s in stats) == 2
 
 
 def test_replacing_a_partition_is_idempotent_and_leaves_other_partitions(spark, lake):
