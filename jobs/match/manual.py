@@ -36,7 +36,8 @@ class ManualAction:
 
 def manual_group_id(relation: str, event_ids) -> str:
     """Deterministic id of a manual group. It differs from the id the engine would give the same
-    members (``refs.group_match_id``), so re-matching by hand what was unmatched is a new, active group."""
+    members (``refs.match_id``, ``refs.group_match_id``, ``refs.member_set_id``), so re-matching by hand
+    what was unmatched is a new, active group."""
     return hashlib.sha256("|".join(["manual", relation, *sorted(event_ids)]).encode()).hexdigest()[:32]
 
 

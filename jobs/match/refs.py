@@ -1,6 +1,8 @@
 """Reference normalisation shared by the levels (native column expressions)."""
 from __future__ import annotations
 
+import hashlib
+
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
@@ -58,8 +60,6 @@ def member_set_id(relation: str, event_id: Column) -> Column:
 
 def member_set_id_of(relation: str, event_ids) -> str:
     """``member_set_id`` of a group, in Python (tests, audit tools)."""
-    import hashlib
-
     ids = list(event_ids)
     total = sum(int(hashlib.sha256(e.encode()).hexdigest()[:16], 16) for e in ids)
     return hashlib.sha256(f"{relation}|{len(ids)}|{total}".encode()).hexdigest()[:32]
