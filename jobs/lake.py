@@ -174,6 +174,14 @@ def materialize(df: DataFrame) -> DataFrame:
         return df.localCheckpoint(eager=True)
 
 
+def checkpoint(df: DataFrame) -> DataFrame:
+    """Compute ``df`` now and cut its lineage, on the executors whatever the run's size: for rows that can be
+    wide (a parser's, with the raw text of bad records), which a local relation would ship inside every
+    task of every later query that reads them."""
+    with called_from(df.sparkSession, "checkpoint", _caller()):
+        return df.localCheckpoint(eager=True)
+
+
 _ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from py4j.java_gateway import JavaClass, JavaMember, JavaPackage, JVMView
@@ -232,3 +234,19 @@ def _quiet(spark: "SparkSession", loggers: tuple[str, ...]) -> None:
     level = jvm.org.apache.logging.log4j.Level.ERROR
     for name in loggers:
         jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, level)
+
+
+@contextmanager
+def session_conf(spark: "SparkSession", options: dict[str, str]) -> Iterator[None]:
+    """The session runs with ``options`` inside the block; each option's previous value is back after it."""
+    before = {key: spark.conf.get(key, None) for key in options}
+    for key, value in options.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)

@@ -83,8 +83,7 @@ def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
     amounts = {"_net_credit": ("net_credit_nc", "_nccy_exp"), "_net_debit": ("net_debit_nc", "_nccy_exp"),
                "_gross_credit": ("gross_credit_gc", "_gccy_exp"), "_gross_debit": ("gross_debit_gc", "_gccy_exp"),
                **{f"_fee_{name}": (column, "_nccy_exp") for column, name in FEE_COLUMNS.items()}}
-    for out, (column, exp) in amounts.items():
-        df = c.with_minor(df, out, col(column), exp, optional=True)
+    df = c.with_minors(df, [c.Amount(out, col(column), exp, optional=True) for out, (column, exp) in amounts.items()])
     net_ccy, gross_ccy = F.col("_nccy"), F.col("_gccy")
     has_gross = gross_ccy.isNotNull() & (gross_ccy != "") & (c.clean_text(col("gross_credit_gc")).isNotNull()
                                                              | c.clean_text(col("gross_debit_gc")).isNotNull())

@@ -72,9 +72,10 @@ def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
     df = c.with_currency(df, "_sccy", F.coalesce(c.clean_text(col("settlement_currency_iso_code")),
                                                  col("currency_iso_code")))
     submitted = F.coalesce(c.clean_text(col("amount_submitted_for_settlement")), c.clean_text(col("amount_authorized")))
-    df = c.with_minor(df, "_tamt", submitted, "_tccy_exp")
-    df = c.with_minor(df, "_samt", F.when(has_settlement, col("settlement_amount")).otherwise(submitted), "_sccy_exp")
-    df = c.with_minor(df, "_fee", F.coalesce(c.clean_text(col("service_fee")), F.lit("")), "_tccy_exp", optional=True)
+    df = c.with_minors(df, [
+        c.Amount("_tamt", submitted, "_tccy_exp"),
+        c.Amount("_samt", F.when(has_settlement, col("settlement_amount")).otherwise(submitted), "_sccy_exp"),
+        c.Amount("_fee", F.coalesce(c.clean_text(col("service_fee")), F.lit("")), "_tccy_exp", optional=True)])
     kind = F.lower(F.trim(col("transaction_type")))
     status = F.lower(F.trim(col("transaction_status")))
     sign = c.lookup(TYPE_SIGN, kind)

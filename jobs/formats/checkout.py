@@ -79,12 +79,12 @@ def breakdown_events(df: DataFrame) -> DataFrame:
     col = lambda *names: col_or_null(df, *names)  # noqa: E731
     df = c.with_currency(df, "_ccy", col("holding_currency"))
     df = c.with_currency(df, "_pccy", col("processing_currency"))
-    for out, name in (("_gross", "gross_in_holding_currency"), ("_deduction", "deduction_in_holding_currency"),
-                      ("_net", "net_in_holding_currency")):
-        df = c.with_minor(df, out, col(name), "_ccy_exp", optional=name != "net_in_holding_currency")
-    for name, label in FEE_PARTS.items():
-        df = c.with_minor(df, f"_part_{label}", col(name), "_ccy_exp", optional=True)
-    df = c.with_minor(df, "_pgross", col("gross_in_processing_currency"), "_pccy_exp", optional=True)
+    df = c.with_minors(df, [
+        *[c.Amount(out, col(name), "_ccy_exp", optional=name != "net_in_holding_currency")
+          for out, name in (("_gross", "gross_in_holding_currency"), ("_deduction", "deduction_in_holding_currency"),
+                            ("_net", "net_in_holding_currency"))],
+        *[c.Amount(f"_part_{label}", col(name), "_ccy_exp", optional=True) for name, label in FEE_PARTS.items()],
+        c.Amount("_pgross", col("gross_in_processing_currency"), "_pccy_exp", optional=True)])
     gross, deduction, net = F.col("_gross"), F.col("_deduction"), F.col("_net")
     kind = F.lower(F.trim(col("type")))
     event_type = c.lookup(TYPE_TO_EVENT, kind)

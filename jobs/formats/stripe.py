@@ -63,9 +63,9 @@ def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
     col = lambda *names: col_or_null(df, *names)  # noqa: E731
     df = c.with_currency(df, "_ccy", col("currency"))
     df = c.with_currency(df, "_pccy", col("customer_facing_currency"))
-    for out, name in (("_gross", "gross"), ("_fee", "fee"), ("_net", "net")):
-        df = c.with_minor(df, out, col(name), "_ccy_exp")
-    df = c.with_minor(df, "_pres", col("customer_facing_amount"), "_pccy_exp", optional=True)
+    df = c.with_minors(df, [*[c.Amount(out, col(name), "_ccy_exp") for out, name in (("_gross", "gross"), ("_fee", "fee"),
+                                                                                    ("_net", "net"))],
+                            c.Amount("_pres", col("customer_facing_amount"), "_pccy_exp", optional=True)])
     currency, pres_ccy = F.col("_ccy"), F.col("_pccy")
     gross, fee, net, pres_amount = F.col("_gross"), F.col("_fee"), F.col("_net"), F.col("_pres")
     has_presentment = c.clean_text(col("customer_facing_amount")).isNotNull() & pres_ccy.isNotNull() & (pres_ccy != "")

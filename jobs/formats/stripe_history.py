@@ -72,9 +72,9 @@ def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
     metadata_order = [F.col(n) for n in df.columns if re.fullmatch(r"order_id_metadata|metadata_order_id", n)]
     df = c.with_currency(df, "_ccy", col("currency"))
     df = c.with_currency(df, "_pccy", col("customer_facing_currency"))
-    for out, name in (("_gross", "amount"), ("_fee", "fee"), ("_net", "net")):
-        df = c.with_minor(df, out, _money_column(df, name), "_ccy_exp")
-    df = c.with_minor(df, "_pres", col("customer_facing_amount"), "_pccy_exp", optional=True)
+    df = c.with_minors(df, [*[c.Amount(out, _money_column(df, name), "_ccy_exp")
+                              for out, name in (("_gross", "amount"), ("_fee", "fee"), ("_net", "net"))],
+                            c.Amount("_pres", col("customer_facing_amount"), "_pccy_exp", optional=True)])
     gross, fee, net, currency = F.col("_gross"), F.col("_fee"), F.col("_net"), F.col("_ccy")
     pres_ccy = F.col("_pccy")
     has_presentment = c.clean_text(col("customer_facing_amount")).isNotNull() & pres_ccy.isNotNull() & (pres_ccy != "")

@@ -5,8 +5,9 @@ Writes (replacing the (tenant, date) partition): ``silver/events`` (good rows), 
 quarantined and control totals per file). Returns the per-file summary for the manifest.
 
 Bad input never stops the stage: each format's parser gets all of that format's files at once; when it
-raises (on the driver, or later, when Spark computes its rows: its per-file statistics are collected
-before anything is written, and a failed write looks for the group at fault), its files are split in
+raises (on the driver, or when Spark computes its rows, which ``common.finish`` does within the parser's
+call; its per-file statistics are collected before anything is written, and a failed write looks for the
+group at fault), its files are split in
 halves and parsed again, down to single files, so a file whose parser raises is refused whole
 (``PARSE_ERROR``, with the error on one line) and every other file is loaded as usual. Only errors that
 say nothing about a file's content (the lake cannot be read, the Spark session is gone) still fail the
@@ -126,8 +127,24 @@ def _union(frames: list[DataFrame]) -> DataFrame:
     return reduce(lambda a, b: a.unionByName(b), frames)
 
 
+# A parser's projections alias many expressions of the same columns (a dozen amounts, each staged in four
+# projections; card-number masking of every text column). Catalyst's constraint propagation rewrites every
+# known constraint for every alias, which grows exponentially with such projections (a mutated file of the
+# fuzz test kept the optimizer busy for minutes); the parse stage joins only on file hashes, which are never
+# null, so the filters it infers from constraints buy nothing here.
+PARSE_SESSION_CONF = {"spark.sql.constraintPropagation.enabled": "false"}
+
+
 def parse_files(spark: SparkSession, settings: Settings, tenant_id: str, ingest_date: date,
                 files: list[LandedFile], pii_salt: str) -> list[FileSummary]:
+    from jobs.spark import session_conf
+
+    with session_conf(spark, PARSE_SESSION_CONF):
+        return _parse_files(spark, settings, tenant_id, ingest_date, files, pii_salt)
+
+
+def _parse_files(spark: SparkSession, settings: Settings, tenant_id: str, ingest_date: date,
+                 files: list[LandedFile], pii_salt: str) -> list[FileSummary]:
     stage = _Stage(spark, settings, c.ParseContext(tenant_id, ingest_date, pii_salt))
     by_format: dict[str, list[LandedFile]] = defaultdict(list)
     for f in files:
@@ -140,8 +157,8 @@ def parse_files(spark: SparkSession, settings: Settings, tenant_id: str, ingest_
             continue
         log.info("parsing %d %s file(s) for %s %s", len(group), format_id, tenant_id, ingest_date)
         parts += stage.parse(format_id, group)
-    # Computing the statistics computes the parsed rows (``finish`` persists them): a parser whose rows
-    # fail does so here, for all formats in one Spark job; only then each group on its own.
+    # Each parser computed its rows in ``finish``; the statistics of all formats are collected in one Spark
+    # job, and only when that fails, each group on its own.
     pending = [p for p in parts if p.stats is None]
     done = [p for p in parts if p.stats is not None]
     if pending:
