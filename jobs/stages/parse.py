@@ -129,8 +129,8 @@ def _union(frames: list[DataFrame]) -> DataFrame:
 
 # A parser's projections alias many expressions of the same columns (a dozen amounts, each staged in four
 # projections; card-number masking of every text column). Catalyst's constraint propagation rewrites every
-# known constraint for every alias, which grows exponentially with such projections (a mutated file of the
-# fuzz test kept the optimizer busy for minutes); the parse stage joins only on file hashes, which are never
+# known constraint for every alias, which grows exponentially with such projections (a format test's query
+# spent minutes of CPU in Project.validConstraints); the parse stage joins only on file hashes, which are never
 # null, so the filters it infers from constraints buy nothing here.
 PARSE_SESSION_CONF = {"spark.sql.constraintPropagation.enabled": "false"}
 
