@@ -250,3 +250,9 @@ def session_conf(spark: "SparkSession", options: dict[str, str]) -> Iterator[Non
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, value)
+
+
+def arrow_frame(spark: "SparkSession", frame, schema=None):
+    """A Spark DataFrame of a pandas frame, sent through Arrow (not as one Python object per row)."""
+    with session_conf(spark, {"spark.sql.execution.arrow.pyspark.enabled": "true"}):
+        return spark.createDataFrame(frame) if schema is None else spark.createDataFrame(frame, schema)

@@ -410,10 +410,6 @@ class DriverRows:
         frame = pa.table(arrays).to_pandas(date_as_object=True, timestamp_as_object=False)
         if not isinstance(frame, pd.DataFrame):
             raise TypeError("expected a pandas DataFrame")
-        key = "spark.sql.execution.arrow.pyspark.enabled"
-        previous = spark.conf.get(key, "false")
-        spark.conf.set(key, "true")
-        try:
-            return spark.createDataFrame(frame, self.schema)
-        finally:
-            spark.conf.set(key, previous)
+        from jobs.spark import arrow_frame
+
+        return arrow_frame(spark, frame, self.schema)

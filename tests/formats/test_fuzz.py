@@ -91,7 +91,22 @@ def _derived_seeds(work: Path) -> list[Path]:
             wb.active.append([v if v != "" else None for v in row])
         out.append(work / f"{src.stem}.xlsx")
         wb.save(out[-1])
+        _fixed_time(out[-1])
     return out
+
+
+def _fixed_time(xlsx: Path) -> None:
+    """openpyxl stamps the time of saving into a workbook (its properties and every zip entry); fixed here, so
+    that the seeded mutations, which draw offsets from each seed's length and bytes, are the same in every run."""
+    import zipfile
+
+    with zipfile.ZipFile(xlsx) as archive:
+        entries = [(info.filename, archive.read(info.filename)) for info in archive.infolist()]
+    with zipfile.ZipFile(xlsx, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries:
+            if name == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>2026-11-20T00:00:00Z", data)
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 11, 20, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
 
 
 def good_files(work: Path) -> list[Path]:

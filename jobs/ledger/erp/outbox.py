@@ -121,13 +121,9 @@ def exported_documents(spark, settings: Settings, tenant: str, day: date, erp: s
 
 def _frame(spark, table):
     """A Spark DataFrame of an Arrow table (through Arrow, not one Python object per row)."""
-    key = "spark.sql.execution.arrow.pyspark.enabled"
-    before = spark.conf.get(key, "false")
-    spark.conf.set(key, "true")
-    try:
-        return spark.createDataFrame(table.to_pandas())
-    finally:
-        spark.conf.set(key, before)
+    from jobs.spark import arrow_frame
+
+    return arrow_frame(spark, table.to_pandas())
 
 
 def export_period(spark, settings: Settings, cfg: TenantConfig, erp: str, day: date,
