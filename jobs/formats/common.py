@@ -241,8 +241,8 @@ def finish(parsed: DataFrame, spec: FormatSpec, ctx: ParseContext, extra_stats: 
     nor quarantined, and named in the file's ``detail``. ``extra_stats`` may carry per-file
     ``control_totals_ok`` / ``detail`` (file_sha256 keyed). ``files``: the parsed files, so that one
     without any record (an empty statement day) still gets its stats row. ``hold``: a per-file check of
-    the parsed rows (control totals), given the persisted rows, returning (``extra_stats``, {file sha:
-    (reason, detail)} of the files to hold back whole): the check reads the one cached copy of the rows
+    the parsed rows (control totals), given the checkpointed rows, returning (``extra_stats``, {file sha:
+    (reason, detail)} of the files to hold back whole): the check reads the one computed copy of the rows
     (a parser caching its rows for the check as well kept them twice)."""
     if "_skip" not in parsed.columns:
         parsed = parsed.withColumn("_skip", F.lit(False))
