@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
@@ -32,11 +35,15 @@ def _with_db(url: str, name: str) -> str:
 @pytest.hookimpl(tryfirst=True)           # before xdist's worker reads the groups
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup --no-loadscope-reorder``) a test file is one unit of work, so
-    its module fixtures are built once, and every test that reads the shared parse run (``formats_run``,
-    session-scoped, three minutes) goes to the same worker, so that run happens once."""
+    its module fixtures are built once, and every test that takes a session fixture of ``SHARED_GROUPS`` (the
+    shared parse run ``formats_run``; ``slice_day``, the slice's day through ``run_all``) goes to one worker,
+    so that the fixture is built once."""
     groups = {}
     for item in items:
-        group = "formats_run" if "formats_run" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+        names = getattr(item, "fixturenames", ())
+        group = next((shared for shared, members in SHARED_GROUPS.items()
+                      if any(n in names for n in members) or item.nodeid.split("::")[0] in members),
+                     item.nodeid.split("::")[0])
         item.add_marker(pytest.mark.xdist_group(group))
         groups[item] = group
     # The longest groups start first (``make test`` passes --no-loadscope-reorder, so the scheduler hands out
@@ -45,12 +52,20 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: first.get(groups[item], len(first)))      # stable: the rest keep their order
 
 
-# Test groups that take a minute or more, longest first (seconds per group in a two-worker run of sitting 10's
-# suite: 391, 359, 357, 293, 204, 183, 128, 104, 100). Only the order in which the groups start depends on it.
+# Tests that share a session fixture built once per worker run on one worker: the tests that take the fixture (or
+# are in the file) of each group. The fuzz test parses every format's samples again; after ``formats_run`` the
+# parsers' queries are planned, compiled and warm on that worker.
+SHARED_GROUPS = {
+    "formats_run": ("formats_run", "tests/formats/test_fuzz.py"),
+    "slice_day": ("slice_day",),
+}
+
+
+# Test groups that take a minute or more, longest first (estimated from the groups' tests in a two-worker run of
+# sitting 13's suite). Only the order in which the groups start depends on it.
 LONGEST_GROUPS_FIRST = (
-    "tests/integration/test_reasons_and_manual.py", "tests/integration/test_pipeline.py",
-    "tests/e2e/test_reconcile_dag.py", "tests/formats/test_fuzz.py", "formats_run", "tests/unit/test_matching.py",
-    "tests/ingest/test_dag_ingest.py", "tests/ledger/test_ledger_run.py", "tests/unit/test_text_refs.py",
+    "slice_day", "formats_run", "tests/e2e/test_reconcile_dag.py", "tests/integration/test_reasons_and_manual.py",
+    "tests/ingest/test_dag_ingest.py", "tests/unit/test_matching.py", "tests/unit/test_text_refs.py",
 )
 
 
@@ -192,3 +207,86 @@ def land_local(settings, tenant: str, path: Path, received_date, name: str | Non
     storage.put_file(settings, path, uri)
     return LandedFile(tenant, sha, name, uri, spec.format_id if spec else "unknown", spec.version if spec else None,
                       source, received_date)
+
+
+SLICE_DAY = date(2026, 11, 20)
+
+
+@dataclass(frozen=True)
+class SliceDay:
+    """A test's own copy of the slice's day after ``run_all``: settings (lake folder, database, tenant
+    configuration folder) of its own, the tenant, and the run's summary."""
+    settings: object
+    tenant_id: str
+    summary: dict
+
+
+@pytest.fixture(scope="session")
+def _slice_day_template(tmp_path_factory, database_url, spark_session, spark_lake):
+    """``tests/data/slice`` through ``run_all`` for its business day (2026-11-20), once per worker, into a lake
+    folder and a database of its own: the state every ``slice_day`` copy starts from. None when the test
+    database's role may not create databases (``RECON_TEST_DATABASE_URL``): each test then runs the day."""
+    import psycopg
+
+    from jobs import lake
+    from jobs.pipeline import run_all
+    from jobs.settings import Settings
+
+    name = f"recon_slice_{secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.errors.InsufficientPrivilege:
+        yield None
+        return
+    root = tmp_path_factory.mktemp("slice_day")
+    tenant = f"t{secrets.token_hex(4)}"
+    write_tenant_config(root / "tenants", tenant)
+    settings = Settings(lake=str(root / "lake"), database_url=_with_db(database_url, name),
+                        tenant_config_dir=root / "tenants")
+    with lake.small_data():
+        summary = run_all(settings, tenant, SLICE_DAY, DATA / "slice", "slice-day", spark=_live_spark(spark_lake))
+    yield SliceDay(settings, tenant, summary)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def slice_day(_slice_day_template, database_url, spark, tmp_path) -> SliceDay:
+    """The slice's day as ``run_all`` left it, a copy for this test: the template's database cloned
+    (``CREATE DATABASE ... TEMPLATE``), its lake folder and tenant configuration copied, and the stored
+    locations of raw files (the ``*uri`` columns) moved to the copy's lake. Tests may run later days, rerun
+    the day, delete partitions or record decisions: nothing reaches the template or another test."""
+    import copy
+
+    import psycopg
+
+    from jobs.pipeline import run_all
+    from jobs.settings import Settings
+
+    template = _slice_day_template
+    if template is None:
+        tenant = f"t{secrets.token_hex(4)}"
+        write_tenant_config(tmp_path / "tenants", tenant)
+        settings = Settings(lake=str(tmp_path / "slice_lake"), database_url=database_url,
+                            tenant_config_dir=tmp_path / "tenants")
+        yield SliceDay(settings, tenant, run_all(settings, tenant, SLICE_DAY, DATA / "slice", "slice-day", spark=spark))
+        return
+    name = f"recon_copy_{secrets.token_hex(4)}"
+    source = urlparse(template.settings.database_url).path.lstrip("/")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+    shutil.copytree(template.settings.lake, tmp_path / "slice_lake")
+    shutil.copytree(template.settings.tenant_config_dir, tmp_path / "tenants")
+    settings = Settings(lake=str(tmp_path / "slice_lake"), database_url=_with_db(database_url, name),
+                        tenant_config_dir=tmp_path / "tenants")
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        columns = conn.execute("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = "
+                               "'public' AND data_type = 'text' AND column_name LIKE '%%uri'").fetchall()
+        for table, column in columns:
+            conn.execute(f'UPDATE "{table}" SET "{column}" = %s || substr("{column}", length(%s) + 1) '
+                         f'WHERE starts_with("{column}", %s)',
+                         (settings.lake, template.settings.lake, template.settings.lake))
+    yield SliceDay(settings, template.tenant_id, copy.deepcopy(template.summary))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,11 +1,14 @@
-"""The whole pipeline on the slice files against real PostgreSQL and Delta: results, rerun safety, exports."""
+"""The whole pipeline on the slice files against real PostgreSQL and Delta: results, rerun safety, exports.
+
+Each test starts from its own copy of the slice's day after ``run_all`` (``slice_day`` in conftest: the day
+runs once per test worker, each test gets a cloned database and a copied lake)."""
 import csv
 from collections import Counter
 from datetime import date
 
 import pytest
 
-from conftest import DATA
+from conftest import DATA, SLICE_DAY as DAY
 from jobs import lake
 from jobs.export import export
 from jobs.pipeline import run_all
@@ -13,7 +16,6 @@ from jobs.report import load_run, render
 from jobs.store.db import connect
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
-DAY = date(2026, 11, 20)
 
 
 def table_counts(spark, settings, tenant_id) -> dict[str, int]:
@@ -30,8 +32,8 @@ def read_csv(path):
         return list(csv.DictReader(fh))
 
 
-def test_slice_matches_posts_publishes_and_reruns_identically(spark, settings, tenant_id, tmp_path):
-    summary = run_all(settings, tenant_id, DAY, DATA / "slice", "run-1", spark=spark)
+def test_slice_matches_posts_publishes_and_reruns_identically(spark, slice_day, tmp_path):
+    settings, tenant_id, summary = slice_day.settings, slice_day.tenant_id, slice_day.summary
     assert summary["ledger_balanced"] is True
     assert summary["match"]["match_groups"] == {"book_psp/L1": 5, "book_psp/L2": 1, "payout_bank/L4": 2}
     first = table_counts(spark, settings, tenant_id)
@@ -100,8 +102,8 @@ def test_slice_matches_posts_publishes_and_reruns_identically(spark, settings, t
     assert "exact PSP id" in text and "balanced" in text and "NOT BALANCED" not in text
 
 
-def test_a_book_record_becomes_missing_in_psp_after_three_business_days(spark, settings, tenant_id):
-    run_all(settings, tenant_id, DAY, DATA / "slice", "d0", spark=spark)                  # Friday
+def test_a_book_record_becomes_missing_in_psp_after_three_business_days(spark, slice_day):
+    settings, tenant_id = slice_day.settings, slice_day.tenant_id                         # run on Friday
     status = lake.read(spark, settings, "item_status", tenant_id)
     missing = lambda d: {(r.file_name, r.record_ordinal, r.status, r.reason_code)  # noqa: E731
                          for r in status.filter(status.run_date == d).collect() if r.record_ordinal == 7}
@@ -117,7 +119,7 @@ def test_a_book_record_becomes_missing_in_psp_after_three_business_days(spark, s
     assert (row["reason_code"], row["is_open"], row["first_seen_date"]) == ("MISSING_IN_PSP", True, date(2026, 11, 25))
 
 
-def test_a_day_reads_no_partition_older_than_the_lookback_and_carries_what_is_still_open(spark, settings, tenant_id):
+def test_a_day_reads_no_partition_older_than_the_lookback_and_carries_what_is_still_open(spark, slice_day):
     """Per-day cost flat in history: 60 days after the slice's day (acme's lookback is 45), the day's run
     gives the same result after every file of the slice day's events, quarantine, matches and journal
     partitions is deleted, so it opened none of them; the slice's open items are carried (from the
@@ -127,7 +129,7 @@ def test_a_day_reads_no_partition_older_than_the_lookback_and_carries_what_is_st
 
     from jobs.schema import ITEM_STATUS_SCHEMA
 
-    run_all(settings, tenant_id, DAY, DATA / "slice", "h0", spark=spark)
+    settings, tenant_id = slice_day.settings, slice_day.tenant_id
     later = DAY + timedelta(days=60)
     keep = [f.name for f in ITEM_STATUS_SCHEMA.fields if f.name not in ("run_id", "run_date")]
     status = lambda: sorted(tuple(r[k] for k in keep)  # noqa: E731
@@ -151,7 +153,7 @@ def test_a_day_reads_no_partition_older_than_the_lookback_and_carries_what_is_st
     assert status() == carried
 
 
-def test_a_lake_from_before_open_items_were_kept_carries_its_items_from_the_events_once(spark, settings, tenant_id):
+def test_a_lake_from_before_open_items_were_kept_carries_its_items_from_the_events_once(spark, slice_day):
     """Upgrade path: the previous run left item_status but no open_items rows (a lake written before they
     were kept): the next run joins the carried items with their events once and keeps them from then on."""
     from datetime import timedelta
@@ -159,7 +161,7 @@ def test_a_lake_from_before_open_items_were_kept_carries_its_items_from_the_even
     from jobs.match.engine import run_match
     from jobs.tenants import load_tenant
 
-    run_all(settings, tenant_id, DAY, DATA / "slice", "u0", spark=spark)
+    settings, tenant_id = slice_day.settings, slice_day.tenant_id
     spark.sql(f"DELETE FROM delta.`{lake.table_path(settings, 'open_items')}` WHERE tenant_id = '{tenant_id}'")
     assert lake.read(spark, settings, "open_items", tenant_id).count() == 0
     later = DAY + timedelta(days=3)

@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from conftest import DATA
+from conftest import DATA, SLICE_DAY
 from jobs.export import export
 from jobs.match.manual import ManualMatchError, manual_match, manual_unmatch
 from jobs.pipeline import run_all
@@ -88,9 +88,9 @@ def test_each_reason_code_on_the_record_that_carries_it(spark, settings, tenant_
     }
 
 
-def test_unmatch_and_manual_match_survive_reruns(spark, settings, tenant_id, tmp_path):
-    day, next_day = date(2026, 11, 20), date(2026, 11, 23)
-    run_all(settings, tenant_id, day, DATA / "slice", "r1", spark=spark)
+def test_unmatch_and_manual_match_survive_reruns(spark, slice_day, tmp_path):
+    settings, tenant_id = slice_day.settings, slice_day.tenant_id                    # the slice's day, run once
+    day, next_day = SLICE_DAY, date(2026, 11, 23)
     book_row, stripe_row = ("book_payments_2026-11-19.csv", 2), ("stripe_payout_po_TEST1.csv", 2)
 
     def groups():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from conftest import DATA
+from conftest import SLICE_DAY as DAY
 from jobs import lake, pipeline
 from jobs.export import export
 from jobs.ledger import adjustments, periods
@@ -21,7 +21,6 @@ from jobs.ledger.trace import render, trace
 from jobs.store.db import connect
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
-DAY = date(2026, 11, 20)
 STRIPE, ADYEN = "stripe_payout_po_TEST1.csv", "settlement_detail_report_batch_7.csv"
 
 
@@ -42,9 +41,9 @@ def batches(settings, tenant):
                             "ORDER BY b.erp, b.period, t.transmission_no", (tenant,)).fetchall()
 
 
-def test_ledger_exports_reruns_and_closed_periods(spark, settings, tenant_id, tmp_path):
-    summary = pipeline.run_all(settings, tenant_id, DAY, DATA / "slice", "run-1", spark=spark)
-    assert summary["ledger_balanced"] is True
+def test_ledger_exports_reruns_and_closed_periods(spark, slice_day, tmp_path):
+    settings, tenant_id = slice_day.settings, slice_day.tenant_id                    # the slice's day, run once
+    assert slice_day.summary["ledger_balanced"] is True
     cfg = pipeline.prepare(settings, tenant_id)
 
     export(settings, tenant_id, "journals", tmp_path / "j.csv")
