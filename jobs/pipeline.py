@@ -55,7 +55,7 @@ def stage_parse(spark, settings: Settings, tenant_id: str, business_date: date) 
 
     with connect(settings) as conn:
         files = files_for_date(conn, tenant_id, business_date)
-    summaries = parse_files(spark, settings, tenant_id, business_date, files, tenant_salt(tenant_id))
+    summaries = parse_files(spark, settings, tenant_id, business_date, files, tenant_salt(settings, tenant_id))
     with connect(settings) as conn:
         for s in summaries:
             conn.execute(

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import secrets
-from pathlib import Path
+from functools import lru_cache
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from jobs.settings import LOCAL_DIR
+from jobs.settings import ConfigurationError, Settings
+
 
 def mask_card_numbers(col: Column) -> Column:
     """Every card number in ``col`` masked to first-6/last-4: any 13-19 digit window (single spaces or
@@ -47,15 +48,47 @@ def hash_pii(col: Column, salt: str) -> Column:
     )
 
 
-def tenant_salt(tenant_id: str) -> str:
-    """The tenant's PII salt: ``RECON_PII_SALT_<TENANT>`` from the secrets backend / environment;
-    on a laptop, a random salt created once under ``.local/secrets`` (never committed)."""
+def tenant_salt(settings: Settings, tenant_id: str) -> str:
+    """The tenant's PII salt, the same in every run and on every machine (a salt that changed would hash the
+    same customer differently from one day to the next), from the first of:
+
+    1. ``RECON_PII_SALT_<TENANT>`` in the environment (put there by a secrets backend);
+    2. AWS Secrets Manager, the secret ``<RECON_PII_SALT_SECRET_PREFIX><tenant>`` (its string value);
+    3. in ``local`` mode only (a laptop, CI, a one-machine deployment): a random salt created once under
+       ``RECON_SECRETS_DIR`` (``.local/secrets``, never committed).
+
+    On EMR, EMR Serverless or Glue without 1 or 2 it refuses (ConfigurationError): a salt created inside a job's
+    container would be a new one for every run."""
     env_key = f"RECON_PII_SALT_{tenant_id.upper()}"
     if os.environ.get(env_key):
         return os.environ[env_key]
-    path = Path(os.environ.get("RECON_SECRETS_DIR", LOCAL_DIR / "secrets")) / f"{tenant_id}.pii_salt"
+    if settings.pii_salt_secret_prefix:
+        return _secret_salt(settings.pii_salt_secret_prefix + tenant_id, settings.aws_endpoint_url)
+    if settings.spark_mode != "local":
+        raise ConfigurationError(
+            f"no PII salt for tenant {tenant_id!r}: set RECON_PII_SALT_SECRET_PREFIX (the salt is the AWS Secrets "
+            f"Manager secret <prefix>{tenant_id}) or {env_key}; a random salt is created only in local mode, "
+            f"not with RECON_SPARK_MODE={settings.spark_mode}")
+    path = settings.secrets_dir / f"{tenant_id}.pii_salt"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+@lru_cache(maxsize=None)
+def _secret_salt(secret_id: str, endpoint_url: str | None) -> str:
+    """A salt from AWS Secrets Manager (read once per process)."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    try:
+        value = boto3.client("secretsmanager", endpoint_url=endpoint_url).get_secret_value(SecretId=secret_id)
+    except ClientError as exc:
+        raise ConfigurationError(f"PII salt secret {secret_id!r}: {exc.response['Error'].get('Code')}: "
+                                 f"{exc.response['Error'].get('Message')}") from exc
+    salt = (value.get("SecretString") or "").strip()
+    if len(salt) < 16:
+        raise ConfigurationError(f"PII salt secret {secret_id!r} holds no salt of at least 16 characters")
+    return salt

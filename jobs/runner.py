@@ -8,11 +8,14 @@
   glue            a run of a Glue job (RECON_GLUE_JOB_NAME).
 The remote modes run the same code: ``RECON_CODE_URI`` (s3://.../psp_recon_jobs.zip, built by
 ``make package``) holds the ``jobs`` package and ``RECON_ENTRY_URI`` the entry script that calls
-``jobs.cli.main(["stage", ...])``. Submission uses the Amazon provider's hooks, and the task waits for
-the run to finish so Airflow shows its outcome.
+``jobs.cli.main(["stage", ...])``; every mode passes the entry one ``--recon_job`` JSON value
+(``job_payload``: the CLI's arguments and the settings the job runs with, the mode among them).
+Submission uses the Amazon provider's hooks, and the task waits for the run to finish so Airflow shows
+its outcome.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from datetime import date
@@ -32,6 +35,19 @@ def stage_argv(stage: str, tenant_id: str, business_date: date, run_id: str, set
             "--run-id", run_id, "--lake", settings.lake]
 
 
+def job_payload(argv: list[str], settings: Settings) -> str:
+    """The entry script's ``--recon_job`` value (infra/emr/recon_entry.py): the CLI's arguments and the settings
+    the job runs with, from this worker's (the mode it is submitted in, the name prefix of the PII salts' secrets,
+    the small-run threshold), as one JSON value: Glue passes a job's arguments as name/value pairs among its own.
+    No secret travels in it: the job reads the salt from Secrets Manager itself (``jobs.privacy.tenant_salt``)."""
+    if not settings.pii_salt_secret_prefix:
+        raise ConfigurationError(f"RECON_SPARK_MODE={settings.spark_mode} needs RECON_PII_SALT_SECRET_PREFIX: a job on "
+                                 "EMR or Glue reads each tenant's PII salt from AWS Secrets Manager")
+    env = {"RECON_SPARK_MODE": settings.spark_mode, "RECON_PII_SALT_SECRET_PREFIX": settings.pii_salt_secret_prefix,
+           "RECON_SMALL_RUN_ROWS": str(settings.small_run_rows)}
+    return json.dumps({"argv": argv, "env": env}, separators=(",", ":"))
+
+
 def _require(name: str) -> str:
     value = os.environ.get(name)
     if not value:
@@ -39,14 +55,15 @@ def _require(name: str) -> str:
     return value
 
 
-def submit_emr_serverless(argv: list[str], name: str) -> str:
+def submit_emr_serverless(job: str, name: str) -> str:
     from airflow.providers.amazon.aws.hooks.emr import EmrServerlessHook
 
     hook = EmrServerlessHook(aws_conn_id=os.environ.get("RECON_AWS_CONN_ID", "aws_default"))
     app_id = _require("RECON_EMR_SERVERLESS_APP_ID")
     response = hook.conn.start_job_run(
         applicationId=app_id, executionRoleArn=_require("RECON_EMR_EXECUTION_ROLE_ARN"), name=name,
-        jobDriver={"sparkSubmit": {"entryPoint": _require("RECON_ENTRY_URI"), "entryPointArguments": argv,
+        jobDriver={"sparkSubmit": {"entryPoint": _require("RECON_ENTRY_URI"),
+                                   "entryPointArguments": ["--recon_job", job],
                                    "sparkSubmitParameters": f"--py-files {_require('RECON_CODE_URI')}"}},
     )
     job_id = response["jobRunId"]
@@ -57,12 +74,12 @@ def submit_emr_serverless(argv: list[str], name: str) -> str:
     return job_id
 
 
-def submit_glue(argv: list[str], name: str) -> str:
+def submit_glue(job: str, name: str) -> str:
     from airflow.providers.amazon.aws.hooks.glue import GlueJobHook
 
     job_name = _require("RECON_GLUE_JOB_NAME")
     hook = GlueJobHook(job_name=job_name, aws_conn_id=os.environ.get("RECON_AWS_CONN_ID", "aws_default"))
-    run = hook.initialize_job({"--recon_args": " ".join(argv), "--extra-py-files": _require("RECON_CODE_URI")})
+    run = hook.initialize_job({"--recon_job": job, "--extra-py-files": _require("RECON_CODE_URI")})
     run_id = run["JobRunId"]
     state = hook.job_completion(job_name, run_id)["JobRunState"]
     if state != "SUCCEEDED":
@@ -70,14 +87,15 @@ def submit_glue(argv: list[str], name: str) -> str:
     return run_id
 
 
-def submit_emr_step(argv: list[str], name: str) -> str:
+def submit_emr_step(job: str, name: str) -> str:
     from airflow.providers.amazon.aws.hooks.emr import EmrHook
 
     hook = EmrHook(aws_conn_id=os.environ.get("RECON_AWS_CONN_ID", "aws_default"))
     cluster = _require("RECON_EMR_CLUSTER_ID")
     step = {"Name": name, "ActionOnFailure": "CONTINUE", "HadoopJarStep": {
         "Jar": "command-runner.jar",
-        "Args": ["spark-submit", "--py-files", _require("RECON_CODE_URI"), _require("RECON_ENTRY_URI"), *argv]}}
+        "Args": ["spark-submit", "--py-files", _require("RECON_CODE_URI"), _require("RECON_ENTRY_URI"),
+                 "--recon_job", job]}}
     step_id = hook.add_job_flow_steps(job_flow_id=cluster, steps=[step], wait_for_completion=True)[0]
     return step_id
 
@@ -100,10 +118,10 @@ def run_stage(stage: str, tenant_id: str, business_date: date, run_id: str, land
         raise ValueError(f"unknown stage {stage!r}")
     cfg = pipeline.prepare(settings, tenant_id)
     if settings.spark_mode != "local":
-        argv = stage_argv(stage, tenant_id, business_date, run_id, settings)
+        job = job_payload(stage_argv(stage, tenant_id, business_date, run_id, settings), settings)
         name = f"recon-{stage}-{tenant_id}-{business_date}"
         submit = {"emr_serverless": submit_emr_serverless, "glue": submit_glue, "emr": submit_emr_step}
-        return {"remote_run": submit[settings.spark_mode](argv, name), "mode": settings.spark_mode}
+        return {"remote_run": submit[settings.spark_mode](job, name), "mode": settings.spark_mode}
     from jobs.spark import get_spark
 
     spark = get_spark(settings, app_name=f"recon-{stage}-{tenant_id}-{business_date}")

@@ -12,6 +12,9 @@ Resolution order for each setting: explicit argument > environment variable > pr
 | local Spark memory | RECON_SPARK_DRIVER_MEMORY | 6g                                       |
 | S3 endpoint        | RECON_S3_ENDPOINT_URL     | unset (AWS); set for moto or MinIO       |
 | small run (rows)   | RECON_SMALL_RUN_ROWS      | 25000: a run with at most this many open items keeps its intermediate results in the driver (``lake.small_data``) |
+| PII salt secrets   | RECON_PII_SALT_SECRET_PREFIX | unset; ``<prefix><tenant>`` names each tenant's salt in AWS Secrets Manager (required outside ``local``) |
+| local secrets      | RECON_SECRETS_DIR         | <repo>/.local/secrets (``local`` mode only: a random salt per tenant, created once) |
+| AWS API endpoint   | RECON_AWS_ENDPOINT_URL    | unset (AWS); set for moto (Secrets Manager, EMR, Glue) |
 """
 from __future__ import annotations
 
@@ -63,6 +66,10 @@ class Settings:
     spark_driver_memory: str = field(default_factory=lambda: os.environ.get("RECON_SPARK_DRIVER_MEMORY", "6g"))
     s3_endpoint_url: str | None = field(default_factory=lambda: os.environ.get("RECON_S3_ENDPOINT_URL") or None)
     small_run_rows: int = field(default_factory=lambda: int(os.environ.get("RECON_SMALL_RUN_ROWS", "25000")))
+    pii_salt_secret_prefix: str | None = field(
+        default_factory=lambda: os.environ.get("RECON_PII_SALT_SECRET_PREFIX") or None)
+    secrets_dir: Path = field(default_factory=lambda: Path(os.environ.get("RECON_SECRETS_DIR", LOCAL_DIR / "secrets")))
+    aws_endpoint_url: str | None = field(default_factory=lambda: os.environ.get("RECON_AWS_ENDPOINT_URL") or None)
 
     def __post_init__(self) -> None:
         if self.spark_mode not in SPARK_MODES:

@@ -1,16 +1,48 @@
-"""Entry point for spark-submit on EMR / EMR Serverless / Glue: ``recon_entry.py stage <name> --tenant ...``.
+"""Entry point for spark-submit on EMR / EMR Serverless / Glue.
 
 The job code arrives as ``psp_recon_jobs.zip`` (``--py-files``, built by ``make package``). It holds the
 ``jobs`` package and the ``sql`` folder; it is unpacked next to the driver so the package reads its
-SQL and configuration files as ordinary files, then ``jobs.cli.main`` runs the requested stage with the
-runtime's own Spark and Delta (``RECON_SPARK_MODE`` is set to the cluster mode by the caller).
+SQL and configuration files as ordinary files, then ``jobs.cli.main`` runs the requested command with the
+runtime's own Spark and Delta.
+
+Arguments: ``--recon_job '<JSON>'`` as the submitters write it (``jobs/runner.py``, ``job_payload``):
+``{"argv": [CLI arguments], "env": {RECON_* settings}}``; ``env`` holds the Spark mode
+(``RECON_SPARK_MODE``, the mode the job was submitted in) and the other settings a job needs
+(e.g. ``RECON_PII_SALT_SECRET_PREFIX``), never a secret. The CLI's arguments travel as one JSON value
+because Glue hands a script its job arguments as ``--name value`` pairs among its own (``--JOB_ID``,
+``--JOB_RUN_ID``, ``--job-bookmark-option``, ...): everything else is ignored. Without ``--recon_job``
+the arguments are the CLI's own (a manual ``spark-submit recon_entry.py stage parse ...``).
 """
+import json
 import os
 import sys
 import tempfile
 import zipfile
 
 ARCHIVE = "psp_recon_jobs.zip"
+OPTION = "--recon_job"
+
+
+def job_arguments(argv):
+    """(settings to export, the CLI's arguments) from the script's arguments."""
+    for i, arg in enumerate(argv):
+        key, eq, value = arg.partition("=")
+        if key != OPTION:
+            continue
+        if not eq:
+            if i + 1 >= len(argv):
+                raise SystemExit(f"{OPTION} needs a value")
+            value = argv[i + 1]
+        try:
+            job = json.loads(value)
+        except ValueError as exc:
+            raise SystemExit(f"{OPTION} is not JSON: {exc}") from None
+        cli, env = (job.get("argv"), job.get("env", {})) if isinstance(job, dict) else (None, None)
+        if not (isinstance(cli, list) and all(isinstance(a, str) for a in cli) and isinstance(env, dict)
+                and all(isinstance(k, str) and k.startswith("RECON_") and isinstance(v, str) for k, v in env.items())):
+            raise SystemExit(f'{OPTION} must be {{"argv": [strings], "env": {{"RECON_...": string}}}}')
+        return env, cli
+    return {}, list(argv)
 
 
 def _unpack() -> str:
@@ -26,8 +58,9 @@ def _unpack() -> str:
 
 
 if __name__ == "__main__":
+    env, cli = job_arguments(sys.argv[1:])
+    os.environ.update(env)
     sys.path.insert(0, _unpack())
-    os.environ.setdefault("RECON_SPARK_MODE", "emr_serverless")
     from jobs.cli import main
 
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(cli))

@@ -118,7 +118,7 @@ data "aws_iam_policy_document" "job" {
   statement {
     sid       = "Salts"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_secretsmanager_secret.pii_salts.arn]
+    resources = ["arn:aws:secretsmanager:${var.region}:${data.aws_caller_identity.current.account_id}:secret:${local.name}/pii-salt/*"]
   }
 }
 
@@ -146,9 +146,13 @@ resource "aws_athena_workgroup" "analysts" {
   }
 }
 
-resource "aws_secretsmanager_secret" "pii_salts" {
-  name        = "${local.name}/pii-salts"
-  description = "Per-tenant PII salts (JSON {\"<tenant>\": \"<salt>\"}); exported to jobs as RECON_PII_SALT_<TENANT>"
+# One secret per tenant, "<RECON_PII_SALT_SECRET_PREFIX><tenant>": its string value is the tenant's PII salt (at
+# least 16 characters, e.g. `openssl rand -hex 32`, put once with `aws secretsmanager put-secret-value`; a salt that
+# changed would hash the same customer differently). Jobs read it themselves (jobs/privacy.py, tenant_salt).
+resource "aws_secretsmanager_secret" "pii_salt" {
+  for_each    = toset(var.tenants)
+  name        = "${local.name}/pii-salt/${each.key}"
+  description = "PII salt of tenant ${each.key} (the secret's string value)"
   kms_key_id  = aws_kms_key.lake.arn
 }
 

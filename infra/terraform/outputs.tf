@@ -7,6 +7,7 @@ output "recon_environment" {
     RECON_EMR_EXECUTION_ROLE_ARN = aws_iam_role.job.arn
     RECON_CODE_URI               = "s3://${aws_s3_bucket.lake.bucket}/code/psp_recon_jobs.zip"
     RECON_ENTRY_URI              = "s3://${aws_s3_bucket.lake.bucket}/code/recon_entry.py"
+    RECON_PII_SALT_SECRET_PREFIX = "${local.name}/pii-salt/"
   }
 }
 

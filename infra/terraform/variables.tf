@@ -48,3 +48,9 @@ variable "raw_retention_days" {
   type        = number
   default     = 90
 }
+
+variable "tenants" {
+  description = "Tenant ids: each gets its PII salt secret <name>/pii-salt/<tenant> (value put once, outside Terraform)"
+  type        = list(string)
+  default     = []
+}

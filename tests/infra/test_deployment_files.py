@@ -28,6 +28,44 @@ def test_job_archive_runs_the_cli_from_an_unpacked_copy(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "parse" in run.stdout and "--business-date" in run.stdout
 
+    # As Glue starts it: its own job arguments around ours, the CLI's arguments in one JSON value (job_payload)
+    from jobs.runner import job_payload
+    from jobs.settings import Settings
+
+    payload = job_payload(["stage", "--help"], Settings(spark_mode="glue", pii_salt_secret_prefix="recon/salt/"))
+    glue = ["--JOB_ID", "j_1", "--recon_job", payload, "--JOB_RUN_ID", "jr_1", "--job-bookmark-option",
+            "job-bookmark-disable", "--JOB_NAME", "psp-recon"]
+    run = subprocess.run([sys.executable, "-S", str(tmp_path / "recon_entry.py"), *glue], cwd=tmp_path,
+                         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
+    assert run.returncode == 0, run.stderr
+    assert "parse" in run.stdout and "--business-date" in run.stdout
+
+
+def test_the_entry_reads_the_job_and_its_settings_from_one_json_argument():
+    import importlib.util
+
+    from jobs.runner import job_payload, stage_argv
+    from jobs.settings import ConfigurationError, Settings
+
+    spec = importlib.util.spec_from_file_location("recon_entry", ROOT / "infra" / "emr" / "recon_entry.py")
+    entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entry)
+    from datetime import date
+
+    for mode in ("emr_serverless", "emr", "glue"):
+        settings = Settings(spark_mode=mode, lake="s3://lake/x", pii_salt_secret_prefix="recon/salt/")
+        argv = stage_argv("parse", "acme", date(2026, 11, 20), "manual__2026-11-20 run", settings)
+        env, cli = entry.job_arguments(["--JOB_ID", "j", f"--recon_job={job_payload(argv, settings)}", "--x", "y"])
+        assert cli == argv and "manual__2026-11-20 run" in cli           # an argument with a space stays whole
+        assert env == {"RECON_SPARK_MODE": mode, "RECON_PII_SALT_SECRET_PREFIX": "recon/salt/",
+                       "RECON_SMALL_RUN_ROWS": "25000"}
+        with pytest.raises(ConfigurationError, match="needs RECON_PII_SALT_SECRET_PREFIX"):
+            job_payload(argv, settings.with_(pii_salt_secret_prefix=None))
+    assert entry.job_arguments(["stage", "parse", "--tenant", "acme"]) == ({}, ["stage", "parse", "--tenant", "acme"])
+    for bad in ('{"argv": "stage"}', '{"argv": [], "env": {"PATH": "/tmp"}}', "not json"):
+        with pytest.raises(SystemExit):
+            entry.job_arguments(["--recon_job", bad])
+
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed on this machine")
 def test_terraform_is_formatted():
