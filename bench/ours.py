@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     _write(args.out, {**result, "running": args.publish})
     if args.publish:
         started = time.time()
-        summary = pipeline.stage_publish(spark, settings, tenant, day, args.run_id)
+        summary = pipeline.run_stage(pipeline.RunContext(settings, tenant, day, args.run_id), "publish", spark)
         result["publish"] = {"seconds": round(time.time() - started, 3),
                              "open_exceptions_published": summary.get("open_exceptions_published")}
     _write(args.out, result)
@@ -82,20 +82,21 @@ def run_day(settings, tenant: str, day: date, landing: Path, run_id: str, mark=l
     from jobs import pipeline
     from jobs.spark import get_spark
 
+    ctx = pipeline.RunContext(settings, tenant, day, run_id, landing)
     cfg = pipeline.prepare(settings, tenant)
-    pipeline.mark_running(settings, tenant, day, run_id)
+    pipeline.mark_started(ctx)
     mark("prepare")
-    landed = pipeline.stage_land(settings, tenant, day, landing)
+    landed = pipeline.run_stage(ctx, "land", cfg=cfg)
     mark("land")
     spark = spark or get_spark(settings, app_name=f"bench-{tenant}-{day}")
     spark.range(1).count()                       # the JVM and the session are up and have run a job
     mark("jvm_start")
-    files = [] if resume else pipeline.stage_parse(spark, settings, tenant, day)
+    files = [] if resume else pipeline.run_stage(ctx, "parse", spark, cfg)
     if not resume:
         mark("parse")
-    match = pipeline.stage_match(spark, settings, cfg, day, run_id)
+    match = pipeline.run_stage(ctx, "match", spark, cfg)
     mark("match")
-    pipeline.stage_ledger(spark, settings, cfg, day, run_id)
+    pipeline.run_stage(ctx, "ledger", spark, cfg)
     mark("ledger")
     return spark, landed, files, match
 

@@ -13,6 +13,8 @@ For each tenant (or the one given in the `tenant` parameter), for the business d
 6. **erp_export**: the day's journals not sent yet, as one import file per ERP the tenant uses
    (NetSuite, SAP, QuickBooks) in the lake's outbox, with a manifest; a batch is recorded once.
 
+Every task runs its stage through `jobs.pipeline.run_stage`, which records the run in `recon_run` (running,
+failed with the stage and the error, succeeded), what the Reconciliation page shows.
 Every task is keyed to (tenant, business date) and is safe to clear and rerun, alone or with the
 whole run: the Spark stages replace their own output, and the ERP export creates a batch only for
 journals not sent yet (a re-send is an operator's `recon erp resend`). The business date is the `business_date` parameter when given,

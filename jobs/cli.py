@@ -24,6 +24,7 @@ from datetime import date
 from pathlib import Path
 
 from jobs.settings import ConfigurationError, check_tenant_id, load_settings
+from jobs.stages import STAGE_NAMES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,9 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(summary)
 
     stage = sub.add_parser("stage", help="run one stage (the entry point spark-submit / EMR / Glue call)")
-    stage.add_argument("name", choices=["parse", "match", "ledger", "publish"])
+    stage.add_argument("name", choices=[n for n in STAGE_NAMES if n != "land"])
     _common(stage)
     stage.add_argument("--run-id", required=True)
+    stage.add_argument("--no-record", action="store_true",
+                       help="do not record the run in recon_run (a remote job: the task that submitted it records)")
 
     for name, text in (("match", "record a manual match of records the engine left open"),
                        ("unmatch", "revoke the active match group containing a record")):
@@ -221,18 +224,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "stage":
         from jobs import pipeline
-        from jobs.spark import get_spark
 
-        cfg = pipeline.prepare(settings, args.tenant)
-        spark = get_spark(settings, app_name=f"recon-{args.name}-{args.tenant}-{args.business_date}")
-        if args.name == "parse":
-            pipeline.stage_parse(spark, settings, args.tenant, args.business_date)
-        elif args.name == "match":
-            pipeline.stage_match(spark, settings, cfg, args.business_date, args.run_id)
-        elif args.name == "ledger":
-            pipeline.stage_ledger(spark, settings, cfg, args.business_date, args.run_id)
-        else:
-            pipeline.stage_publish(spark, settings, args.tenant, args.business_date, args.run_id)
+        ctx = pipeline.RunContext(settings, args.tenant, args.business_date, args.run_id)
+        result = pipeline.run_stage(ctx, args.name, record=not args.no_record)
+        print(json.dumps(pipeline.STAGES[args.name].report(result), default=str))
         return 0
     raise AssertionError(args.command)
 

@@ -1,14 +1,19 @@
-"""The reconciliation pipeline, stage by stage: the same functions the DAG's tasks and ``recon run`` call.
+"""The reconciliation pipeline, stage by stage, and the one registry every route dispatches through.
 
 land -> parse -> match -> ledger -> publish (-> erp_export in the DAG). Every stage is keyed to
-(tenant, business date) and is idempotent: it replaces what it wrote before for that key, so any stage or the whole run can be rerun.
+(tenant, business date) and is idempotent: it replaces what it wrote before for that key, so any stage or the whole
+run can be rerun. ``STAGES`` names them; ``run_stage(ctx, name)`` runs one for a ``RunContext`` and records the
+run in ``recon_run`` (running / failed / succeeded): the DAG's tasks (``jobs.runner``), ``recon run``
+(``run_all``), ``recon stage`` and the remote entry (which calls ``recon stage``) all go through it.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from jobs.landing import LandResult, files_for_date, land_directory
 from jobs.settings import Settings
@@ -28,20 +33,47 @@ def prepare(settings: Settings, tenant_id: str) -> TenantConfig:
     return cfg
 
 
-def mark_running(settings: Settings, tenant_id: str, business_date: date, run_id: str) -> None:
-    with connect(settings) as conn:
+@dataclass(frozen=True)
+class RunContext:
+    """What every stage of a run is keyed to: one tenant's business date, in one run (Airflow's run id, or the
+    CLI's); ``landing`` is the folder whose new files the land stage lands (else ``Settings.inbox``)."""
+    settings: Settings
+    tenant_id: str
+    business_date: date
+    run_id: str
+    landing: Path | None = None
+
+
+def mark_started(ctx: RunContext) -> None:
+    """``recon_run`` says running from the start of any stage. A new run id starts the clock and clears the
+    previous run's summary (its figures are not this run's); a retry within the run clears only the error."""
+    with connect(ctx.settings) as conn:
         conn.execute(
             "INSERT INTO recon_run (tenant_id, business_date, run_id, status) VALUES (%s, %s, %s, 'running') "
-            "ON CONFLICT (tenant_id, business_date) DO UPDATE SET run_id = EXCLUDED.run_id, status = 'running', "
-            "started_at = now(), finished_at = NULL",
-            (tenant_id, business_date, run_id))
+            "ON CONFLICT (tenant_id, business_date) DO UPDATE SET status = 'running', finished_at = NULL, "
+            "started_at = CASE WHEN recon_run.run_id = EXCLUDED.run_id THEN recon_run.started_at ELSE now() END, "
+            "summary = CASE WHEN recon_run.run_id = EXCLUDED.run_id THEN recon_run.summary - 'error' - 'failed_stage' END, "
+            "run_id = EXCLUDED.run_id",
+            (ctx.tenant_id, ctx.business_date, ctx.run_id))
 
 
-def mark_failed(settings: Settings, tenant_id: str, business_date: date, error: str) -> None:
-    with connect(settings) as conn:
-        conn.execute("UPDATE recon_run SET status = 'failed', finished_at = now(), summary = jsonb_build_object("
-                     "'error', %s::text) WHERE tenant_id = %s AND business_date = %s",
-                     (error[:2000], tenant_id, business_date))
+def mark_failed(ctx: RunContext, stage: str, error: BaseException | str) -> None:
+    """``recon_run`` says failed, with the stage and the error (one line)."""
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    with connect(ctx.settings) as conn:
+        conn.execute("UPDATE recon_run SET status = 'failed', finished_at = now(), run_id = %s, summary = "
+                     "coalesce(summary, '{}'::jsonb) || jsonb_build_object('error', %s::text, 'failed_stage', %s::text) "
+                     "WHERE tenant_id = %s AND business_date = %s",
+                     (ctx.run_id, " ".join(text.split())[:2000], stage, ctx.tenant_id, ctx.business_date))
+
+
+def mark_succeeded_after_publish(ctx: RunContext) -> None:
+    """A stage after publish (the ERP export) that succeeded leaves the run succeeded again (publish recorded the
+    summary and set succeeded; this stage's start set running)."""
+    with connect(ctx.settings) as conn:
+        conn.execute("UPDATE recon_run SET status = 'succeeded', finished_at = now() WHERE tenant_id = %s AND "
+                     "business_date = %s AND run_id = %s AND summary IS NOT NULL",
+                     (ctx.tenant_id, ctx.business_date, ctx.run_id))
 
 
 def stage_land(settings: Settings, tenant_id: str, business_date: date, landing: Path) -> list[LandResult]:
@@ -96,23 +128,85 @@ def stage_publish(spark, settings: Settings, tenant_id: str, business_date: date
     return summary
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One stage: ``run`` does the work (``spark`` is None for a stage that needs no Spark session) and
+    returns what the stage reports; ``report`` makes that a small JSON-able dict (the DAG task's XCom)."""
+    name: str
+    spark: bool
+    run: Callable[[RunContext, TenantConfig, Any], Any]
+    report: Callable[[Any], dict]
+
+
+def _land(ctx: RunContext, cfg: TenantConfig, spark) -> list[LandResult]:
+    folder = ctx.landing or ctx.settings.inbox_of(ctx.tenant_id)
+    if folder is None or not folder.exists():
+        log.info("no landing folder for %s (files arrive through the ingest DAG)", ctx.tenant_id)
+        return []
+    return stage_land(ctx.settings, ctx.tenant_id, ctx.business_date, folder)
+
+
+def _publish_report(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k in ("book_match_rate", "ledger_balanced", "open_exceptions_published")}
+
+
+STAGES: dict[str, Stage] = {s.name: s for s in (
+    Stage("land", False, _land,
+          lambda r: {"landed": sum(x.outcome == "landed" for x in r),
+                     "already_landed": sum(x.outcome == "already_landed" for x in r)}),
+    Stage("parse", True, lambda ctx, cfg, spark: stage_parse(spark, ctx.settings, ctx.tenant_id, ctx.business_date),
+          lambda r: {"files": len(r), "records_loaded": sum(f.records_loaded for f in r),
+                     "records_quarantined": sum(f.records_quarantined for f in r)}),
+    Stage("match", True, lambda ctx, cfg, spark: stage_match(spark, ctx.settings, cfg, ctx.business_date, ctx.run_id),
+          lambda r: {"matched_records": r.matched_records, "open_items": r.open_items}),
+    Stage("ledger", True, lambda ctx, cfg, spark: stage_ledger(spark, ctx.settings, cfg, ctx.business_date, ctx.run_id),
+          lambda r: {"posted": True, **r}),
+    Stage("publish", True,
+          lambda ctx, cfg, spark: stage_publish(spark, ctx.settings, ctx.tenant_id, ctx.business_date, ctx.run_id),
+          _publish_report),
+    Stage("erp_export", True,
+          lambda ctx, cfg, spark: stage_erp_export(spark, ctx.settings, cfg, ctx.business_date, ctx.run_id),
+          lambda r: {"erp": r}),
+)}
+AFTER_PUBLISH = ("erp_export",)
+
+
+def run_stage(ctx: RunContext, name: str, spark=None, cfg: TenantConfig | None = None, record: bool = True):
+    """Run stage ``name`` for ``ctx`` and return what it reports. ``recon_run`` records it (``record``): running
+    from its start, failed with the stage and the error if it raises; publish records the summary and succeeded.
+    A Spark stage without ``spark`` gets this process's session."""
+    stage = STAGES[name]
+    cfg = cfg or prepare(ctx.settings, ctx.tenant_id)
+    if record:
+        mark_started(ctx)
+    try:
+        if stage.spark and spark is None:
+            from jobs.spark import get_spark
+
+            spark = get_spark(ctx.settings, app_name=f"recon-{name}-{ctx.tenant_id}-{ctx.business_date}")
+        result = stage.run(ctx, cfg, spark)
+    except Exception as exc:
+        if record:
+            mark_failed(ctx, name, exc)
+        raise
+    if record and name in AFTER_PUBLISH:
+        mark_succeeded_after_publish(ctx)
+    return result
+
+
 def run_all(settings: Settings, tenant_id: str, business_date: date, landing: Path | None, run_id: str,
             spark=None) -> dict:
-    """All stages in one process (one Spark session): what ``recon run`` does."""
+    """land, parse, match, ledger and publish in one process (one Spark session): what ``recon run`` does."""
     from jobs.spark import get_spark
 
+    ctx = RunContext(settings, tenant_id, business_date, run_id, landing)
     cfg = prepare(settings, tenant_id)
-    mark_running(settings, tenant_id, business_date, run_id)
-    try:
-        landed = stage_land(settings, tenant_id, business_date, landing) if landing else []
-        spark = spark or get_spark(settings, app_name=f"recon-{tenant_id}-{business_date}")
-        files = stage_parse(spark, settings, tenant_id, business_date)
-        matched = stage_match(spark, settings, cfg, business_date, run_id)
-        stage_ledger(spark, settings, cfg, business_date, run_id)
-        summary = stage_publish(spark, settings, tenant_id, business_date, run_id)
-    except Exception as exc:
-        mark_failed(settings, tenant_id, business_date, f"{type(exc).__name__}: {exc}")
-        raise
+    landed = run_stage(ctx, "land", cfg=cfg) if landing else []
+    spark = spark or get_spark(settings, app_name=f"recon-{tenant_id}-{business_date}")
+    files = run_stage(ctx, "parse", spark, cfg)
+    matched = run_stage(ctx, "match", spark, cfg)
+    run_stage(ctx, "ledger", spark, cfg)
+    summary = run_stage(ctx, "publish", spark, cfg)
     summary["landed"] = [asdict(r) for r in landed]
     summary["files"] = [asdict(f) for f in files]
     summary["match"] = asdict(matched)

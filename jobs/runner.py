@@ -28,11 +28,9 @@ SPARK_STAGES = ("parse", "match", "ledger", "publish", "erp_export")
 
 
 def stage_argv(stage: str, tenant_id: str, business_date: date, run_id: str, settings: Settings) -> list[str]:
-    if stage == "erp_export":                  # `recon erp export` (jobs/ledger/cli.py) is its entry point
-        return ["erp", "export", "--tenant", tenant_id, "--period", business_date.isoformat(), "--by", run_id,
-                "--lake", settings.lake]
+    """``recon stage`` arguments of a remote job: it runs the stage without recording it (the submitting task does)."""
     return ["stage", stage, "--tenant", tenant_id, "--business-date", business_date.isoformat(),
-            "--run-id", run_id, "--lake", settings.lake]
+            "--run-id", run_id, "--lake", settings.lake, "--no-record"]
 
 
 def job_payload(argv: list[str], settings: Settings) -> str:
@@ -101,46 +99,27 @@ def submit_emr_step(job: str, name: str) -> str:
 
 
 def run_stage(stage: str, tenant_id: str, business_date: date, run_id: str, landing: str | None = None) -> dict:
-    """Run one stage for (tenant, date); returns a small JSON-able result for the task's XCom."""
+    """Run one stage for (tenant, date) through the registry (``jobs.pipeline.STAGES``): in this process, or, in a
+    remote mode, its Spark stages as a job on EMR Serverless / EMR / Glue, recorded in ``recon_run`` here (the job
+    itself does not record). Returns a small JSON-able result for the task's XCom."""
     from jobs import pipeline
 
     settings = load_settings()
-    if stage == "land":
-        folder = Path(landing) if landing else settings_inbox(tenant_id)
-        if folder is None or not folder.exists():
-            log.info("no landing folder for %s (files arrive through the ingest DAG)", tenant_id)
-            return {"landed": 0}
-        pipeline.prepare(settings, tenant_id)
-        results = pipeline.stage_land(settings, tenant_id, business_date, folder)
-        return {"landed": sum(r.outcome == "landed" for r in results), "already_landed":
-                sum(r.outcome == "already_landed" for r in results)}
-    if stage not in SPARK_STAGES:
-        raise ValueError(f"unknown stage {stage!r}")
-    cfg = pipeline.prepare(settings, tenant_id)
-    if settings.spark_mode != "local":
-        job = job_payload(stage_argv(stage, tenant_id, business_date, run_id, settings), settings)
-        name = f"recon-{stage}-{tenant_id}-{business_date}"
-        submit = {"emr_serverless": submit_emr_serverless, "glue": submit_glue, "emr": submit_emr_step}
-        return {"remote_run": submit[settings.spark_mode](job, name), "mode": settings.spark_mode}
-    from jobs.spark import get_spark
-
-    spark = get_spark(settings, app_name=f"recon-{stage}-{tenant_id}-{business_date}")
-    if stage == "parse":
-        files = pipeline.stage_parse(spark, settings, tenant_id, business_date)
-        return {"files": len(files), "records_loaded": sum(f.records_loaded for f in files),
-                "records_quarantined": sum(f.records_quarantined for f in files)}
-    if stage == "match":
-        summary = pipeline.stage_match(spark, settings, cfg, business_date, run_id)
-        return {"matched_records": summary.matched_records, "open_items": summary.open_items}
-    if stage == "ledger":
-        return {"posted": True, **pipeline.stage_ledger(spark, settings, cfg, business_date, run_id)}
-    if stage == "erp_export":
-        return {"erp": pipeline.stage_erp_export(spark, settings, cfg, business_date, run_id)}
-    summary = pipeline.stage_publish(spark, settings, tenant_id, business_date, run_id)
-    return {k: v for k, v in summary.items() if k in ("book_match_rate", "ledger_balanced",
-                                                      "open_exceptions_published")}
-
-
-def settings_inbox(tenant_id: str) -> Path | None:
-    root = os.environ.get("RECON_INBOX")
-    return Path(root) / tenant_id if root else None
+    if stage not in pipeline.STAGES:
+        raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(pipeline.STAGES)})")
+    ctx = pipeline.RunContext(settings, tenant_id, business_date, run_id, Path(landing) if landing else None)
+    if settings.spark_mode == "local" or not pipeline.STAGES[stage].spark:
+        return pipeline.STAGES[stage].report(pipeline.run_stage(ctx, stage))
+    pipeline.prepare(settings, tenant_id)
+    job = job_payload(stage_argv(stage, tenant_id, business_date, run_id, settings), settings)
+    name = f"recon-{stage}-{tenant_id}-{business_date}"
+    submit = {"emr_serverless": submit_emr_serverless, "glue": submit_glue, "emr": submit_emr_step}
+    pipeline.mark_started(ctx)
+    try:
+        remote_run = submit[settings.spark_mode](job, name)
+    except Exception as exc:
+        pipeline.mark_failed(ctx, stage, exc)
+        raise
+    if stage in pipeline.AFTER_PUBLISH:
+        pipeline.mark_succeeded_after_publish(ctx)
+    return {"remote_run": remote_run, "mode": settings.spark_mode}

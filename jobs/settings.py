@@ -15,6 +15,7 @@ Resolution order for each setting: explicit argument > environment variable > pr
 | PII salt secrets   | RECON_PII_SALT_SECRET_PREFIX | unset; ``<prefix><tenant>`` names each tenant's salt in AWS Secrets Manager (required outside ``local``) |
 | local secrets      | RECON_SECRETS_DIR         | <repo>/.local/secrets (``local`` mode only: a random salt per tenant, created once) |
 | AWS API endpoint   | RECON_AWS_ENDPOINT_URL    | unset (AWS); set for moto (Secrets Manager, EMR, Glue) |
+| drop folder        | RECON_INBOX               | unset; ``<inbox>/<tenant>`` is what the DAG's land task lands without a ``landing`` |
 """
 from __future__ import annotations
 
@@ -70,6 +71,8 @@ class Settings:
         default_factory=lambda: os.environ.get("RECON_PII_SALT_SECRET_PREFIX") or None)
     secrets_dir: Path = field(default_factory=lambda: Path(os.environ.get("RECON_SECRETS_DIR", LOCAL_DIR / "secrets")))
     aws_endpoint_url: str | None = field(default_factory=lambda: os.environ.get("RECON_AWS_ENDPOINT_URL") or None)
+    inbox: Path | None = field(default_factory=lambda: Path(os.environ["RECON_INBOX"]) if os.environ.get("RECON_INBOX")
+                               else None)
 
     def __post_init__(self) -> None:
         if self.spark_mode not in SPARK_MODES:
@@ -85,6 +88,10 @@ class Settings:
                 "`make pg` (python3 -m jobs.localenv.postgres start)"
             )
         return self.database_url
+
+    def inbox_of(self, tenant_id: str) -> Path | None:
+        """The folder the DAG's land task lands a tenant's dropped files from when no ``landing`` is given."""
+        return self.inbox / tenant_id if self.inbox else None
 
     @property
     def lake_is_s3(self) -> bool:

@@ -146,7 +146,7 @@ def page(tenant: str | None = None, reason: str | None = None) -> str:
     exc_rows = exceptions(tenant, reason, 200)
     return (f"<html><head><title>Reconciliation</title><style>{STYLE}</style></head><body>"
             "<h2>Latest runs</h2>" + _table(run_rows, ["tenant_id", "business_date", "status", "book_match_rate",
-                                                      "ledger_balanced", "exceptions", "run_id"])
+                                                      "ledger_balanced", "exceptions", "run_id", "failed_stage", "error"])
             + "<h2>Open exceptions</h2><p>Filter with <code>?tenant=</code> and <code>?reason=</code>; "
               "JSON at <code>api/exceptions</code>.</p>"
             + _table(exc_rows, ["tenant_id", "reason_code", "source", "event_type", "amount_minor", "currency",

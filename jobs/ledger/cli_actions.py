@@ -116,16 +116,15 @@ def erp(args: argparse.Namespace, settings: Settings) -> int:
         r = outbox.resend(settings, args.tenant, args.erp, args.period, args.by, args.reason)
         print(f"{r.erp} {r.period}: transmission {r.transmission_no} written to {r.uri}")
         return 0
+    from jobs.ledger.stage import run_erp_export
     from jobs.pipeline import prepare
 
     cfg = prepare(settings, args.tenant)
-    spark = _spark(settings, "erp-export")
-    journals = outbox.DayJournals(spark, settings, args.tenant, args.period)
-    for name in args.erp or outbox.targets(cfg):
-        r = outbox.export_period(spark, settings, cfg, name, args.period, args.by, journals)
+    batches = run_erp_export(_spark(settings, "erp-export"), settings, cfg, args.period, args.by, args.erp)
+    for name, r in batches.items():
         if r is None:
             print(f"{name}: no journals for {args.period}")
         else:
-            print(f"{name} {r.period}: batch #{r.batch_id} ({r.documents} documents, {r.lines} lines) "
-                  f"{'written to ' + r.uri if r.created else 'was already sent; nothing new'}")
+            print(f"{name} {r['period']}: batch #{r['batch_id']} ({r['documents']} documents, {r['lines']} lines) "
+                  f"{'written to ' + r['uri'] if r['created'] else 'was already sent; nothing new'}")
     return 0

@@ -37,12 +37,16 @@ def run_ledger(spark: SparkSession, settings: Settings, cfg: TenantConfig, day: 
     return {"disputes": disputes.sync(settings, cfg, day, dispute_records(spark, settings, cfg.tenant_id, day))}
 
 
-def run_erp_export(spark: SparkSession, settings: Settings, cfg: TenantConfig, day: date, actor: str) -> dict:
+def run_erp_export(spark: SparkSession, settings: Settings, cfg: TenantConfig, day: date, actor: str,
+                   erps: list[str] | None = None) -> dict:
+    """The day's journals not sent yet, one outbox batch per ERP (``erps``, default the tenant's ``erp.targets``):
+    for each ERP its batch (period, id, documents, lines, file, whether it was created now), None without journals."""
     from jobs.ledger.erp.outbox import DayJournals, export_period, targets
 
     out, journals = {}, DayJournals(spark, settings, cfg.tenant_id, day)
-    for erp in targets(cfg):
+    for erp in erps or targets(cfg):
         batch = export_period(spark, settings, cfg, erp, day, actor, journals)
         out[erp] = None if batch is None else {"period": batch.period, "batch_id": batch.batch_id,
-                                               "documents": batch.documents, "created": batch.created}
+                                               "documents": batch.documents, "lines": batch.lines,
+                                               "uri": batch.uri, "created": batch.created}
     return out

@@ -41,6 +41,9 @@ def test_signed_in_user_sees_runs_and_open_exceptions(plugin, settings, tenant_i
         conn.execute("INSERT INTO recon_run (tenant_id, business_date, run_id, status, summary) VALUES "
                      "(%s, %s, 'r1', 'succeeded', '{\"book_match_rate\": 0.5, \"ledger_balanced\": true}')",
                      (tenant_id, date(2026, 11, 20)))
+        conn.execute("INSERT INTO recon_run (tenant_id, business_date, run_id, status, summary) VALUES "
+                     "(%s, %s, 'r2', 'failed', '{\"failed_stage\": \"parse\", \"error\": \"ValueError: no <b>lake</b>\"}')",
+                     (tenant_id, date(2026, 11, 21)))
         conn.execute("INSERT INTO exception_item (tenant_id, event_id, relation, reason_code, source, event_type, "
                      "amount_minor, currency, file_name, record_ordinal, first_seen_date, last_seen_date) VALUES "
                      "(%s, 'e1', 'book_psp', 'MISSING_IN_PSP', 'book', 'payment', 1234, 'EUR', 'b.csv', 7, "
@@ -50,9 +53,12 @@ def test_signed_in_user_sees_runs_and_open_exceptions(plugin, settings, tenant_i
         client = TestClient(plugin.app)
         rows = client.get("/api/exceptions", params={"tenant": tenant_id}).json()
         assert [(r["reason_code"], r["file_name"], r["record_ordinal"]) for r in rows] == [("MISSING_IN_PSP", "b.csv", 7)]
-        assert client.get("/api/runs", params={"tenant": tenant_id}).json()[0]["ledger_balanced"] is True
+        runs = client.get("/api/runs", params={"tenant": tenant_id}).json()
+        assert [(r["run_id"], r["status"], r["ledger_balanced"], r["failed_stage"]) for r in runs] == [
+            ("r2", "failed", None, "parse"), ("r1", "succeeded", True, None)]
         page = client.get("/", params={"tenant": tenant_id}).text
         assert "MISSING_IN_PSP" in page and "b.csv" in page
+        assert "<td>failed</td>" in page and "<td>parse</td><td>ValueError: no &lt;b&gt;lake&lt;/b&gt;</td>" in page
     finally:
         plugin.app.dependency_overrides.clear()
 

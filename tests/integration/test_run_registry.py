@@ -1,0 +1,88 @@
+"""One stage registry for every route (jobs.pipeline.STAGES, run_stage): recon_run records running, failed
+(with the stage and the error) and succeeded whichever route runs a stage: in process, or a remote job
+submitted by the DAG's task (the submission faked here; the job runs with --no-record)."""
+from datetime import date
+
+import pytest
+
+from jobs import pipeline, runner
+from jobs.settings import Settings
+from jobs.stages import STAGE_NAMES
+from jobs.store.db import connect
+
+pytestmark = pytest.mark.postgres
+DAY = date(2026, 11, 20)
+
+
+def recorded(settings, tenant):
+    with connect(settings) as conn:
+        return conn.execute("SELECT run_id, status, started_at, finished_at, summary FROM recon_run "
+                            "WHERE tenant_id = %s AND business_date = %s", (tenant, DAY)).fetchone()
+
+
+def test_the_registry_is_the_one_list_of_stages():
+    assert tuple(pipeline.STAGES) == STAGE_NAMES
+    from jobs.cli import build_parser
+
+    stage = build_parser().parse_args(["stage", "erp_export", "--tenant", "acme", "--business-date", "2026-11-20",
+                                       "--run-id", "r", "--no-record"])
+    assert stage.name == "erp_export" and stage.no_record
+    assert runner.stage_argv("ledger", "acme", DAY, "r 1", Settings(lake="s3://b/l"))[-1] == "--no-record"
+
+
+def test_a_run_is_recorded_running_failed_with_its_stage_and_succeeded(settings, tenant_id, monkeypatch):
+    ctx = pipeline.RunContext(settings, tenant_id, DAY, "scheduled__1")
+    assert pipeline.run_stage(ctx, "land") == []                 # no landing folder, no inbox: nothing to land
+    first = recorded(settings, tenant_id)
+    assert (first["run_id"], first["status"], first["finished_at"]) == ("scheduled__1", "running", None)
+
+    def broken(ctx, cfg, spark):
+        raise ValueError("the lake said no\nsecond line")
+    monkeypatch.setitem(pipeline.STAGES, "parse", pipeline.Stage("parse", False, broken, lambda r: {}))
+    with pytest.raises(ValueError):
+        pipeline.run_stage(ctx, "parse")
+    failed = recorded(settings, tenant_id)
+    assert failed["status"] == "failed" and failed["finished_at"] is not None
+    assert failed["summary"] == {"error": "ValueError: the lake said no second line", "failed_stage": "parse"}
+
+    monkeypatch.setitem(pipeline.STAGES, "parse", pipeline.Stage("parse", False, lambda *a: [], lambda r: {}))
+    pipeline.run_stage(ctx, "parse")                              # the retry: running again, the error gone
+    again = recorded(settings, tenant_id)
+    assert again["status"] == "running" and again["summary"] == {} and again["started_at"] == first["started_at"]
+
+    with connect(settings) as conn:                               # what publish records
+        conn.execute("UPDATE recon_run SET status = 'succeeded', summary = %s WHERE tenant_id = %s",
+                     ('{"ledger_balanced": true}', tenant_id))
+    monkeypatch.setitem(pipeline.STAGES, "erp_export", pipeline.Stage("erp_export", False, lambda *a: {}, dict))
+    pipeline.run_stage(ctx, "erp_export")                         # a stage after publish leaves it succeeded
+    done = recorded(settings, tenant_id)
+    assert done["status"] == "succeeded" and done["summary"] == {"ledger_balanced": True}
+
+    later = pipeline.RunContext(settings, tenant_id, DAY, "manual__2")
+    pipeline.run_stage(later, "land")             # another run of the day: its own clock, not the last run's figures
+    rerun = recorded(settings, tenant_id)
+    assert rerun["started_at"] > first["started_at"] and (rerun["status"], rerun["summary"]) == ("running", None)
+
+
+def test_a_remote_stage_is_recorded_by_the_task_that_submits_it(settings, tenant_id, monkeypatch):
+    for name, value in {"RECON_SPARK_MODE": "glue", "RECON_LAKE": settings.lake,
+                        "RECON_DATABASE_URL": settings.database_url, "RECON_PII_SALT_SECRET_PREFIX": "recon/salt/",
+                        "RECON_TENANT_CONFIG_DIR": str(settings.tenant_config_dir)}.items():
+        monkeypatch.setenv(name, value)
+    submitted = []
+
+    def glue(job, name):
+        submitted.append((job, name))
+        if len(submitted) == 2:
+            raise RuntimeError("Glue job psp-recon run jr_2 ended FAILED")
+        return "jr_1"
+    monkeypatch.setattr(runner, "submit_glue", glue)
+    assert runner.run_stage("match", tenant_id, DAY, "scheduled__1") == {"remote_run": "jr_1", "mode": "glue"}
+    assert recorded(settings, tenant_id)["status"] == "running"
+    with pytest.raises(RuntimeError):
+        runner.run_stage("ledger", tenant_id, DAY, "scheduled__1")
+    failed = recorded(settings, tenant_id)
+    assert failed["status"] == "failed" and failed["summary"]["failed_stage"] == "ledger"
+    assert "ended FAILED" in failed["summary"]["error"]
+    assert '"--no-record"' in submitted[0][0] and submitted[0][1] == f"recon-match-{tenant_id}-{DAY}"
+    assert runner.run_stage("land", tenant_id, DAY, "scheduled__1") == {"landed": 0, "already_landed": 0}
