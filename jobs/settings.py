@@ -10,6 +10,9 @@ Resolution order for each setting: explicit argument > environment variable > pr
 | Spark jars         | RECON_JARS_DIR            | <repo>/.local/jars                      |
 | tenant config      | RECON_TENANT_CONFIG_DIR   | jobs/conf/tenants (package data)         |
 | local Spark memory | RECON_SPARK_DRIVER_MEMORY | 6g                                       |
+| local Spark        | RECON_SPARK_MASTER, RECON_SPARK_SHUFFLE_PARTITIONS | ``local[*]``, 8            |
+| Spark options      | RECON_SPARK_CONF          | unset; ``key=value,key=value`` added to (or replacing) the session's options |
+| Spark log level    | RECON_SPARK_LOG_LEVEL     | WARN                                     |
 | S3 endpoint        | RECON_S3_ENDPOINT_URL     | unset (AWS); set for moto or MinIO       |
 | small run (rows)   | RECON_SMALL_RUN_ROWS      | 25000: a run with at most this many open items keeps its intermediate results in the driver (``lake.small_data``) |
 | PII salt secrets   | RECON_PII_SALT_SECRET_PREFIX | unset; ``<prefix><tenant>`` names each tenant's salt in AWS Secrets Manager (required outside ``local``) |
@@ -65,6 +68,11 @@ class Settings:
         default_factory=lambda: Path(os.environ.get("RECON_TENANT_CONFIG_DIR", PACKAGE_DIR / "conf" / "tenants"))
     )
     spark_driver_memory: str = field(default_factory=lambda: os.environ.get("RECON_SPARK_DRIVER_MEMORY", "6g"))
+    spark_master: str = field(default_factory=lambda: os.environ.get("RECON_SPARK_MASTER", "local[*]"))
+    spark_shuffle_partitions: str = field(
+        default_factory=lambda: os.environ.get("RECON_SPARK_SHUFFLE_PARTITIONS", "8"))
+    spark_conf: str = field(default_factory=lambda: os.environ.get("RECON_SPARK_CONF", ""))
+    spark_log_level: str = field(default_factory=lambda: os.environ.get("RECON_SPARK_LOG_LEVEL", "WARN"))
     s3_endpoint_url: str | None = field(default_factory=lambda: os.environ.get("RECON_S3_ENDPOINT_URL") or None)
     small_run_rows: int = field(default_factory=lambda: int(os.environ.get("RECON_SMALL_RUN_ROWS", "25000")))
     pii_salt_secret_prefix: str | None = field(

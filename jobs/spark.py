@@ -44,7 +44,6 @@ LOCAL_OPTIONS = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    "spark.sql.shuffle.partitions": os.environ.get("RECON_SPARK_SHUFFLE_PARTITIONS", "8"),
     "spark.default.parallelism": "4",
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.sql.adaptive.enabled": "true",
@@ -97,10 +96,11 @@ def session_options(settings: Settings, extra: dict[str, str] | None = None) -> 
         opts.update(LOCAL_OPTIONS)
         opts["spark.jars"] = ",".join(local_jars(settings))
         opts["spark.driver.memory"] = settings.spark_driver_memory
+        opts["spark.sql.shuffle.partitions"] = settings.spark_shuffle_partitions
         opts["spark.sql.warehouse.dir"] = str(settings.jars_dir.parent / "spark-warehouse")
     if settings.lake_is_s3 or settings.s3_endpoint_url:
         opts.update(s3a_options(settings))
-    for item in filter(None, os.environ.get("RECON_SPARK_CONF", "").split(",")):
+    for item in filter(None, settings.spark_conf.split(",")):
         key, _, value = item.partition("=")
         opts[key.strip()] = value.strip()
     opts.update(extra or {})
@@ -118,12 +118,12 @@ def get_spark(settings: Settings | None = None, app_name: str = "psp-recon",
     _forget_dead_session()
     builder = SparkSession.builder.appName(app_name)
     if settings.spark_mode == "local":
-        builder = builder.master(os.environ.get("RECON_SPARK_MASTER", "local[*]"))
+        builder = builder.master(settings.spark_master)
     for key, value in session_options(settings, extra).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     cache_jvm_lookups(spark.sparkContext._jvm)
-    spark.sparkContext.setLogLevel(os.environ.get("RECON_SPARK_LOG_LEVEL", "WARN"))
+    spark.sparkContext.setLogLevel(settings.spark_log_level)
     _quiet(spark, QUIET_LOGGERS)
     register_functions(spark)
     return spark

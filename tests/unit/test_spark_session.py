@@ -61,3 +61,20 @@ def test_jvm_lookups_are_asked_once_and_calls_still_reach_the_jvm(spark, monkeyp
     assert jvm.functions is jvm.functions and sent == []   # a class found through PySpark's imports, kept
     df = spark.createDataFrame([(1, "a"), (2, "b")], "n int, s string")
     assert [r[0] for r in df.select(F.concat(F.col("s"), F.lit("!"))).collect()] == ["a!", "b!"]
+
+
+def test_the_session_options_come_from_settings_read_once(monkeypatch):
+    """RECON_SPARK_* are read by Settings when it is made (jobs/settings.py), not by jobs.spark at import or call."""
+    from jobs.settings import Settings
+    from jobs.spark import session_options
+
+    monkeypatch.setenv("RECON_SPARK_SHUFFLE_PARTITIONS", "3")
+    monkeypatch.setenv("RECON_SPARK_CONF", "spark.sql.adaptive.enabled=true, spark.ui.enabled = true")
+    settings = Settings()
+    monkeypatch.setenv("RECON_SPARK_SHUFFLE_PARTITIONS", "99")              # after the settings were made
+    opts = session_options(settings)
+    assert opts["spark.sql.shuffle.partitions"] == "3"
+    assert opts["spark.sql.adaptive.enabled"] == "true" and opts["spark.ui.enabled"] == "true"
+    assert session_options(settings.with_(spark_conf=""))["spark.ui.enabled"] == "false"
+    glue = session_options(settings.with_(spark_mode="glue"))
+    assert "spark.sql.shuffle.partitions" not in glue and "spark.jars" not in glue     # the runtime's own
