@@ -459,6 +459,9 @@ def test_new_options_are_deterministic_and_leave_the_default_output_alone(tmp_pa
     names = {Path(k).name.split("_")[0].split("-")[0] for k in a if "/landing/" in k}
     assert {"stripe", "settlement", "TRR", "braintree", "payouts", "bai2", "book"} <= names
     assert any(k.endswith(".xlsx") and "settlement_detail_report" in k for k in a)
+    import zipfile                              # a workbook records no time of writing (two runs 2 s apart differed)
+    for name in (k for k in a if k.endswith(".xlsx")):
+        assert {i.date_time for i in zipfile.ZipFile(tmp_path / "a" / name).infolist()} == {(1980, 1, 1, 0, 0, 0)}
     with pytest.raises(ValueError):
         generate(tmp_path / "c", end_date=END, bank_format="mt942")
 

@@ -49,14 +49,25 @@ def _cell(value: str) -> str:
     return f'<c t="inlineStr"><is><t xml:space="preserve">{escape(value)}</t></is></c>'
 
 
+# Every entry's time in the ZIP: the earliest a ZIP can record, not the time of writing, so that the same CSV always
+# gives the same workbook bytes (the generator is deterministic; two runs a second apart differed before).
+ENTRY_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=ENTRY_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info._compresslevel = 1         # the fastest level (Python 3.11 has no public per-entry level; 3.13: compress_level)
+    return info
+
+
 def from_csv(src: Path, dst: Path) -> None:
     """Write ``src`` (a CSV with a header) as the first sheet of the workbook ``dst``."""
     with zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        zf.writestr("[Content_Types].xml", CONTENT_TYPES)
-        zf.writestr("_rels/.rels", ROOT_RELS)
-        zf.writestr("xl/workbook.xml", WORKBOOK)
-        zf.writestr("xl/_rels/workbook.xml.rels", WORKBOOK_RELS)
-        with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet, src.open(newline="") as fh:
+        for name, text in (("[Content_Types].xml", CONTENT_TYPES), ("_rels/.rels", ROOT_RELS),
+                           ("xl/workbook.xml", WORKBOOK), ("xl/_rels/workbook.xml.rels", WORKBOOK_RELS)):
+            zf.writestr(_entry(name), text)
+        with zf.open(_entry("xl/worksheets/sheet1.xml"), "w", force_zip64=True) as sheet, src.open(newline="") as fh:
             out = io.TextIOWrapper(sheet, encoding="utf-8", newline="")
             out.write('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
                       '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>')
