@@ -84,9 +84,8 @@ def run_day(settings, tenant: str, day: date, landing: Path, run_id: str, mark=l
 
     ctx = pipeline.RunContext(settings, tenant, day, run_id, landing)
     cfg = pipeline.prepare(settings, tenant)
-    pipeline.mark_started(ctx)
     mark("prepare")
-    landed = pipeline.run_stage(ctx, "land", cfg=cfg)
+    landed = pipeline.run_stage(ctx, "land", cfg=cfg)             # records the run as running
     mark("land")
     spark = spark or get_spark(settings, app_name=f"bench-{tenant}-{day}")
     spark.range(1).count()                       # the JVM and the session are up and have run a job

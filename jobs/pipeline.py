@@ -57,9 +57,9 @@ def mark_started(ctx: RunContext) -> None:
             (ctx.tenant_id, ctx.business_date, ctx.run_id))
 
 
-def mark_failed(ctx: RunContext, stage: str, error: BaseException | str) -> None:
+def mark_failed(ctx: RunContext, stage: str, error: BaseException) -> None:
     """``recon_run`` says failed, with the stage and the error (one line)."""
-    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    text = f"{type(error).__name__}: {error}"
     with connect(ctx.settings) as conn:
         conn.execute("UPDATE recon_run SET status = 'failed', finished_at = now(), run_id = %s, summary = "
                      "coalesce(summary, '{}'::jsonb) || jsonb_build_object('error', %s::text, 'failed_stage', %s::text) "
@@ -172,7 +172,7 @@ AFTER_PUBLISH = ("erp_export",)
 
 
 def run_stage(ctx: RunContext, name: str, spark=None, cfg: TenantConfig | None = None, record: bool = True):
-    """Run stage ``name`` for ``ctx`` and return what it reports. ``recon_run`` records it (``record``): running
+    """Run stage ``name`` for ``ctx`` and return its result (``STAGES[name].report`` makes it an XCom). ``recon_run`` records it (``record``): running
     from its start, failed with the stage and the error if it raises; publish records the summary and succeeded.
     A Spark stage without ``spark`` gets this process's session."""
     stage = STAGES[name]

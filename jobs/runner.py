@@ -24,7 +24,6 @@ from pathlib import Path
 from jobs.settings import ConfigurationError, Settings, load_settings
 
 log = logging.getLogger(__name__)
-SPARK_STAGES = ("parse", "match", "ledger", "publish", "erp_export")
 
 
 def stage_argv(stage: str, tenant_id: str, business_date: date, run_id: str, settings: Settings) -> list[str]:

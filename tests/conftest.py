@@ -244,11 +244,13 @@ def _slice_day_template(tmp_path_factory, database_url, spark_session, spark_lak
     write_tenant_config(root / "tenants", tenant)
     settings = Settings(lake=str(root / "lake"), database_url=_with_db(database_url, name),
                         tenant_config_dir=root / "tenants")
-    with lake.small_data():
-        summary = run_all(settings, tenant, SLICE_DAY, DATA / "slice", "slice-day", spark=_live_spark(spark_lake))
-    yield SliceDay(settings, tenant, summary)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        with lake.small_data():
+            summary = run_all(settings, tenant, SLICE_DAY, DATA / "slice", "slice-day", spark=_live_spark(spark_lake))
+        yield SliceDay(settings, tenant, summary)
+    finally:                                      # also when the day's run fails: no database left behind
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
