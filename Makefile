@@ -1,7 +1,7 @@
 # psp-recon: the two commands are `make demo` and `make test`; both set everything up first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup venv jars pg migrate airflow-db demo test test-fast test-ingest bench bench-pipeline bench-parse bench-history bench-quality airflow webhooks package lock clean
+.PHONY: help setup venv jars pg migrate airflow-db demo test test-fast test-remote test-ingest bench bench-pipeline bench-parse bench-history bench-quality airflow webhooks package lock clean
 
 PY      := .venv/bin/python
 LOCAL   := .local
@@ -46,6 +46,9 @@ test: setup  ## the whole suite: unit, DAG integrity, PostgreSQL integration, en
 
 test-fast: setup  ## everything but the end-to-end tests
 	.venv/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder -m "not e2e"
+
+test-remote: setup  ## the production path without AWS: each remote mode's DAG against moto, the job archive and its entry, Terraform
+	.venv/bin/pytest tests/remote tests/infra tests/dags tests/unit/test_secrets.py
 
 bench: bench-pipeline bench-parse  ## end-to-end vs DuckDB (100k/1M/10M), Postgres publish, DAG at 1M, parse rows/s per format -> bench/results/
 

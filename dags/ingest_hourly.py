@@ -23,14 +23,16 @@ the README); every run of every connector is in the `connector_run` table, every
 """
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
 
-RETRIES = int(os.environ.get("RECON_INGEST_RETRIES", "3"))
-RETRY_DELAY = timedelta(seconds=float(os.environ.get("RECON_INGEST_RETRY_DELAY_SECONDS", "120")))
+from jobs.settings import load_settings
+
+_SETTINGS = load_settings()
+RETRIES = _SETTINGS.ingest_retries
+RETRY_DELAY = timedelta(seconds=_SETTINGS.ingest_retry_delay_seconds)
 
 
 def _window():

@@ -13,7 +13,10 @@ For each tenant (or the one given in the `tenant` parameter), for the business d
 6. **erp_export**: the day's journals not sent yet, as one import file per ERP the tenant uses
    (NetSuite, SAP, QuickBooks) in the lake's outbox, with a manifest; a batch is recorded once.
 
-Every task runs its stage through `jobs.pipeline.run_stage`, which records the run in `recon_run` (running,
+Where Spark runs is chosen once, by `RECON_SPARK_MODE` when the DAG is parsed: `local` runs every stage in the
+worker's process (`jobs.pipeline.run_stage`); `emr_serverless`, `emr` and `glue` run parse, match, ledger, publish and
+the ERP export as jobs through the Amazon provider's operators (deferrable: a waiting task holds no worker slot),
+each after a `<stage>_job` task that prepares it (`jobs.remote`). Either way `recon_run` records the run (running,
 failed with the stage and the error, succeeded), what the Reconciliation page shows.
 Every task is keyed to (tenant, business date) and is safe to clear and rerun, alone or with the
 whole run: the Spark stages replace their own output, and the ERP export creates a batch only for
@@ -27,26 +30,18 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task, task_group
 
+from jobs.settings import load_settings
+from jobs.stages import STAGE_NAMES
 
-def _business_date() -> str:
-    ctx = get_current_context()
-    explicit = ctx["params"].get("business_date")
-    if explicit:
-        return explicit
-    start = ctx.get("data_interval_start") or ctx.get("logical_date")
-    if start is None:
-        raise ValueError("no business date: set the business_date parameter for a manual run")
-    return start.date().isoformat()
+_SETTINGS = load_settings()
+SPARK_MODE = _SETTINGS.spark_mode                # the one switch: where the Spark stages run
 
 
 def _run(stage: str, tenant: str) -> dict:
-    from datetime import date
-
-    from jobs.runner import run_stage
+    from jobs.runner import business_date_of, run_stage
 
     ctx = get_current_context()
-    return run_stage(stage, tenant, date.fromisoformat(_business_date()), ctx["run_id"],
-                     landing=ctx["params"].get("landing"))
+    return run_stage(stage, tenant, business_date_of(ctx), ctx["run_id"], landing=ctx["params"].get("landing"))
 
 
 @dag(
@@ -57,7 +52,8 @@ def _run(stage: str, tenant: str) -> dict:
     max_active_runs=1,
     tags=["recon", "daily"],
     doc_md=__doc__,
-    default_args={"owner": "finance-ops", "retries": 2, "retry_delay": timedelta(minutes=5),
+    default_args={"owner": "finance-ops", "retries": _SETTINGS.reconcile_retries,
+                  "retry_delay": timedelta(seconds=_SETTINGS.reconcile_retry_delay_seconds),
                   "retry_exponential_backoff": True},
     params={
         "tenant": Param(None, type=["null", "string"], description="only this tenant (default: all configured)"),
@@ -85,26 +81,19 @@ def reconcile_daily():
             return _run("land", tenant)
 
         @task
-        def parse(tenant: str) -> dict:
-            return _run("parse", tenant)
+        def in_process(stage: str, tenant: str) -> dict:
+            return _run(stage, tenant)
 
-        @task
-        def match(tenant: str) -> dict:
-            return _run("match", tenant)
+        previous = land(tenant)
+        for stage in STAGE_NAMES[1:]:            # parse, match, ledger, publish, erp_export: the Spark stages
+            if SPARK_MODE == "local":
+                first = last = in_process.override(task_id=stage)(stage, tenant)
+            else:
+                from jobs.remote import stage_tasks
 
-        @task
-        def ledger(tenant: str) -> dict:
-            return _run("ledger", tenant)
-
-        @task
-        def publish(tenant: str) -> dict:
-            return _run("publish", tenant)
-
-        @task
-        def erp_export(tenant: str) -> dict:
-            return _run("erp_export", tenant)
-
-        land(tenant) >> parse(tenant) >> match(tenant) >> ledger(tenant) >> publish(tenant) >> erp_export(tenant)
+                first, last = stage_tasks(stage, tenant)
+            previous >> first
+            previous = last
 
     reconcile.expand(tenant=tenants())
 

@@ -67,7 +67,7 @@ def export(settings: Settings, tenant_id: str, what: str, out: Path) -> int:
         latest = status.agg(F.max("run_date")).first()[0]
         df = (status.filter((F.col("run_date") == F.lit(latest)) & (F.col("status") == "EXCEPTION")).select(*cols)
               .unionByName(fee_exceptions(spark, settings, tenant_id, latest).select(*cols)))
-        disputes = dispute_exception_records(settings, tenant_id) if settings.database_url else []
+        disputes = dispute_exception_records(settings, tenant_id) if settings.has_database else []
         if disputes:
             df = df.unionByName(spark.createDataFrame(disputes, "file_name string, record_ordinal int, reason_code string"))
         df = df.distinct().orderBy(*cols)

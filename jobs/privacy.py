@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from functools import lru_cache
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -77,18 +76,11 @@ def tenant_salt(settings: Settings, tenant_id: str) -> str:
     return path.read_text().strip()
 
 
-@lru_cache(maxsize=None)
 def _secret_salt(secret_id: str, endpoint_url: str | None) -> str:
     """A salt from AWS Secrets Manager (read once per process)."""
-    import boto3
-    from botocore.exceptions import ClientError
+    from jobs.secrets import secret_string
 
-    try:
-        value = boto3.client("secretsmanager", endpoint_url=endpoint_url).get_secret_value(SecretId=secret_id)
-    except ClientError as exc:
-        raise ConfigurationError(f"PII salt secret {secret_id!r}: {exc.response['Error'].get('Code')}: "
-                                 f"{exc.response['Error'].get('Message')}") from exc
-    salt = (value.get("SecretString") or "").strip()
+    salt = secret_string(secret_id, endpoint_url)
     if len(salt) < 16:
         raise ConfigurationError(f"PII salt secret {secret_id!r} holds no salt of at least 16 characters")
     return salt

@@ -19,6 +19,12 @@ Resolution order for each setting: explicit argument > environment variable > pr
 | local secrets      | RECON_SECRETS_DIR         | <repo>/.local/secrets (``local`` mode only: a random salt per tenant, created once) |
 | AWS API endpoint   | RECON_AWS_ENDPOINT_URL    | unset (AWS); set for moto (Secrets Manager, EMR, Glue) |
 | drop folder        | RECON_INBOX               | unset; ``<inbox>/<tenant>`` is what the DAG's land task lands without a ``landing`` |
+| database secret    | RECON_DATABASE_SECRET     | unset; an AWS Secrets Manager secret holding the database URL (or RDS's JSON: host, port, username, password, dbname), read when RECON_DATABASE_URL is unset (remote jobs) |
+| remote jobs        | RECON_EMR_SERVERLESS_APP_ID, RECON_EMR_EXECUTION_ROLE_ARN, RECON_EMR_CLUSTER_ID, RECON_GLUE_JOB_NAME | the application, role, cluster or Glue job of the mode (``jobs.remote``) |
+| job code           | RECON_CODE_URI, RECON_ENTRY_URI, RECON_UDF_JAR_URI | where ``make package``'s archive, entry script and JVM functions jar were uploaded |
+| Airflow AWS connection | RECON_AWS_CONN_ID     | ``aws_default``: the connection the DAG's EMR / Glue operators use |
+| remote waits       | RECON_REMOTE_POLL_SECONDS, RECON_REMOTE_MAX_WAIT_MINUTES | 30, 360: how often a waiting task polls a job and how long it waits |
+| DAG retries        | RECON_RECONCILE_RETRIES, RECON_RECONCILE_RETRY_DELAY_SECONDS; RECON_INGEST_RETRIES, RECON_INGEST_RETRY_DELAY_SECONDS | 2, 300; 3, 120 (exponential backoff from there) |
 """
 from __future__ import annotations
 
@@ -81,6 +87,25 @@ class Settings:
     aws_endpoint_url: str | None = field(default_factory=lambda: os.environ.get("RECON_AWS_ENDPOINT_URL") or None)
     inbox: Path | None = field(default_factory=lambda: Path(os.environ["RECON_INBOX"]) if os.environ.get("RECON_INBOX")
                                else None)
+    database_secret: str | None = field(default_factory=lambda: os.environ.get("RECON_DATABASE_SECRET") or None)
+    emr_serverless_app_id: str | None = field(default_factory=lambda: os.environ.get("RECON_EMR_SERVERLESS_APP_ID") or None)
+    emr_execution_role_arn: str | None = field(
+        default_factory=lambda: os.environ.get("RECON_EMR_EXECUTION_ROLE_ARN") or None)
+    emr_cluster_id: str | None = field(default_factory=lambda: os.environ.get("RECON_EMR_CLUSTER_ID") or None)
+    glue_job_name: str | None = field(default_factory=lambda: os.environ.get("RECON_GLUE_JOB_NAME") or None)
+    code_uri: str | None = field(default_factory=lambda: os.environ.get("RECON_CODE_URI") or None)
+    entry_uri: str | None = field(default_factory=lambda: os.environ.get("RECON_ENTRY_URI") or None)
+    udf_jar_uri: str | None = field(default_factory=lambda: os.environ.get("RECON_UDF_JAR_URI") or None)
+    aws_conn_id: str = field(default_factory=lambda: os.environ.get("RECON_AWS_CONN_ID", "aws_default"))
+    remote_poll_seconds: int = field(default_factory=lambda: int(os.environ.get("RECON_REMOTE_POLL_SECONDS", "30")))
+    remote_max_wait_minutes: int = field(
+        default_factory=lambda: int(os.environ.get("RECON_REMOTE_MAX_WAIT_MINUTES", "360")))
+    reconcile_retries: int = field(default_factory=lambda: int(os.environ.get("RECON_RECONCILE_RETRIES", "2")))
+    reconcile_retry_delay_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("RECON_RECONCILE_RETRY_DELAY_SECONDS", "300")))
+    ingest_retries: int = field(default_factory=lambda: int(os.environ.get("RECON_INGEST_RETRIES", "3")))
+    ingest_retry_delay_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("RECON_INGEST_RETRY_DELAY_SECONDS", "120")))
 
     def __post_init__(self) -> None:
         if self.spark_mode not in SPARK_MODES:
@@ -90,12 +115,20 @@ class Settings:
         return replace(self, **changes)
 
     def require_database_url(self) -> str:
-        if not self.database_url:
-            raise ConfigurationError(
-                "no PostgreSQL configured: set RECON_DATABASE_URL, or start the project's own server with "
-                "`make pg` (python3 -m jobs.localenv.postgres start)"
-            )
-        return self.database_url
+        if self.database_url:
+            return self.database_url
+        if self.database_secret:
+            from jobs.secrets import database_url_from_secret
+
+            return database_url_from_secret(self.database_secret, self.aws_endpoint_url)
+        raise ConfigurationError(
+            "no PostgreSQL configured: set RECON_DATABASE_URL (or RECON_DATABASE_SECRET), or start the project's "
+            "own server with `make pg` (python3 -m jobs.localenv.postgres start)"
+        )
+
+    @property
+    def has_database(self) -> bool:
+        return bool(self.database_url or self.database_secret)
 
     def inbox_of(self, tenant_id: str) -> Path | None:
         """The folder the DAG's land task lands a tenant's dropped files from when no ``landing`` is given."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -185,6 +186,39 @@ def spark(spark_session, spark_lake):
 
     with lake.small_data():
         yield _live_spark(spark_lake)
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory):
+    """An Airflow home with its metadata database migrated, for the module's ``airflow dags test`` runs."""
+    import subprocess
+
+    from airflow_cli import airflow_env
+
+    home = tmp_path_factory.mktemp("airflow_home")
+    subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], env=airflow_env(home),
+                   check=True, capture_output=True)
+    return home
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint() -> str:
+    """moto in server mode on 127.0.0.1 (S3, Secrets Manager, EMR, EMR Serverless, Glue...): a real HTTP endpoint
+    for boto3, aiobotocore, Spark's s3a and the Airflow provider's hooks, with test credentials in the environment."""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        os.environ[key] = value
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,10 +1,9 @@
-"""Build the job code archive shipped to EMR / Glue: ``dist/psp_recon_jobs.zip`` (the ``jobs`` package
-without local-only helpers' caches, plus ``sql/``), ``dist/recon_entry.py`` and the project's JVM
-functions, ``dist/psp-recon-udf-<hash>.jar`` (to be passed with ``--jars``: the parse stage masks card
-numbers with it).
+"""Build the job code shipped to EMR / Glue: ``dist/psp_recon_jobs.zip`` (the ``jobs`` package without caches,
+plus ``sql/``), ``dist/recon_entry.py`` and the project's JVM functions, ``dist/psp-recon-udf.jar`` (the parse
+stage masks card numbers with it; ``jobs.remote`` passes it with ``--jars`` / ``--extra-jars``).
 
-Usage: ``python3 infra/emr/build_package.py [--out dist]`` (``make package``); upload both files to the
-``RECON_CODE_URI`` / ``RECON_ENTRY_URI`` locations (terraform output ``recon_environment``).
+Usage: ``python3 infra/emr/build_package.py [--out dist]`` (``make package``); upload the three files to the
+``RECON_CODE_URI`` / ``RECON_ENTRY_URI`` / ``RECON_UDF_JAR_URI`` locations (terraform output ``recon_environment``).
 """
 import argparse
 import shutil
@@ -13,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+UDF_JAR = "psp-recon-udf.jar"
 sys.path.insert(0, str(ROOT))
 
 
@@ -26,8 +26,9 @@ def build(out: Path) -> Path:
                     zf.write(path, path.relative_to(ROOT).as_posix())
     shutil.copy2(Path(__file__).with_name("recon_entry.py"), out / "recon_entry.py")
     from jobs.localenv.jars import build_udf_jar
+    from jobs.settings import load_settings
 
-    build_udf_jar(out)
+    shutil.copy2(build_udf_jar(load_settings().jars_dir), out / UDF_JAR)     # compiled once, cached with the jars
     return archive
 
 

@@ -82,6 +82,14 @@ resource "aws_emrserverless_application" "spark" {
     enabled              = true
     idle_timeout_minutes = 15
   }
+  # The jobs reach the operational database (RECON_DATABASE_SECRET): run them in the database's private subnets.
+  dynamic "network_configuration" {
+    for_each = length(var.job_subnet_ids) > 0 ? [1] : []
+    content {
+      subnet_ids         = var.job_subnet_ids
+      security_group_ids = var.job_security_group_ids
+    }
+  }
 }
 
 data "aws_iam_policy_document" "emr_trust" {
@@ -89,7 +97,7 @@ data "aws_iam_policy_document" "emr_trust" {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
-      identifiers = ["emr-serverless.amazonaws.com"]
+      identifiers = ["emr-serverless.amazonaws.com", "glue.amazonaws.com"]
     }
   }
 }
@@ -116,15 +124,46 @@ data "aws_iam_policy_document" "job" {
     resources = ["*"]
   }
   statement {
-    sid       = "Salts"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = ["arn:aws:secretsmanager:${var.region}:${data.aws_caller_identity.current.account_id}:secret:${local.name}/pii-salt/*"]
+    sid     = "Secrets"
+    actions = ["secretsmanager:GetSecretValue"]
+    resources = [
+      "arn:aws:secretsmanager:${var.region}:${data.aws_caller_identity.current.account_id}:secret:${local.name}/pii-salt/*",
+      aws_secretsmanager_secret.database.arn,
+    ]
+  }
+  statement {
+    sid       = "JobLogs"
+    actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["arn:aws:logs:${var.region}:${data.aws_caller_identity.current.account_id}:log-group:/aws-glue/*"]
   }
 }
 
 resource "aws_iam_role_policy" "job" {
   role   = aws_iam_role.job.id
   policy = data.aws_iam_policy_document.job.json
+}
+
+# RECON_SPARK_MODE=glue: one Glue job whose script is the entry; each stage is a run of it with its own
+# --recon_job argument (jobs/remote.py renders the rest: archive, JVM functions jar, Delta settings).
+resource "aws_glue_job" "stages" {
+  name              = local.name
+  role_arn          = aws_iam_role.job.arn
+  glue_version      = "5.0"
+  worker_type       = "G.1X"
+  number_of_workers = var.glue_workers
+  command {
+    name            = "glueetl"
+    script_location = "s3://${aws_s3_bucket.lake.bucket}/code/recon_entry.py"
+    python_version  = "3"
+  }
+  default_arguments = {
+    "--datalake-formats"                 = "delta"
+    "--enable-continuous-cloudwatch-log" = "true"
+    "--job-bookmark-option"              = "job-bookmark-disable"
+  }
+  execution_property {
+    max_concurrent_runs = 10
+  }
 }
 
 resource "aws_glue_catalog_database" "recon" {
@@ -153,6 +192,14 @@ resource "aws_secretsmanager_secret" "pii_salt" {
   for_each    = toset(var.tenants)
   name        = "${local.name}/pii-salt/${each.key}"
   description = "PII salt of tenant ${each.key} (the secret's string value)"
+  kms_key_id  = aws_kms_key.lake.arn
+}
+
+# The operational database's connection for the Spark jobs: a postgresql:// URL, or RDS's JSON (host, port,
+# username, password, dbname), put once outside Terraform. Jobs read it themselves (jobs/secrets.py).
+resource "aws_secretsmanager_secret" "database" {
+  name        = "${local.name}/database"
+  description = "PostgreSQL connection of the psp-recon Spark jobs"
   kms_key_id  = aws_kms_key.lake.arn
 }
 

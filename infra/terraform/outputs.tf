@@ -7,7 +7,10 @@ output "recon_environment" {
     RECON_EMR_EXECUTION_ROLE_ARN = aws_iam_role.job.arn
     RECON_CODE_URI               = "s3://${aws_s3_bucket.lake.bucket}/code/psp_recon_jobs.zip"
     RECON_ENTRY_URI              = "s3://${aws_s3_bucket.lake.bucket}/code/recon_entry.py"
+    RECON_UDF_JAR_URI            = "s3://${aws_s3_bucket.lake.bucket}/code/psp-recon-udf.jar"
     RECON_PII_SALT_SECRET_PREFIX = "${local.name}/pii-salt/"
+    RECON_DATABASE_SECRET        = aws_secretsmanager_secret.database.name
+    RECON_GLUE_JOB_NAME          = aws_glue_job.stages.name
   }
 }
 

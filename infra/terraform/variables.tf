@@ -54,3 +54,21 @@ variable "tenants" {
   type        = list(string)
   default     = []
 }
+
+variable "job_subnet_ids" {
+  description = "Private subnets the EMR Serverless jobs run in (the database's VPC); empty: no VPC access"
+  type        = list(string)
+  default     = []
+}
+
+variable "job_security_group_ids" {
+  description = "Security groups of the jobs (allowed by the database's security group on 5432)"
+  type        = list(string)
+  default     = []
+}
+
+variable "glue_workers" {
+  description = "Workers of a Glue job run (RECON_SPARK_MODE=glue)"
+  type        = number
+  default     = 4
+}

@@ -133,5 +133,5 @@ def active_matches(spark, settings: Settings, tenant_id: str, since=None, until=
     from jobs import lake
 
     matches = lake.read(spark, settings, "matches", tenant_id, since=since, until=until)
-    revoked = sorted(revoked_match_ids(load_actions(settings, tenant_id))) if settings.database_url else []
+    revoked = sorted(revoked_match_ids(load_actions(settings, tenant_id))) if settings.has_database else []
     return matches.filter(~F.col("match_id").isin(revoked)) if revoked else matches

@@ -12,7 +12,7 @@ HEAVY = ("pyspark", "pandas", "delta", "deltalake", "pyarrow", "duckdb", "jobs.s
 
 @pytest.fixture(scope="module")
 def dagbag():
-    from airflow.models.dagbag import DagBag
+    from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(DAG_DIR))
 
@@ -58,3 +58,38 @@ def test_reconcile_daily_runs_the_ledger_then_publishes_then_exports_to_the_erps
     for before, after in zip(chain, chain[1:]):
         assert tasks[after].task_id in tasks[before].downstream_task_ids, f"{before} >> {after}"
     assert tasks["erp_export"].downstream_task_ids == set()
+
+
+REMOTE_ENV = {"RECON_CODE_URI": "s3://code/psp_recon_jobs.zip", "RECON_ENTRY_URI": "s3://code/recon_entry.py",
+              "RECON_UDF_JAR_URI": "s3://code/psp-recon-udf.jar", "RECON_PII_SALT_SECRET_PREFIX": "recon/pii-salt/",
+              "RECON_DATABASE_SECRET": "recon/database", "RECON_EMR_SERVERLESS_APP_ID": "00abc",
+              "RECON_EMR_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/job", "RECON_EMR_CLUSTER_ID": "j-1",
+              "RECON_GLUE_JOB_NAME": "psp-recon"}
+
+
+@pytest.mark.parametrize("mode, operators", [("emr_serverless", ["EmrServerlessStartJobOperator"]),
+                                             ("emr", ["EmrAddStepsOperator", "EmrStepSensor"]),
+                                             ("glue", ["GlueJobOperator"])])
+def test_reconcile_daily_in_a_remote_mode_runs_each_spark_stage_as_a_deferred_job(monkeypatch, mode, operators):
+    from airflow.dag_processing.dagbag import DagBag
+
+    for name, value in {**REMOTE_ENV, "RECON_SPARK_MODE": mode}.items():
+        monkeypatch.setenv(name, value)
+    bag = DagBag(dag_folder=str(DAG_DIR / "reconcile_daily.py"))
+    assert bag.import_errors == {}
+    tasks = {t.task_id.rsplit(".", 1)[-1]: t for t in bag.get_dag("reconcile_daily").tasks}
+    chain = ["land"]
+    for stage in ("parse", "match", "ledger", "publish", "erp_export"):
+        steps = [f"{stage}_job", *([f"{stage}_step"] if mode == "emr" else []), stage]
+        assert tasks[f"{stage}_job"].__class__.__name__ == "_PythonDecoratedOperator"      # prepares, on the worker
+        assert [tasks[t].__class__.__name__ for t in steps[1:]] == operators
+        assert tasks[stage].deferrable and tasks[stage].on_failure_callback, f"{stage} waits deferred, records failure"
+        chain += steps
+    for before, after in zip(chain, chain[1:]):
+        assert tasks[before].downstream_task_ids == {tasks[after].task_id}, f"{before} >> {after}"
+    assert tasks["erp_export"].on_success_callback and not tasks["publish"].on_success_callback
+    assert all(t.retries >= 1 for t in tasks.values())
+
+    monkeypatch.delenv("RECON_DATABASE_SECRET")
+    broken = DagBag(dag_folder=str(DAG_DIR / "reconcile_daily.py"))
+    assert "needs RECON_DATABASE_SECRET" in next(iter(broken.import_errors.values()))

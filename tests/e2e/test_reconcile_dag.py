@@ -1,17 +1,12 @@
 """End to end: generated days through the real pipeline, the last day through Airflow's reconcile_daily
 DAG (`airflow dags test`), scored against the generator's ground truth; a rerun changes nothing."""
 import json
-import os
-import queue
-import subprocess
-import sys
-import threading
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
+from airflow_cli import AirflowCli, airflow_env
 from jobs import lake
 from jobs.evaluate import evaluate
 from jobs.export import export
@@ -25,23 +20,6 @@ DAYS = [END - timedelta(days=2), END - timedelta(days=1), END]
 REPO = Path(__file__).parents[2]
 
 
-@pytest.fixture(scope="module")
-def airflow_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("airflow_home")
-    env = airflow_env(home)
-    subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], env=env, check=True,
-                   capture_output=True)
-    return home
-
-
-def airflow_env(home: Path, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
-    env.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-                "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                **extra})
-    return env
-
-
 def counts(spark, settings, tenant) -> dict:
     out = {name: lake.read(spark, settings, name, tenant).count() for name in lake.TABLES}
     with connect(settings) as conn:
@@ -49,69 +27,6 @@ def counts(spark, settings, tenant) -> dict:
                       "dispute_event", "erp_export_batch"):
             out[table] = conn.execute(f"SELECT count(*) AS n FROM {table} WHERE tenant_id = %s", (tenant,)).fetchone()["n"]
     return out
-
-
-# Airflow's own command-line entry point, called once per line of JSON arguments read from stdin: the DAG run and
-# its rerun are two `airflow dags test` commands of one process, so the rerun finds the Spark session the first
-# run started (a second cold process cost the test about a minute of JVM start and JIT warm-up).
-CLI_LOOP = r"""
-import json, sys, traceback
-from airflow.__main__ import main
-for line in sys.stdin:
-    sys.argv = ["airflow", *json.loads(line)]
-    status = 0
-    try:
-        main()
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:
-        traceback.print_exc()
-        status = 1
-    print(f"\n{MARK} {status}", flush=True)
-"""
-MARK = "@@ airflow command exited with"
-
-
-class AirflowCli:
-    """One Airflow CLI process (``airflow.__main__.main``) that runs the commands it is given in turn."""
-
-    def __init__(self, env: dict):
-        self.proc = subprocess.Popen([sys.executable, "-c", f"MARK = {MARK!r}\n" + CLI_LOOP], env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
-        self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        """Every output line into the queue (read by a thread, so that the pipe never fills), then None."""
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def run(self, *args: str, timeout: float = 1200) -> tuple[int, str]:
-        """(exit status, output) of ``airflow <args>``."""
-        self.proc.stdin.write(json.dumps(list(args)) + "\n")
-        self.proc.stdin.flush()
-        out, deadline = [], time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(1.0, deadline - time.monotonic()))
-            except queue.Empty:
-                self.proc.kill()
-                raise AssertionError(f"airflow {' '.join(args[:3])} still running after {timeout:.0f} s: "
-                                     + "".join(out)[-4000:]) from None
-            if line is None:
-                raise AssertionError("the Airflow CLI process ended: " + "".join(out)[-4000:])
-            if line.startswith(MARK):
-                return int(line[len(MARK):]), "".join(out)
-            out.append(line)
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def run_dag(cli: AirflowCli, tenant: str, day: date, landing: Path) -> str:

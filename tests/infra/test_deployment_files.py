@@ -20,8 +20,9 @@ def test_job_archive_runs_the_cli_from_an_unpacked_copy(tmp_path):
     names = zipfile.ZipFile(tmp_path / "psp_recon_jobs.zip").namelist()
     assert "jobs/cli.py" in names and "sql/migrations/V001__core.sql" in names and "jobs/conf/tenants/acme.yaml" in names
     assert not any("__pycache__" in n for n in names)
-    jars = list(tmp_path.glob("psp-recon-udf-*.jar"))            # the JVM functions the parse stage calls
-    assert len(jars) == 1 and "psp/recon/MaskCardNumbers.class" in zipfile.ZipFile(jars[0]).namelist()
+    jars = list(tmp_path.glob("*.jar"))                           # the JVM functions the parse stage calls
+    assert [j.name for j in jars] == ["psp-recon-udf.jar"]
+    assert "psp/recon/MaskCardNumbers.class" in zipfile.ZipFile(jars[0]).namelist()
     # Run the entry script without site-packages (-S: no editable install), so only the archive provides the code.
     run = subprocess.run([sys.executable, "-S", str(tmp_path / "recon_entry.py"), "stage", "--help"], cwd=tmp_path,
                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
@@ -29,7 +30,7 @@ def test_job_archive_runs_the_cli_from_an_unpacked_copy(tmp_path):
     assert "parse" in run.stdout and "--business-date" in run.stdout
 
     # As Glue starts it: its own job arguments around ours, the CLI's arguments in one JSON value (job_payload)
-    from jobs.runner import job_payload
+    from jobs.remote import job_payload
     from jobs.settings import Settings
 
     payload = job_payload(["stage", "--help"], Settings(spark_mode="glue", pii_salt_secret_prefix="recon/salt/"))
@@ -44,7 +45,7 @@ def test_job_archive_runs_the_cli_from_an_unpacked_copy(tmp_path):
 def test_the_entry_reads_the_job_and_its_settings_from_one_json_argument():
     import importlib.util
 
-    from jobs.runner import job_payload, stage_argv
+    from jobs.remote import job_payload, stage_argv
     from jobs.settings import ConfigurationError, Settings
 
     spec = importlib.util.spec_from_file_location("recon_entry", ROOT / "infra" / "emr" / "recon_entry.py")
@@ -53,12 +54,13 @@ def test_the_entry_reads_the_job_and_its_settings_from_one_json_argument():
     from datetime import date
 
     for mode in ("emr_serverless", "emr", "glue"):
-        settings = Settings(spark_mode=mode, lake="s3://lake/x", pii_salt_secret_prefix="recon/salt/")
-        argv = stage_argv("parse", "acme", date(2026, 11, 20), "manual__2026-11-20 run", settings)
+        settings = Settings(spark_mode=mode, lake="s3://lake/x", pii_salt_secret_prefix="recon/salt/",
+                            database_secret="recon/db", database_url="postgresql://worker@127.0.0.1/recon", spark_conf="")
+        argv = stage_argv("parse", "acme", date(2026, 11, 20), "manual__2026-11-20 run")
         env, cli = entry.job_arguments(["--JOB_ID", "j", f"--recon_job={job_payload(argv, settings)}", "--x", "y"])
         assert cli == argv and "manual__2026-11-20 run" in cli           # an argument with a space stays whole
-        assert env == {"RECON_SPARK_MODE": mode, "RECON_PII_SALT_SECRET_PREFIX": "recon/salt/",
-                       "RECON_SMALL_RUN_ROWS": "25000"}
+        assert env == {"RECON_SPARK_MODE": mode, "RECON_LAKE": "s3://lake/x", "RECON_PII_SALT_SECRET_PREFIX": "recon/salt/",
+                       "RECON_DATABASE_SECRET": "recon/db", "RECON_SMALL_RUN_ROWS": "25000"}   # no URL, no secret
         with pytest.raises(ConfigurationError, match="needs RECON_PII_SALT_SECRET_PREFIX"):
             job_payload(argv, settings.with_(pii_salt_secret_prefix=None))
     assert entry.job_arguments(["stage", "parse", "--tenant", "acme"]) == ({}, ["stage", "parse", "--tenant", "acme"])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .servers import FakePsp, MailServer, SftpServer, free_port
+from .servers import FakePsp, MailServer, SftpServer
 
 SFTP_USER, SFTP_PASSWORD = "psp", "sftp-pass"
 MAIL_USER, MAIL_PASSWORD = "reports@recon.test", "imap-pass"
@@ -53,21 +53,12 @@ def psp_api():
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint():
+def s3_endpoint(aws_endpoint):
     """moto's S3 in server mode (a real HTTP endpoint) with the lake bucket."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        os.environ[key] = value
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
+    boto3.client("s3", endpoint_url=aws_endpoint).create_bucket(Bucket=BUCKET)
+    return aws_endpoint
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,12 @@
 """One stage registry for every route (jobs.pipeline.STAGES, run_stage): recon_run records running, failed
-(with the stage and the error) and succeeded whichever route runs a stage: in process, or a remote job
-submitted by the DAG's task (the submission faked here; the job runs with --no-record)."""
+(with the stage and the error) and succeeded whichever route runs a stage in process (the remote route, the DAG's
+operators against moto: tests/remote)."""
 from datetime import date
 
 import pytest
 
-from jobs import pipeline, runner
-from jobs.settings import Settings
+from jobs import pipeline, remote, runner
+from jobs.settings import ConfigurationError
 from jobs.stages import STAGE_NAMES
 from jobs.store.db import connect
 
@@ -27,7 +27,7 @@ def test_the_registry_is_the_one_list_of_stages():
     stage = build_parser().parse_args(["stage", "erp_export", "--tenant", "acme", "--business-date", "2026-11-20",
                                        "--run-id", "r", "--no-record"])
     assert stage.name == "erp_export" and stage.no_record
-    assert runner.stage_argv("ledger", "acme", DAY, "r 1", Settings(lake="s3://b/l"))[-1] == "--no-record"
+    assert remote.stage_argv("ledger", "acme", DAY, "r 1")[-1] == "--no-record"
 
 
 def test_a_run_is_recorded_running_failed_with_its_stage_and_succeeded(settings, tenant_id, monkeypatch):
@@ -64,25 +64,16 @@ def test_a_run_is_recorded_running_failed_with_its_stage_and_succeeded(settings,
     assert rerun["started_at"] > first["started_at"] and (rerun["status"], rerun["summary"]) == ("running", None)
 
 
-def test_a_remote_stage_is_recorded_by_the_task_that_submits_it(settings, tenant_id, monkeypatch):
+def test_in_a_remote_mode_the_worker_runs_only_the_stages_without_spark(settings, tenant_id, monkeypatch):
     for name, value in {"RECON_SPARK_MODE": "glue", "RECON_LAKE": settings.lake,
-                        "RECON_DATABASE_URL": settings.database_url, "RECON_PII_SALT_SECRET_PREFIX": "recon/salt/",
+                        "RECON_DATABASE_URL": settings.database_url,
                         "RECON_TENANT_CONFIG_DIR": str(settings.tenant_config_dir)}.items():
         monkeypatch.setenv(name, value)
-    submitted = []
-
-    def glue(job, name):
-        submitted.append((job, name))
-        if len(submitted) == 2:
-            raise RuntimeError("Glue job psp-recon run jr_2 ended FAILED")
-        return "jr_1"
-    monkeypatch.setattr(runner, "submit_glue", glue)
-    assert runner.run_stage("match", tenant_id, DAY, "scheduled__1") == {"remote_run": "jr_1", "mode": "glue"}
-    assert recorded(settings, tenant_id)["status"] == "running"
-    with pytest.raises(RuntimeError):
-        runner.run_stage("ledger", tenant_id, DAY, "scheduled__1")
-    failed = recorded(settings, tenant_id)
-    assert failed["status"] == "failed" and failed["summary"]["failed_stage"] == "ledger"
-    assert "ended FAILED" in failed["summary"]["error"]
-    assert '"--no-record"' in submitted[0][0] and submitted[0][1] == f"recon-match-{tenant_id}-{DAY}"
+    with pytest.raises(ConfigurationError, match="stage match needs Spark, which runs as a job in RECON_SPARK_MODE=glue"):
+        runner.run_stage("match", tenant_id, DAY, "scheduled__1")
+    assert recorded(settings, tenant_id) is None                  # refused before anything was recorded
     assert runner.run_stage("land", tenant_id, DAY, "scheduled__1") == {"landed": 0, "already_landed": 0}
+    assert recorded(settings, tenant_id)["status"] == "running"
+    with pytest.raises(ConfigurationError, match="needs RECON_GLUE_JOB_NAME, RECON_CODE_URI, RECON_ENTRY_URI, "
+                                                  "RECON_UDF_JAR_URI, RECON_PII_SALT_SECRET_PREFIX"):
+        remote.prepare_job("match", tenant_id, DAY, "scheduled__1")
