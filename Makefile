@@ -47,8 +47,8 @@ test: setup  ## the whole suite: unit, DAG integrity, PostgreSQL integration, en
 test-fast: setup  ## everything but the end-to-end tests
 	.venv/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder -m "not e2e"
 
-test-remote: setup  ## the production path without AWS: each remote mode's DAG against moto, the job archive and its entry, Terraform
-	.venv/bin/pytest tests/remote tests/infra tests/dags tests/unit/test_secrets.py
+test-remote: setup  ## the production path without AWS: each remote mode's DAG and the catalog against moto, the packaged job through spark-submit, the analyst views over the end-to-end lake, Terraform
+	.venv/bin/pytest tests/remote tests/infra tests/dags tests/unit/test_secrets.py tests/e2e
 
 bench: bench-pipeline bench-parse  ## end-to-end vs DuckDB (100k/1M/10M), Postgres publish, DAG at 1M, parse rows/s per format -> bench/results/
 

@@ -7,6 +7,7 @@
   recon unmatch  --tenant T --relation R --record F#N --reason .. --by ..              revoke a match
   recon stage    {parse,match,ledger,publish} --tenant T --business-date D   one stage (spark-submit entry)
   recon db       {migrate,start,url}                                    the operational database
+  recon catalog  sync [--database D --workgroup W]                      Glue tables + Athena views (sql/athena)
   recon generate ...                                                    synthetic data (see --help)
   recon connector|alerts|webhooks ...                                   ingestion (see jobs/ingest/cli.py)
   recon trace|dispute|period|adjustment|erp ...                         ledger (see jobs/ledger/cli.py)
@@ -100,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     stage.add_argument("--run-id", required=True)
     stage.add_argument("--no-record", action="store_true",
                        help="do not record the run in recon_run (a remote job: the task that submitted it records)")
+    stage.add_argument("--recorded-config", action="store_true",
+                       help="use the tenant configuration recorded in PostgreSQL (a remote job: the task that "
+                            "submitted it recorded the worker's), not the configuration folder")
 
     for name, text in (("match", "record a manual match of records the engine left open"),
                        ("unmatch", "revoke the active match group containing a record")):
@@ -114,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="operational database")
     db.add_argument("action", choices=["migrate", "start", "url"])
+
+    catalog = sub.add_parser("catalog", help="register the lake's tables in the Glue catalog and create the Athena "
+                                             "views (sql/athena)")
+    catalog.add_argument("action", choices=["sync"])
+    catalog.add_argument("--lake", help="lake location (s3://...); default RECON_LAKE")
+    catalog.add_argument("--database", help="Glue database (default RECON_GLUE_DATABASE)")
+    catalog.add_argument("--workgroup", help="Athena workgroup (default RECON_ATHENA_WORKGROUP)")
 
     sub.add_parser("generate", help="synthetic data generator (all options: recon generate --help)", add_help=False)
 
@@ -222,11 +233,25 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"recon: {exc}", file=sys.stderr)
             return 1
         return 0
+    if args.command == "catalog":
+        from jobs.catalog import sync
+
+        result = sync(settings, args.database, args.workgroup)
+        for name, action in result.tables.items():
+            print(f"table {name}: {action}")
+        for name, query in result.views.items():
+            print(f"view {name}: created (Athena query {query})")
+        return 0
     if args.command == "stage":
         from jobs import pipeline
 
         ctx = pipeline.RunContext(settings, args.tenant, args.business_date, args.run_id)
-        result = pipeline.run_stage(ctx, args.name, record=not args.no_record)
+        cfg = None
+        if args.recorded_config:
+            from jobs.tenants import load_recorded_tenant
+
+            cfg = load_recorded_tenant(settings, args.tenant)
+        result = pipeline.run_stage(ctx, args.name, cfg=cfg, record=not args.no_record)
         print(json.dumps(pipeline.STAGES[args.name].report(result), default=str))
         return 0
     raise AssertionError(args.command)

@@ -118,12 +118,12 @@ def stage_erp_export(spark, settings: Settings, cfg: TenantConfig, business_date
     return run_erp_export(spark, settings, cfg, business_date, actor)
 
 
-def stage_publish(spark, settings: Settings, tenant_id: str, business_date: date, run_id: str) -> dict:
+def stage_publish(spark, settings: Settings, cfg: TenantConfig, business_date: date, run_id: str) -> dict:
     from jobs.stages import summary as summary_stage
     from jobs.stages.publish import publish
 
-    lookback = load_tenant(settings, tenant_id).lookback_days
-    summary, metrics = summary_stage.compute(spark, settings, tenant_id, business_date, lookback)
+    tenant_id = cfg.tenant_id
+    summary, metrics = summary_stage.compute(spark, settings, tenant_id, business_date, cfg.lookback_days)
     summary["open_exceptions_published"] = publish(spark, settings, tenant_id, business_date, run_id, summary, metrics)
     return summary
 
@@ -162,7 +162,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("ledger", True, lambda ctx, cfg, spark: stage_ledger(spark, ctx.settings, cfg, ctx.business_date, ctx.run_id),
           lambda r: {"posted": True, **r}),
     Stage("publish", True,
-          lambda ctx, cfg, spark: stage_publish(spark, ctx.settings, ctx.tenant_id, ctx.business_date, ctx.run_id),
+          lambda ctx, cfg, spark: stage_publish(spark, ctx.settings, cfg, ctx.business_date, ctx.run_id),
           _publish_report),
     Stage("erp_export", True,
           lambda ctx, cfg, spark: stage_erp_export(spark, ctx.settings, cfg, ctx.business_date, ctx.run_id),

@@ -38,6 +38,10 @@ SETTING_ENV = {"emr_serverless_app_id": "RECON_EMR_SERVERLESS_APP_ID",
                "emr_execution_role_arn": "RECON_EMR_EXECUTION_ROLE_ARN", "emr_cluster_id": "RECON_EMR_CLUSTER_ID",
                "glue_job_name": "RECON_GLUE_JOB_NAME", "code_uri": "RECON_CODE_URI", "entry_uri": "RECON_ENTRY_URI",
                "udf_jar_uri": "RECON_UDF_JAR_URI", "pii_salt_secret_prefix": "RECON_PII_SALT_SECRET_PREFIX"}
+# Python packages a job imports that Glue 5.0's runtime lacks (it has boto3, pandas, pyarrow, numpy), installed by
+# Glue per run (--additional-python-modules) at the versions this worker runs (the lock's).
+GLUE_PYTHON_MODULES = (("psycopg[binary]", "psycopg"), ("pyyaml", "pyyaml"), ("croniter", "croniter"),
+                       ("openpyxl", "openpyxl"), ("lxml", "lxml"))
 # The settings a job runs with, from the submitting worker's: never a secret (the job reads those itself).
 JOB_ENV = {"RECON_SPARK_MODE": "spark_mode", "RECON_LAKE": "lake", "RECON_PII_SALT_SECRET_PREFIX": "pii_salt_secret_prefix",
            "RECON_DATABASE_SECRET": "database_secret", "RECON_SMALL_RUN_ROWS": "small_run_rows",
@@ -61,9 +65,10 @@ def check(settings: Settings) -> Settings:
 
 
 def stage_argv(stage: str, tenant_id: str, business_date: date, run_id: str) -> list[str]:
-    """``recon stage`` arguments of a remote job: it runs the stage without recording it (the DAG's tasks do)."""
+    """``recon stage`` arguments of a remote job: it runs the stage without recording it (the DAG's tasks do), with
+    the tenant configuration the submitting task recorded in PostgreSQL (a job has no configuration folder)."""
     return ["stage", stage, "--tenant", tenant_id, "--business-date", business_date.isoformat(), "--run-id", run_id,
-            "--no-record"]
+            "--no-record", "--recorded-config"]
 
 
 def job_payload(argv: list[str], settings: Settings) -> str:
@@ -99,9 +104,13 @@ def render(settings: Settings, stage: str, tenant_id: str, business_date: date, 
     conf = job_conf(settings)
     if settings.spark_mode == "glue":
         # Glue takes one --conf value; further options follow inside it as " --conf k=v" (AWS's Delta example).
+        from importlib.metadata import version
+
+        modules = ",".join(f"{requirement}=={version(dist)}" for requirement, dist in GLUE_PYTHON_MODULES)
         return {"name": name, "script_args": {
             "--recon_job": payload, "--extra-py-files": settings.code_uri, "--extra-jars": settings.udf_jar_uri,
-            "--datalake-formats": "delta", "--conf": " --conf ".join(f"{k}={v}" for k, v in conf.items())}}
+            "--additional-python-modules": modules, "--datalake-formats": "delta",
+            "--conf": " --conf ".join(f"{k}={v}" for k, v in conf.items())}}
     submit = ["--py-files", settings.code_uri, "--jars", ",".join((*EMR_DELTA_JARS, settings.udf_jar_uri))]
     for key, value in conf.items():
         submit += ["--conf", f"{key}={value}"]

@@ -89,6 +89,19 @@ def load_tenant(settings: Settings, tenant_id: str) -> TenantConfig:
     return parse_tenant(path.read_text(), str(path))
 
 
+def load_recorded_tenant(settings: Settings, tenant_id: str) -> TenantConfig:
+    """The tenant's configuration as last recorded in PostgreSQL (``record_tenant``): what a remote job runs with,
+    the one the Airflow worker that submitted it recorded from its configuration folder."""
+    from jobs.store.db import connect
+
+    with connect(settings) as conn:
+        row = conn.execute("SELECT config FROM tenant WHERE tenant_id = %s", (tenant_id,)).fetchone()
+    if row is None or not row["config"]:
+        raise ConfigurationError(f"tenant {tenant_id!r} has no configuration recorded in the database (the DAG's "
+                                 "<stage>_job task records it before a remote job starts)")
+    return parse_tenant(json.dumps(row["config"]), f"tenant {tenant_id} (recorded)")
+
+
 def parse_tenant(text: str, origin: str = "<config>") -> TenantConfig:
     raw = yaml.safe_load(text)
     if not isinstance(raw, dict):

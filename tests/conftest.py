@@ -66,7 +66,8 @@ SHARED_GROUPS = {
 # sitting 13's suite). Only the order in which the groups start depends on it.
 LONGEST_GROUPS_FIRST = (
     "slice_day", "formats_run", "tests/e2e/test_reconcile_dag.py", "tests/integration/test_reasons_and_manual.py",
-    "tests/ingest/test_dag_ingest.py", "tests/unit/test_matching.py", "tests/unit/test_text_refs.py",
+    "tests/remote/test_packaged_job.py", "tests/ingest/test_dag_ingest.py", "tests/unit/test_matching.py",
+    "tests/unit/test_text_refs.py", "tests/remote/test_dag_remote_modes.py",
 )
 
 
@@ -219,6 +220,16 @@ def aws_endpoint() -> str:
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+def use_s3a(spark, settings) -> None:
+    """The shared session was built for a local lake: give its Hadoop configuration the s3a options."""
+    from jobs.spark import s3a_options
+
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in s3a_options(settings).items():
+        if key.startswith("spark.hadoop."):
+            conf.set(key[len("spark.hadoop."):], value)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -61,6 +61,9 @@ if __name__ == "__main__":
     env, cli = job_arguments(sys.argv[1:])
     os.environ.update(env)
     sys.path.insert(0, _unpack())
+    import jobs
     from jobs.cli import main
+
+    print(f"psp-recon: jobs from {os.path.dirname(jobs.__file__)}", file=sys.stderr)   # in the job's log
 
     sys.exit(main(cli))

@@ -11,6 +11,8 @@ output "recon_environment" {
     RECON_PII_SALT_SECRET_PREFIX = "${local.name}/pii-salt/"
     RECON_DATABASE_SECRET        = aws_secretsmanager_secret.database.name
     RECON_GLUE_JOB_NAME          = aws_glue_job.stages.name
+    RECON_GLUE_DATABASE          = aws_glue_catalog_database.recon.name
+    RECON_ATHENA_WORKGROUP       = aws_athena_workgroup.analysts.name
   }
 }
 

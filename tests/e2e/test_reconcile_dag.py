@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from airflow_cli import AirflowCli, airflow_env
+from analyst_views import assert_views_agree
 from jobs import lake
 from jobs.evaluate import evaluate
 from jobs.export import export
@@ -71,6 +72,9 @@ def test_generated_days_through_the_dag_match_the_ground_truth(spark, settings, 
                             (tenant_id,)).fetchall()
     assert [(b["erp"], b["period"]) for b in erps] == [(e, END.isoformat()) for e in ("netsuite", "quickbooks", "sap")]
     assert all(b["documents"] > 100 for b in erps), erps
+
+    # The analysts' views (sql/athena, as Athena would run them) give the run's figures over this lake.
+    assert_views_agree(settings, tenant_id, END)
 
     # Real Delta tables: another Delta reader (delta-rs) sees the same rows as Spark.
     from deltalake import DeltaTable

@@ -7,22 +7,13 @@ import pytest
 
 from jobs.landing import land_file
 from jobs.pipeline import stage_parse
-from jobs.spark import s3a_options
 from jobs.store.db import connect
 
-from conftest import DATA
+from conftest import DATA, use_s3a
 from .conftest import BUCKET, DAY
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
 SLICE = DATA / "slice"
-
-
-def use_s3a(spark, settings) -> None:
-    """The shared session was built for a local lake: give its Hadoop configuration the s3a options."""
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    for key, value in s3a_options(settings).items():
-        if key.startswith("spark.hadoop."):
-            conf.set(key[len("spark.hadoop."):], value)
 
 
 def test_parse_stage_reads_s3a_and_writes_delta_to_s3(spark, s3_settings, recorded_tenant, s3_endpoint):

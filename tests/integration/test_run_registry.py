@@ -27,7 +27,7 @@ def test_the_registry_is_the_one_list_of_stages():
     stage = build_parser().parse_args(["stage", "erp_export", "--tenant", "acme", "--business-date", "2026-11-20",
                                        "--run-id", "r", "--no-record"])
     assert stage.name == "erp_export" and stage.no_record
-    assert remote.stage_argv("ledger", "acme", DAY, "r 1")[-1] == "--no-record"
+    assert remote.stage_argv("ledger", "acme", DAY, "r 1")[-2:] == ["--no-record", "--recorded-config"]
 
 
 def test_a_run_is_recorded_running_failed_with_its_stage_and_succeeded(settings, tenant_id, monkeypatch):

@@ -100,7 +100,7 @@ def recon_job(args: list[str]) -> dict:
 def assert_stage_job(job: dict, stage: str, tenant: str, mode: str) -> None:
     argv = job["argv"]
     assert argv[:2] == ["stage", stage] and argv[argv.index("--tenant") + 1] == tenant
-    assert argv[argv.index("--business-date") + 1] == DAY.isoformat() and argv[-1] == "--no-record"
+    assert argv[argv.index("--business-date") + 1] == DAY.isoformat() and argv[-2:] == ["--no-record", "--recorded-config"]
     assert argv[argv.index("--run-id") + 1].startswith("manual__")
     assert job["env"]["RECON_SPARK_MODE"] == mode and job["env"]["RECON_LAKE"] == "s3://recon-lake/lake"
     assert job["env"]["RECON_DATABASE_SECRET"] == "psp-recon/database"
@@ -169,6 +169,9 @@ def test_each_remote_mode_starts_one_job_per_spark_stage(cli, aws, migrated_db, 
             assert args["--extra-py-files"] == f"{CODE}/psp_recon_jobs.zip"
             assert args["--extra-jars"] == f"{CODE}/psp-recon-udf.jar" and args["--datalake-formats"] == "delta"
             assert "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension --conf " in args["--conf"]
+            from importlib.metadata import version
+
+            assert f"psycopg[binary]=={version('psycopg')}" in args["--additional-python-modules"].split(",")
             assert_stage_job(json.loads(args["--recon_job"]), stage, tenant, mode)
     else:
         steps = aws["client"]("emr").list_steps(ClusterId=aws["cluster_id"])["Steps"]

@@ -1,0 +1,117 @@
+"""Analysts' SQL: the lake's Delta tables in the Glue Data Catalog for Athena (engine v3 reads Delta natively), and
+the analyst views of ``sql/athena/`` created through Athena. ``recon catalog sync`` does both, idempotently: a table
+that is registered as it should be is left alone, one that differs is updated, a missing one created; every view is
+``CREATE OR REPLACE``d.
+
+A native Delta table in Glue is a location and ``table_type=DELTA``: Athena reads the schema and the files from the
+Delta log, so a new column or day needs no catalog change. The views use the table names of ``jobs.lake.TABLES``
+(``events``, ``matches``, ``item_status``, ``journal``...), resolved in the catalog database the queries run in.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from jobs.settings import PROJECT_ROOT, ConfigurationError, Settings
+
+VIEWS_DIR = PROJECT_ROOT / "sql" / "athena"
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    tables: dict[str, str]          # table -> created | updated | unchanged
+    views: dict[str, str]           # view -> the Athena query execution id that created it
+
+
+def table_location(settings: Settings, path: str) -> str:
+    """The S3 location Glue and Athena know a lake table by (``s3://``, not Spark's ``s3a://``)."""
+    if not settings.lake_is_s3:
+        raise ConfigurationError(f"the Glue catalog registers tables of a lake on S3; RECON_LAKE is {settings.lake!r}")
+    base = settings.lake.rstrip("/")
+    return ("s3://" + base[len("s3a://"):] if base.startswith("s3a://") else base) + "/" + path
+
+
+def table_input(settings: Settings, name: str, path: str) -> dict:
+    return {"Name": name, "TableType": "EXTERNAL_TABLE",
+            "Description": f"psp-recon lake table {name} (Delta; schema from the Delta log)",
+            "Parameters": {"table_type": "DELTA", "EXTERNAL": "TRUE", "classification": "delta"},
+            "StorageDescriptor": {"Location": table_location(settings, path)}}
+
+
+def views() -> dict[str, str]:
+    """View name -> its ``CREATE OR REPLACE VIEW`` statement, from ``sql/athena/<name>.sql``."""
+    out = {}
+    for path in sorted(VIEWS_DIR.glob("*.sql")):
+        text = path.read_text()
+        if f"CREATE OR REPLACE VIEW {path.stem} AS" not in text:
+            raise ConfigurationError(f"{path}: must create the view {path.stem} (CREATE OR REPLACE VIEW {path.stem} AS)")
+        out[path.stem] = text
+    return out
+
+
+def view_select(statement: str) -> str:
+    """The SELECT of a ``CREATE OR REPLACE VIEW ... AS`` statement (comments before it dropped)."""
+    return statement.split(" AS\n", 1)[1] if " AS\n" in statement else statement.split(" AS ", 1)[1]
+
+
+def sync_tables(settings: Settings, glue, database: str) -> dict[str, str]:
+    """Every lake table registered in ``database`` as a native Delta table at its location."""
+    from jobs.lake import TABLES
+
+    try:
+        glue.get_database(Name=database)
+    except glue.exceptions.EntityNotFoundException:
+        raise ConfigurationError(f"Glue database {database!r} does not exist (Terraform creates it: output "
+                                 "glue_database)") from None
+    done = {}
+    for name, table in TABLES.items():
+        wanted = table_input(settings, name, table.path)
+        try:
+            current = glue.get_table(DatabaseName=database, Name=name)["Table"]
+        except glue.exceptions.EntityNotFoundException:
+            glue.create_table(DatabaseName=database, TableInput=wanted)
+            done[name] = "created"
+            continue
+        same = (current.get("TableType") == wanted["TableType"]
+                and all(current.get("Parameters", {}).get(k) == v for k, v in wanted["Parameters"].items())
+                and current.get("StorageDescriptor", {}).get("Location") == wanted["StorageDescriptor"]["Location"])
+        if same:
+            done[name] = "unchanged"
+        else:
+            glue.update_table(DatabaseName=database, TableInput=wanted)
+            done[name] = "updated"
+    return done
+
+
+def sync_views(athena, database: str, workgroup: str, poll_seconds: float = 1.0, timeout: float = 300) -> dict[str, str]:
+    """Every view of ``sql/athena`` created (or replaced) through Athena; raises if a statement fails."""
+    done = {}
+    for name, statement in views().items():
+        query_id = athena.start_query_execution(QueryString=statement, QueryExecutionContext={"Database": database},
+                                                WorkGroup=workgroup)["QueryExecutionId"]
+        deadline = time.monotonic() + timeout
+        while True:
+            status = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]
+            if status["State"] == "SUCCEEDED":
+                break
+            if status["State"] in ("FAILED", "CANCELLED") or time.monotonic() > deadline:
+                raise RuntimeError(f"Athena view {name}: query {query_id} {status['State']}: "
+                                   f"{status.get('StateChangeReason', 'timed out')}")
+            time.sleep(poll_seconds)
+        done[name] = query_id
+    return done
+
+
+def sync(settings: Settings, database: str | None = None, workgroup: str | None = None) -> SyncResult:
+    """``recon catalog sync``: the tables, then the views (which read them)."""
+    import boto3
+
+    database = database or settings.glue_database
+    workgroup = workgroup or settings.athena_workgroup
+    if not database or not workgroup:
+        raise ConfigurationError("recon catalog sync needs RECON_GLUE_DATABASE and RECON_ATHENA_WORKGROUP (Terraform "
+                                 "outputs glue_database and athena_workgroup)")
+    glue = boto3.client("glue", endpoint_url=settings.aws_endpoint_url)
+    athena = boto3.client("athena", endpoint_url=settings.aws_endpoint_url)
+    tables = sync_tables(settings, glue, database)
+    return SyncResult(tables, sync_views(athena, database, workgroup))
