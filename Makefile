@@ -1,7 +1,7 @@
 # psp-recon: the two commands are `make demo` and `make test`; both set everything up first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup venv jars pg migrate airflow-db demo test test-fast test-remote test-ingest bench bench-pipeline bench-parse bench-history bench-quality airflow webhooks package lock clean
+.PHONY: help setup venv jars checkov pg migrate airflow-db demo test test-fast test-remote test-ingest bench bench-pipeline bench-parse bench-history bench-quality airflow webhooks package lock clean
 
 PY      := .venv/bin/python
 LOCAL   := .local
@@ -12,7 +12,7 @@ STAMP   := .venv/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
 
-setup: venv jars pg migrate airflow-db  ## venv + Spark jars + PostgreSQL + schema + Airflow DB (idempotent)
+setup: venv jars pg migrate airflow-db checkov  ## venv + Spark jars + PostgreSQL + schema + Airflow DB + checkov (idempotent)
 
 venv: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml infra/local/bootstrap_venv.sh
@@ -29,6 +29,13 @@ pg: venv  ## the project's own PostgreSQL on 127.0.0.1 (skipped when RECON_DATAB
 
 migrate: pg  ## apply SQL migrations (sql/migrations)
 	@.venv/bin/recon db migrate
+
+CHECKOV_VERSION := 3.3.30
+checkov: $(LOCAL)/checkov/.installed-$(CHECKOV_VERSION)  ## checkov (Terraform policy checks) in its own virtualenv, outside the lock
+$(LOCAL)/checkov/.installed-$(CHECKOV_VERSION):
+	@rm -rf $(LOCAL)/checkov && python3 -m venv $(LOCAL)/checkov
+	$(LOCAL)/checkov/bin/pip install -q "checkov==$(CHECKOV_VERSION)"
+	@touch $@
 
 airflow-db: $(LOCAL)/airflow/.migrated
 $(LOCAL)/airflow/.migrated: $(STAMP)

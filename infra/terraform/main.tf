@@ -1,6 +1,7 @@
-# psp-recon on AWS: the S3 Delta lake, EMR Serverless for the Spark stages (RECON_SPARK_MODE=emr_serverless),
-# the Glue catalog + Athena workgroup for analysts, PII salts in Secrets Manager, and (optionally)
-# RDS PostgreSQL for the operational store. Airflow itself (MWAA or self-managed) reads the outputs.
+# psp-recon on AWS: the S3 Delta lake, EMR Serverless (or Glue) for the Spark stages, the Glue catalog + Athena
+# workgroup and Redshift Serverless for analysts, PII salts and the jobs' database connection in Secrets Manager,
+# RDS PostgreSQL for the operational store (network.tf, database.tf), the Airflow workers' role (airflow.tf), alert
+# topics, alarms and a dashboard (alerts.tf). Airflow itself (self-managed, Airflow 3.3) reads the outputs.
 
 locals {
   name = "psp-recon-${var.environment}"
@@ -9,13 +10,99 @@ locals {
 data "aws_caller_identity" "current" {}
 
 resource "aws_kms_key" "lake" {
-  description             = "${local.name} lake encryption"
+  description             = "${local.name} lake, logs, secrets and alert topics encryption"
   enable_key_rotation     = true
   deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.kms.json
+}
+
+# The account administers the key (IAM policies grant its use to the roles); the AWS services that write
+# encrypted data for us (CloudWatch Logs, alarms and EventBridge publishing to the encrypted topics) may use it.
+data "aws_iam_policy_document" "kms" {
+  # checkov:skip=CKV_AWS_111:a key policy's resource "*" is the key itself; the account statement is AWS's default key policy
+  # checkov:skip=CKV_AWS_356:a key policy's resource "*" is the key itself
+  # checkov:skip=CKV_AWS_109:the account administers its own key (AWS's default key policy); roles get use through IAM
+  statement {
+    sid       = "Account"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:aws:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+  statement {
+    sid       = "Services"
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${var.region}.amazonaws.com", "cloudwatch.amazonaws.com", "events.amazonaws.com"]
+    }
+  }
 }
 
 resource "aws_s3_bucket" "lake" {
+  # checkov:skip=CKV2_AWS_62:nothing consumes bucket events: the DAGs know what they wrote, the ingest DAG polls its sources
+  # checkov:skip=CKV_AWS_144:recovery is versioning (every object version kept) and Delta's log in the same region; a replica in a second region is a choice per deployment, not a default
   bucket = "${local.name}-lake-${data.aws_caller_identity.current.account_id}"
+}
+
+resource "aws_s3_bucket_logging" "lake" {
+  bucket        = aws_s3_bucket.lake.id
+  target_bucket = aws_s3_bucket.access_logs.id
+  target_prefix = "lake/"
+}
+
+# Server access logs of the lake bucket (S3 delivers them only to a bucket with S3-managed encryption).
+resource "aws_s3_bucket" "access_logs" {
+  # checkov:skip=CKV_AWS_18:this is the access-log bucket; logging its own access would log the logging
+  # checkov:skip=CKV_AWS_144:access logs are kept in the region of the bucket they describe
+  # checkov:skip=CKV_AWS_145:S3 server access log delivery does not support SSE-KMS target buckets (SSE-S3 is set)
+  # checkov:skip=CKV2_AWS_62:nothing consumes the access logs' bucket events
+  bucket = "${local.name}-access-logs-${data.aws_caller_identity.current.account_id}"
+}
+
+resource "aws_s3_bucket_versioning" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "access_logs" {
+  bucket                  = aws_s3_bucket.access_logs.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    id     = "expire"
+    status = "Enabled"
+    filter {}
+    expiration {
+      days = var.access_log_retention_days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 30
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 2
+    }
+  }
 }
 
 resource "aws_s3_bucket_versioning" "lake" {
@@ -82,13 +169,10 @@ resource "aws_emrserverless_application" "spark" {
     enabled              = true
     idle_timeout_minutes = 15
   }
-  # The jobs reach the operational database (RECON_DATABASE_SECRET): run them in the database's private subnets.
-  dynamic "network_configuration" {
-    for_each = length(var.job_subnet_ids) > 0 ? [1] : []
-    content {
-      subnet_ids         = var.job_subnet_ids
-      security_group_ids = var.job_security_group_ids
-    }
+  # The jobs reach the operational database (RECON_DATABASE_SECRET): they run in the private subnets.
+  network_configuration {
+    subnet_ids         = aws_subnet.private[*].id
+    security_group_ids = [aws_security_group.jobs.id]
   }
 }
 
@@ -108,6 +192,8 @@ resource "aws_iam_role" "job" {
 }
 
 data "aws_iam_policy_document" "job" {
+  # checkov:skip=CKV_AWS_111:only GlueJobNetwork has resource "*": EC2 network-interface and describe calls take no resource-level restriction
+  # checkov:skip=CKV_AWS_356:only GlueJobNetwork has resource "*": EC2 network-interface and describe calls take no resource-level restriction
   statement {
     sid       = "Lake"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "s3:GetBucketLocation"]
@@ -119,8 +205,30 @@ data "aws_iam_policy_document" "job" {
     resources = [aws_kms_key.lake.arn]
   }
   statement {
-    sid       = "Catalog"
-    actions   = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable", "glue:GetPartitions"]
+    sid     = "Catalog"
+    actions = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartitions"]
+    resources = [
+      "arn:aws:glue:${var.region}:${data.aws_caller_identity.current.account_id}:catalog",
+      aws_glue_catalog_database.recon.arn,
+      "arn:aws:glue:${var.region}:${data.aws_caller_identity.current.account_id}:table/${aws_glue_catalog_database.recon.name}/*",
+    ]
+  }
+  statement {
+    sid     = "GlueJobCode"
+    actions = ["glue:GetConnection", "glue:GetJob"]
+    resources = [
+      "arn:aws:glue:${var.region}:${data.aws_caller_identity.current.account_id}:catalog",
+      "arn:aws:glue:${var.region}:${data.aws_caller_identity.current.account_id}:connection/${local.name}-vpc",
+      "arn:aws:glue:${var.region}:${data.aws_caller_identity.current.account_id}:job/${local.name}",
+    ]
+  }
+  # A Glue job in the VPC (its NETWORK connection) creates and removes its network interfaces itself; EC2's
+  # network-interface and describe calls take no resource-level restriction.
+  statement {
+    sid = "GlueJobNetwork"
+    actions = ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:DescribeNetworkInterfaces",
+      "ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeRouteTables", "ec2:CreateTags"]
     resources = ["*"]
   }
   statement {
@@ -164,6 +272,37 @@ resource "aws_glue_job" "stages" {
   execution_property {
     max_concurrent_runs = 10
   }
+  connections            = [aws_glue_connection.vpc.name]
+  security_configuration = aws_glue_security_configuration.jobs.name
+}
+
+# A Glue job runs in the private subnets through a NETWORK connection (the database is reached from there).
+resource "aws_glue_connection" "vpc" {
+  name            = "${local.name}-vpc"
+  connection_type = "NETWORK"
+  physical_connection_requirements {
+    availability_zone      = aws_subnet.private[0].availability_zone
+    subnet_id              = aws_subnet.private[0].id
+    security_group_id_list = [aws_security_group.jobs.id]
+  }
+}
+
+resource "aws_glue_security_configuration" "jobs" {
+  name = local.name
+  encryption_configuration {
+    cloudwatch_encryption {
+      cloudwatch_encryption_mode = "SSE-KMS"
+      kms_key_arn                = aws_kms_key.lake.arn
+    }
+    job_bookmarks_encryption {
+      job_bookmarks_encryption_mode = "CSE-KMS"
+      kms_key_arn                   = aws_kms_key.lake.arn
+    }
+    s3_encryption {
+      s3_encryption_mode = "SSE-KMS"
+      kms_key_arn        = aws_kms_key.lake.arn
+    }
+  }
 }
 
 resource "aws_glue_catalog_database" "recon" {
@@ -189,6 +328,7 @@ resource "aws_athena_workgroup" "analysts" {
 # least 16 characters, e.g. `openssl rand -hex 32`, put once with `aws secretsmanager put-secret-value`; a salt that
 # changed would hash the same customer differently). Jobs read it themselves (jobs/privacy.py, tenant_salt).
 resource "aws_secretsmanager_secret" "pii_salt" {
+  # checkov:skip=CKV2_AWS_57:a salt that rotated would hash the same customer differently from one day to the next: it must never change
   for_each    = toset(var.tenants)
   name        = "${local.name}/pii-salt/${each.key}"
   description = "PII salt of tenant ${each.key} (the secret's string value)"
@@ -198,35 +338,8 @@ resource "aws_secretsmanager_secret" "pii_salt" {
 # The operational database's connection for the Spark jobs: a postgresql:// URL, or RDS's JSON (host, port,
 # username, password, dbname), put once outside Terraform. Jobs read it themselves (jobs/secrets.py).
 resource "aws_secretsmanager_secret" "database" {
+  # checkov:skip=CKV2_AWS_57:it holds the jobs' database role's connection; the operator rotates that role's password and this value together (no rotation Lambda is deployed)
   name        = "${local.name}/database"
   description = "PostgreSQL connection of the psp-recon Spark jobs"
   kms_key_id  = aws_kms_key.lake.arn
-}
-
-resource "aws_db_subnet_group" "recon" {
-  count      = var.create_database ? 1 : 0
-  name       = local.name
-  subnet_ids = var.db_subnet_ids
-}
-
-resource "aws_db_instance" "recon" {
-  count                               = var.create_database ? 1 : 0
-  identifier                          = local.name
-  engine                              = "postgres"
-  engine_version                      = "16"
-  instance_class                      = "db.t4g.medium"
-  allocated_storage                   = 50
-  max_allocated_storage               = 500
-  db_name                             = "recon"
-  username                            = "recon"
-  manage_master_user_password         = true
-  db_subnet_group_name                = aws_db_subnet_group.recon[0].name
-  vpc_security_group_ids              = var.db_security_group_ids
-  storage_encrypted                   = true
-  kms_key_id                          = aws_kms_key.lake.arn
-  backup_retention_period             = 14
-  deletion_protection                 = true
-  iam_database_authentication_enabled = true
-  skip_final_snapshot                 = false
-  final_snapshot_identifier           = "${local.name}-final"
 }

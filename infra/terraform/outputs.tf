@@ -27,3 +27,28 @@ output "athena_workgroup" {
 output "database_endpoint" {
   value = var.create_database ? aws_db_instance.recon[0].endpoint : null
 }
+
+output "network" {
+  description = "Where the Airflow components run: the private subnets and their security group"
+  value = {
+    vpc_id                    = aws_vpc.main.id
+    private_subnet_ids        = aws_subnet.private[*].id
+    airflow_security_group_id = aws_security_group.airflow.id
+  }
+}
+
+output "airflow_role_arn" {
+  value = aws_iam_role.airflow.arn
+}
+
+output "redshift_endpoint" {
+  value = aws_redshiftserverless_workgroup.analysts.endpoint
+}
+
+output "redshift_spectrum_role_arn" {
+  value = aws_iam_role.redshift.arn
+}
+
+output "alert_topic_arns" {
+  value = { for k, t in aws_sns_topic.alerts : k => t.arn }
+}

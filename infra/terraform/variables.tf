@@ -27,20 +27,9 @@ variable "emr_max_memory" {
 }
 
 variable "create_database" {
-  description = "Create an RDS PostgreSQL instance for the operational store (else bring your own URL)"
+  description = "Create the RDS PostgreSQL instance of the operational store (else bring your own, reachable from the private subnets)"
   type        = bool
   default     = true
-}
-
-variable "db_subnet_ids" {
-  description = "Private subnets for the RDS instance (required when create_database)"
-  type        = list(string)
-  default     = []
-}
-
-variable "db_security_group_ids" {
-  type    = list(string)
-  default = []
 }
 
 variable "raw_retention_days" {
@@ -55,20 +44,49 @@ variable "tenants" {
   default     = []
 }
 
-variable "job_subnet_ids" {
-  description = "Private subnets the EMR Serverless jobs run in (the database's VPC); empty: no VPC access"
-  type        = list(string)
-  default     = []
-}
-
-variable "job_security_group_ids" {
-  description = "Security groups of the jobs (allowed by the database's security group on 5432)"
-  type        = list(string)
-  default     = []
-}
-
 variable "glue_workers" {
   description = "Workers of a Glue job run (RECON_SPARK_MODE=glue)"
   type        = number
   default     = 4
+}
+
+variable "vpc_cidr" {
+  description = "Address range of the VPC; its first two /20 (for a /16) are the private subnets"
+  type        = string
+  default     = "10.42.0.0/16"
+}
+
+variable "analyst_cidrs" {
+  description = "Networks (e.g. the corporate VPN) allowed to reach Redshift on 5439"
+  type        = list(string)
+  default     = []
+}
+
+variable "db_instance_class" {
+  type    = string
+  default = "db.t4g.medium"
+}
+
+variable "alert_emails" {
+  description = "Addresses subscribed to the critical alert topic (each confirms by e-mail)"
+  type        = list(string)
+  default     = []
+}
+
+variable "redshift_base_capacity" {
+  description = "Redshift Serverless base capacity (RPUs)"
+  type        = number
+  default     = 8
+}
+
+variable "airflow_trusted_services" {
+  description = "Services that run the Airflow components and assume their role (ECS tasks, EC2, EKS pods via IRSA need their own trust)"
+  type        = list(string)
+  default     = ["ecs-tasks.amazonaws.com", "ec2.amazonaws.com"]
+}
+
+variable "access_log_retention_days" {
+  description = "Days the lake bucket's server access logs are kept"
+  type        = number
+  default     = 365
 }
