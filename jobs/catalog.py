@@ -1,7 +1,9 @@
 """Analysts' SQL: the lake's Delta tables in the Glue Data Catalog for Athena (engine v3 reads Delta natively), and
 the analyst views of ``sql/athena/`` created through Athena. ``recon catalog sync`` does both, idempotently: a table
 that is registered as it should be is left alone, one that differs is updated, a missing one created; every view is
-``CREATE OR REPLACE``d.
+``CREATE OR REPLACE``d. With ``RECON_SPECTRUM_GLUE_DATABASE`` it also registers, for Redshift Spectrum, each table's
+symlink manifests (written by Delta when ``RECON_DELTA_SYMLINK_MANIFESTS`` is on) as a partitioned Parquet table with
+its columns, and adds the partitions the manifests have that the catalog lacks (``sql/redshift/`` reads them).
 
 A native Delta table in Glue is a location and ``table_type=DELTA``: Athena reads the schema and the files from the
 Delta log, so a new column or day needs no catalog change. The views use the table names of ``jobs.lake.TABLES``
@@ -10,7 +12,7 @@ Delta log, so a new column or day needs no catalog change. The views use the tab
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jobs.settings import PROJECT_ROOT, ConfigurationError, Settings
 
@@ -21,6 +23,7 @@ VIEWS_DIR = PROJECT_ROOT / "sql" / "athena"
 class SyncResult:
     tables: dict[str, str]          # table -> created | updated | unchanged
     views: dict[str, str]           # view -> the Athena query execution id that created it
+    spectrum: dict[str, str] = field(default_factory=dict)   # table -> its action and partitions added
 
 
 def table_location(settings: Settings, path: str) -> str:
@@ -102,6 +105,75 @@ def sync_views(athena, database: str, workgroup: str, poll_seconds: float = 1.0,
     return done
 
 
+MANIFEST_DIR = "_symlink_format_manifest"
+
+
+def spectrum_table_input(settings: Settings, name: str) -> dict:
+    """A lake table's symlink manifests as the external table Redshift Spectrum reads: Parquet through
+    ``SymlinkTextInputFormat``, the columns of the table's schema, partitioned like the lake (tenant, date)."""
+    from jobs.lake import TABLES
+
+    table = TABLES[name]
+    partitions = table.partition_columns
+    columns = [{"Name": f.name, "Type": f.dataType.simpleString()} for f in table.schema.fields
+               if f.name not in partitions]
+    keys = [{"Name": f.name, "Type": f.dataType.simpleString()} for f in table.schema.fields if f.name in partitions]
+    return {"Name": name, "TableType": "EXTERNAL_TABLE",
+            "Description": f"psp-recon lake table {name}: its Delta symlink manifests, for Redshift Spectrum",
+            "Parameters": {"EXTERNAL": "TRUE", "classification": "parquet"},
+            "PartitionKeys": sorted(keys, key=lambda k: partitions.index(k["Name"])),
+            "StorageDescriptor": {
+                "Columns": columns, "Location": f"{table_location(settings, table.path)}/{MANIFEST_DIR}/",
+                "InputFormat": "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat",
+                "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}}}
+
+
+def manifest_partitions(s3, location: str) -> list[tuple[list[str], str]]:
+    """(partition values, location) of every manifest under a table's manifest folder ``location`` (s3://...)."""
+    bucket, _, prefix = location[len("s3://"):].partition("/")
+    found = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            parts = obj["Key"][len(prefix):].split("/")
+            if parts[-1] == "manifest" and all("=" in p for p in parts[:-1]):
+                found.append(([p.split("=", 1)[1] for p in parts[:-1]],
+                              f"s3://{bucket}/{prefix}{'/'.join(parts[:-1])}/"))
+    return found
+
+
+def sync_spectrum(settings: Settings, glue, s3, database: str) -> dict[str, str]:
+    """Every lake table's manifests registered in ``database`` for Spectrum, with the partitions they have."""
+    from jobs.lake import TABLES
+
+    done = {}
+    for name in TABLES:
+        wanted = spectrum_table_input(settings, name)
+        try:
+            current = glue.get_table(DatabaseName=database, Name=name)["Table"]
+            action = "unchanged"
+            if (current.get("StorageDescriptor", {}).get("Columns") != wanted["StorageDescriptor"]["Columns"]
+                    or current.get("StorageDescriptor", {}).get("Location") != wanted["StorageDescriptor"]["Location"]):
+                glue.update_table(DatabaseName=database, TableInput=wanted)
+                action = "updated"
+        except glue.exceptions.EntityNotFoundException:
+            glue.create_table(DatabaseName=database, TableInput=wanted)
+            action = "created"
+        known = {tuple(p["Values"]) for page in glue.get_paginator("get_partitions").paginate(
+                 DatabaseName=database, TableName=name) for p in page["Partitions"]}
+        new = [(values, where) for values, where in manifest_partitions(s3, wanted["StorageDescriptor"]["Location"])
+               if tuple(values) not in known]
+        descriptor = {k: v for k, v in wanted["StorageDescriptor"].items() if k != "Location"}
+        for i in range(0, len(new), 100):                       # the API takes at most 100 per call
+            response = glue.batch_create_partition(DatabaseName=database, TableName=name, PartitionInputList=[
+                {"Values": values, "StorageDescriptor": {**descriptor, "Location": where}}
+                for values, where in new[i:i + 100]])
+            if response.get("Errors"):
+                raise RuntimeError(f"Spectrum table {name}: partitions refused: {response['Errors'][:3]}")
+        done[name] = f"{action}, {len(new)} partition(s) added"
+    return done
+
+
 def sync(settings: Settings, database: str | None = None, workgroup: str | None = None) -> SyncResult:
     """``recon catalog sync``: the tables, then the views (which read them)."""
     import boto3
@@ -114,4 +186,9 @@ def sync(settings: Settings, database: str | None = None, workgroup: str | None 
     glue = boto3.client("glue", endpoint_url=settings.aws_endpoint_url)
     athena = boto3.client("athena", endpoint_url=settings.aws_endpoint_url)
     tables = sync_tables(settings, glue, database)
-    return SyncResult(tables, sync_views(athena, database, workgroup))
+    views_done = sync_views(athena, database, workgroup)
+    spectrum = {}
+    if settings.spectrum_glue_database:
+        s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint_url or settings.aws_endpoint_url)
+        spectrum = sync_spectrum(settings, glue, s3, settings.spectrum_glue_database)
+    return SyncResult(tables, views_done, spectrum)

@@ -241,6 +241,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"table {name}: {action}")
         for name, query in result.views.items():
             print(f"view {name}: created (Athena query {query})")
+        for name, action in result.spectrum.items():
+            print(f"spectrum table {name}: {action}")
         return 0
     if args.command == "stage":
         from jobs import pipeline

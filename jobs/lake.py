@@ -53,6 +53,14 @@ TABLES = {t.name: t for t in (
     Table("fee_checks", "gold/fee_checks", FEE_CHECK_SCHEMA, "run_date", ("event_id",)),
 )}
 STATS_PROPERTY = "delta.dataSkippingStatsColumns"
+# With ``Settings.delta_symlink_manifests`` (Redshift Spectrum reads the tables through symlink manifests): every
+# write updates the manifest of each partition it touched; manifests cannot be written while deletion vectors exist.
+MANIFEST_PROPERTIES = {"delta.compatibility.symlinkFormatManifest.enabled": "true", "delta.enableDeletionVectors": "false"}
+
+
+def table_properties(settings: Settings, table: Table) -> dict[str, str]:
+    return {STATS_PROPERTY: ",".join(table.stats_columns),
+            **(MANIFEST_PROPERTIES if settings.delta_symlink_manifests else {})}
 
 
 def table_path(settings: Settings, name: str) -> str:
@@ -71,28 +79,29 @@ def ensure_table(spark: SparkSession, settings: Settings, name: str) -> None:
         return
     table = TABLES[name]
     path = table_path(settings, name)
-    (DeltaTable.createIfNotExists(spark)
-     .location(path)
-     .addColumns(table.schema)
-     .partitionedBy(*table.partition_columns)
-     .property(STATS_PROPERTY, ",".join(table.stats_columns))
-     .execute())
-    _evolve(spark, path, table)
+    builder = (DeltaTable.createIfNotExists(spark).location(path).addColumns(table.schema)
+               .partitionedBy(*table.partition_columns))
+    for key, value in table_properties(settings, table).items():
+        builder = builder.property(key, value)
+    builder.execute()
+    _evolve(spark, path, table, table_properties(settings, table))
     _ENSURED.add(key)
 
 
-def _evolve(spark: SparkSession, path: str, table: Table) -> None:
+def _evolve(spark: SparkSession, path: str, table: Table, wanted: dict[str, str]) -> None:
     """Schema versions only ever add nullable columns: add the ones an older table lacks. A table created
-    before its statistics columns were declared gets them (files written later carry only those)."""
+    before its statistics columns (or its manifests) were declared gets its properties (files written later carry
+    only those statistics; manifests are written from the next write on)."""
     properties = {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()}
     existing = {f.name for f in spark.read.format("delta").load(path).schema.fields}
     missing = [f for f in table.schema.fields if f.name not in existing]
     if missing:
         columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
         spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
-    wanted = ",".join(table.stats_columns)
-    if properties.get(STATS_PROPERTY) != wanted:
-        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{STATS_PROPERTY}' = '{wanted}')")
+    changed = {k: v for k, v in wanted.items() if properties.get(k) != v}
+    if changed:
+        pairs = ", ".join(f"'{k}' = '{v}'" for k, v in changed.items())
+        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({pairs})")
 
 
 def read(spark: SparkSession, settings: Settings, name: str, tenant_id: str | None = None, *,

@@ -45,7 +45,7 @@ GLUE_PYTHON_MODULES = (("psycopg[binary]", "psycopg"), ("pyyaml", "pyyaml"), ("c
 # The settings a job runs with, from the submitting worker's: never a secret (the job reads those itself).
 JOB_ENV = {"RECON_SPARK_MODE": "spark_mode", "RECON_LAKE": "lake", "RECON_PII_SALT_SECRET_PREFIX": "pii_salt_secret_prefix",
            "RECON_DATABASE_SECRET": "database_secret", "RECON_SMALL_RUN_ROWS": "small_run_rows",
-           "RECON_SPARK_CONF": "spark_conf"}
+           "RECON_SPARK_CONF": "spark_conf", "RECON_DELTA_SYMLINK_MANIFESTS": "delta_symlink_manifests"}
 
 
 def check(settings: Settings) -> Settings:
@@ -79,7 +79,11 @@ def job_payload(argv: list[str], settings: Settings) -> str:
     if not settings.pii_salt_secret_prefix:
         raise ConfigurationError(f"RECON_SPARK_MODE={settings.spark_mode} needs RECON_PII_SALT_SECRET_PREFIX: a job on "
                                  "EMR or Glue reads each tenant's PII salt from AWS Secrets Manager")
-    env = {key: str(getattr(settings, name)) for key, name in JOB_ENV.items() if getattr(settings, name) not in (None, "")}
+    env = {}
+    for key, name in JOB_ENV.items():
+        value = getattr(settings, name)
+        if value not in (None, ""):
+            env[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return json.dumps({"argv": argv, "env": env}, separators=(",", ":"))
 
 

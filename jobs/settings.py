@@ -25,6 +25,7 @@ Resolution order for each setting: explicit argument > environment variable > pr
 | Airflow AWS connection | RECON_AWS_CONN_ID     | ``aws_default``: the connection the DAG's EMR / Glue operators use |
 | remote waits       | RECON_REMOTE_POLL_SECONDS, RECON_REMOTE_MAX_WAIT_MINUTES | 30, 360: how often a waiting task polls a job and how long it waits |
 | analysts' catalog  | RECON_GLUE_DATABASE, RECON_ATHENA_WORKGROUP | unset; where ``recon catalog sync`` registers the lake's tables and creates the views |
+| Redshift Spectrum  | RECON_DELTA_SYMLINK_MANIFESTS, RECON_SPECTRUM_GLUE_DATABASE | false, unset: Delta tables keep symlink manifests (no deletion vectors); the Glue database of their Spectrum tables |
 | DAG retries        | RECON_RECONCILE_RETRIES, RECON_RECONCILE_RETRY_DELAY_SECONDS; RECON_INGEST_RETRIES, RECON_INGEST_RETRY_DELAY_SECONDS | 2, 300; 3, 120 (exponential backoff from there) |
 """
 from __future__ import annotations
@@ -101,6 +102,10 @@ class Settings:
     remote_poll_seconds: int = field(default_factory=lambda: int(os.environ.get("RECON_REMOTE_POLL_SECONDS", "30")))
     remote_max_wait_minutes: int = field(
         default_factory=lambda: int(os.environ.get("RECON_REMOTE_MAX_WAIT_MINUTES", "360")))
+    delta_symlink_manifests: bool = field(
+        default_factory=lambda: os.environ.get("RECON_DELTA_SYMLINK_MANIFESTS", "false").lower() in ("1", "true", "yes"))
+    spectrum_glue_database: str | None = field(
+        default_factory=lambda: os.environ.get("RECON_SPECTRUM_GLUE_DATABASE") or None)
     glue_database: str | None = field(default_factory=lambda: os.environ.get("RECON_GLUE_DATABASE") or None)
     athena_workgroup: str | None = field(default_factory=lambda: os.environ.get("RECON_ATHENA_WORKGROUP") or None)
     reconcile_retries: int = field(default_factory=lambda: int(os.environ.get("RECON_RECONCILE_RETRIES", "2")))

@@ -1,13 +1,17 @@
-"""The analyst views of ``sql/athena``, transpiled from Athena's SQL to DuckDB's with sqlglot, over a real lake (its
-Delta tables read with delta-rs): ``assert_views_agree`` checks that each gives the figures the run published to
-PostgreSQL (``run_metric``) or that a direct computation over the same tables gives."""
+"""The analyst views of ``sql/athena`` and the finance marts of ``sql/redshift``, transpiled from Athena's and
+Redshift's SQL to DuckDB's with sqlglot, over a real lake (its Delta tables read with delta-rs):
+``assert_views_agree`` checks that each gives the figures the run published to PostgreSQL (``run_metric``) or that a
+direct computation over the same tables gives."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import date
 
 from jobs import catalog, lake
+from jobs.settings import PROJECT_ROOT
 from jobs.store.db import connect
+
+MARTS = sorted(p for p in (PROJECT_ROOT / "sql" / "redshift").glob("*.sql") if p.stem != "external_schema")
 
 
 def duckdb_over_lake(settings):
@@ -23,6 +27,16 @@ def duckdb_over_lake(settings):
     for name, statement in catalog.views().items():
         select = sqlglot.transpile(catalog.view_select(statement), read="athena", write="duckdb")[0]
         con.execute(f"CREATE VIEW {name} AS {select}")
+    # Redshift: the lake's tables in the external schema recon_lake, the marts in recon_marts (late-binding views)
+    con.execute("CREATE SCHEMA recon_lake; CREATE SCHEMA recon_marts")
+    for name in lake.TABLES:
+        con.execute(f"CREATE VIEW recon_lake.{name} AS SELECT * FROM main.{name}")
+    for path in MARTS:
+        statement = path.read_text()
+        assert f"CREATE OR REPLACE VIEW recon_marts.{path.stem} AS" in statement and "WITH NO SCHEMA BINDING" in statement
+        body = statement.split(" AS\n", 1)[1].rsplit("WITH NO SCHEMA BINDING", 1)[0]
+        select = sqlglot.transpile(body, read="redshift", write="duckdb")[0]
+        con.execute(f"CREATE VIEW recon_marts.{path.stem} AS {select}")
     return con
 
 
@@ -93,3 +107,19 @@ def assert_views_agree(settings, tenant: str, day: date) -> None:
     chargebacks = rows(con, f"SELECT * FROM chargebacks WHERE tenant_id = '{tenant}'")
     assert sum(r["records"] for r in chargebacks) == con.execute(
         f"SELECT count(*) FROM events WHERE tenant_id = '{tenant}' AND event_type LIKE '%chargeback%'").fetchone()[0]
+
+    # Redshift's finance marts over the same lake
+    trial = rows(con, f"SELECT currency, sum(debit_minor) AS dr, sum(credit_minor) AS cr, sum(movement_minor) AS net "
+                      f"FROM recon_marts.trial_balance_daily WHERE tenant_id = '{tenant}' AND business_date = DATE "
+                      f"'{day}' GROUP BY currency")
+    assert trial and all(r["net"] == 0 and r["dr"] == r["cr"] for r in trial)            # the day's ledger balances
+    assert {r["currency"]: r["dr"] for r in trial} == metrics["ledger_debit_minor"]
+    assert {r["currency"]: r["cr"] for r in trial} == metrics["ledger_credit_minor"]
+    ageing = rows(con, f"SELECT sum(items) AS items, sum(amount_minor) AS amount FROM recon_marts.open_items_ageing "
+                       f"WHERE {on_day}")[0]
+    assert (ageing["items"], ageing["amount"]) == con.execute(
+        f"SELECT count(*), sum(amount_minor) FROM item_status WHERE {on_day}").fetchone()
+    variance = rows(con, f"SELECT status, sum(records) AS records FROM recon_marts.fee_variance WHERE {on_day} "
+                         "GROUP BY status")
+    assert {r["status"]: r["records"] for r in variance} == dict(con.execute(
+        f"SELECT status, count(*) FROM fee_checks WHERE {on_day} GROUP BY status").fetchall())

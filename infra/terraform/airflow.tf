@@ -44,13 +44,9 @@ data "aws_iam_policy_document" "airflow" {
     resources = [aws_kms_key.lake.arn]
   }
   statement {
-    sid     = "Catalog"
-    actions = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable"]
-    resources = [
-      "arn:aws:glue:${var.region}:${data.aws_caller_identity.current.account_id}:catalog",
-      aws_glue_catalog_database.recon.arn,
-      "arn:aws:glue:${var.region}:${data.aws_caller_identity.current.account_id}:table/${aws_glue_catalog_database.recon.name}/*",
-    ]
+    sid       = "Catalog"
+    actions   = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable"]
+    resources = local.catalog_arns
   }
   statement {
     sid       = "AnalystViews"

@@ -5,6 +5,12 @@
 
 locals {
   name = "psp-recon-${var.environment}"
+  # The Glue catalog, the lake's database and its tables: what the jobs, Airflow and Redshift read or register.
+  catalog_arns = [
+    "arn:aws:glue:${var.region}:${data.aws_caller_identity.current.account_id}:catalog",
+    aws_glue_catalog_database.recon.arn,
+    "arn:aws:glue:${var.region}:${data.aws_caller_identity.current.account_id}:table/${aws_glue_catalog_database.recon.name}/*",
+  ]
 }
 
 data "aws_caller_identity" "current" {}
@@ -205,13 +211,9 @@ data "aws_iam_policy_document" "job" {
     resources = [aws_kms_key.lake.arn]
   }
   statement {
-    sid     = "Catalog"
-    actions = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartitions"]
-    resources = [
-      "arn:aws:glue:${var.region}:${data.aws_caller_identity.current.account_id}:catalog",
-      aws_glue_catalog_database.recon.arn,
-      "arn:aws:glue:${var.region}:${data.aws_caller_identity.current.account_id}:table/${aws_glue_catalog_database.recon.name}/*",
-    ]
+    sid       = "Catalog"
+    actions   = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartitions"]
+    resources = local.catalog_arns
   }
   statement {
     sid     = "GlueJobCode"

@@ -28,13 +28,9 @@ data "aws_iam_policy_document" "redshift" {
     resources = [aws_kms_key.lake.arn]
   }
   statement {
-    sid     = "Catalog"
-    actions = ["glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions"]
-    resources = [
-      "arn:aws:glue:${var.region}:${data.aws_caller_identity.current.account_id}:catalog",
-      aws_glue_catalog_database.recon.arn,
-      "arn:aws:glue:${var.region}:${data.aws_caller_identity.current.account_id}:table/${aws_glue_catalog_database.recon.name}/*",
-    ]
+    sid       = "Catalog"
+    actions   = ["glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions"]
+    resources = local.catalog_arns
   }
 }
 

@@ -59,7 +59,8 @@ def test_the_entry_reads_the_job_and_its_settings_from_one_json_argument():
         env, cli = entry.job_arguments(["--JOB_ID", "j", f"--recon_job={job_payload(argv, settings)}", "--x", "y"])
         assert cli == argv and "manual__2026-11-20 run" in cli           # an argument with a space stays whole
         assert env == {"RECON_SPARK_MODE": mode, "RECON_LAKE": "s3://lake/x", "RECON_PII_SALT_SECRET_PREFIX": "recon/salt/",
-                       "RECON_DATABASE_SECRET": "recon/db", "RECON_SMALL_RUN_ROWS": "25000"}   # no URL, no secret
+                       "RECON_DATABASE_SECRET": "recon/db", "RECON_SMALL_RUN_ROWS": "25000",
+                       "RECON_DELTA_SYMLINK_MANIFESTS": "false"}   # no URL, no secret
         with pytest.raises(ConfigurationError, match="needs RECON_PII_SALT_SECRET_PREFIX"):
             job_payload(argv, settings.with_(pii_salt_secret_prefix=None))
     assert entry.job_arguments(["stage", "parse", "--tenant", "acme"]) == ({}, ["stage", "parse", "--tenant", "acme"])

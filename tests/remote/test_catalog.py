@@ -3,6 +3,8 @@ creates the views of ``sql/athena`` through Athena (moto in server mode), idempo
 figures over a real lake is checked where one exists: the end-to-end test (``tests/analyst_views.py``)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from jobs import catalog, lake
@@ -58,3 +60,67 @@ def test_catalog_sync_registers_every_table_as_native_delta_and_creates_every_vi
 def _queries(athena) -> list[dict]:
     ids = athena.list_query_executions(WorkGroup=WORKGROUP)["QueryExecutionIds"]
     return [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
+
+
+def test_spectrum_tables_and_their_partitions_come_from_the_manifests(aws):
+    """Each table's manifests as a partitioned Parquet table for Redshift Spectrum; partitions added once."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=aws["endpoint"])
+    s3.create_bucket(Bucket="psp-recon-spectrum")
+    spectrum_db = "psp_recon_test_spectrum"
+    aws["glue"].create_database(DatabaseInput={"Name": spectrum_db})
+    settings = Settings(lake="s3://psp-recon-spectrum/lake", aws_endpoint_url=aws["endpoint"])
+    for tenant, day in (("acme", "2026-11-19"), ("acme", "2026-11-20"), ("globex", "2026-11-20")):
+        s3.put_object(Bucket="psp-recon-spectrum", Body=b"s3://psp-recon-spectrum/lake/gold/journal_entries/x.parquet\n",
+                      Key=f"lake/gold/journal_entries/_symlink_format_manifest/tenant_id={tenant}/business_date={day}/manifest")
+    s3.put_object(Bucket="psp-recon-spectrum", Body=b"", Key="lake/gold/journal_entries/_delta_log/00000.json")
+
+    done = catalog.sync_spectrum(settings, aws["glue"], s3, spectrum_db)
+    assert done["journal"] == "created, 3 partition(s) added" and done["events"] == "created, 0 partition(s) added"
+    table = aws["glue"].get_table(DatabaseName=spectrum_db, Name="journal")["Table"]
+    descriptor = table["StorageDescriptor"]
+    assert descriptor["Location"] == "s3://psp-recon-spectrum/lake/gold/journal_entries/_symlink_format_manifest/"
+    assert descriptor["InputFormat"] == "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["tenant_id", "business_date"]
+    columns = {c["Name"]: c["Type"] for c in descriptor["Columns"]}
+    assert len(columns) == len(lake.TABLES["journal"].schema.fields) - 2
+    assert columns["debit_minor"] == "bigint" and columns["source_event_ids"] == "array<string>"
+    partitions = aws["glue"].get_partitions(DatabaseName=spectrum_db, TableName="journal")["Partitions"]
+    assert sorted(tuple(p["Values"]) for p in partitions) == [("acme", "2026-11-19"), ("acme", "2026-11-20"),
+                                                               ("globex", "2026-11-20")]
+    assert all(p["StorageDescriptor"]["Location"].endswith(f"tenant_id={p['Values'][0]}/business_date="
+                                                           f"{p['Values'][1]}/") for p in partitions)
+    again = catalog.sync_spectrum(settings, aws["glue"], s3, spectrum_db)
+    assert again["journal"] == "unchanged, 0 partition(s) added"
+
+
+@pytest.mark.spark
+def test_with_manifests_on_every_write_leaves_a_manifest_of_the_partitions_files(spark, settings):
+    """What Spectrum reads: Delta's symlink manifest per partition, listing exactly the table's current files."""
+    from datetime import date
+
+    from pyspark.sql import functions as F
+
+    on = settings.with_(delta_symlink_manifests=True)
+    tenant = "manifests"
+    for run in range(2):                                       # the second write replaces the first's files
+        rows = spark.range(3).select(F.lit(tenant).alias("tenant_id"), F.lit(date(2026, 11, 20)).alias("run_date"),
+                                     F.concat(F.lit(f"e{run}-"), F.col("id").cast("string")).alias("event_id"),
+                                     F.lit("stripe").alias("psp"), F.lit("payment").alias("event_type"),
+                                     F.lit("EUR").alias("currency"), F.lit(1000).cast("long").alias("base_minor"),
+                                     F.lit("fee").alias("component"), F.lit(30).cast("long").alias("charged_minor"),
+                                     F.lit(0).cast("long").alias("tolerance_minor"), F.lit("OK").alias("status"),
+                                     F.lit(1).alias("rate_card_version"),
+                                     F.lit(date(2026, 11, 20)).alias("first_seen_date"), F.lit("f.csv").alias("file_name"),
+                                     F.col("id").cast("int").alias("record_ordinal"), F.lit(f"r{run}").alias("run_id"))
+        lake.replace_partition(spark, on, "fee_checks", rows, tenant, date(2026, 11, 20))
+    path = Path(lake.table_path(on, "fee_checks"))
+    manifest = path / "_symlink_format_manifest" / f"tenant_id={tenant}" / "run_date=2026-11-20" / "manifest"
+    listed = {Path(line.replace("file:", "")).name for line in manifest.read_text().split()}
+    current = {Path(f).name for f in spark.read.format("delta").load(str(path)).where(
+        f"tenant_id = '{tenant}'").inputFiles()}
+    assert listed and listed == current
+    props = {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()}
+    assert props["delta.compatibility.symlinkFormatManifest.enabled"] == "true"
+    assert props["delta.enableDeletionVectors"] == "false"
