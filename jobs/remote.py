@@ -38,10 +38,21 @@ SETTING_ENV = {"emr_serverless_app_id": "RECON_EMR_SERVERLESS_APP_ID",
                "emr_execution_role_arn": "RECON_EMR_EXECUTION_ROLE_ARN", "emr_cluster_id": "RECON_EMR_CLUSTER_ID",
                "glue_job_name": "RECON_GLUE_JOB_NAME", "code_uri": "RECON_CODE_URI", "entry_uri": "RECON_ENTRY_URI",
                "udf_jar_uri": "RECON_UDF_JAR_URI", "pii_salt_secret_prefix": "RECON_PII_SALT_SECRET_PREFIX"}
-# Python packages a job imports that Glue 5.0's runtime lacks (it has boto3, pandas, pyarrow, numpy), installed by
-# Glue per run (--additional-python-modules) at the versions this worker runs (the lock's).
-GLUE_PYTHON_MODULES = (("psycopg[binary]", "psycopg"), ("pyyaml", "pyyaml"), ("croniter", "croniter"),
-                       ("openpyxl", "openpyxl"), ("lxml", "lxml"))
+# The Python packages a job's code imports besides the runtime's PySpark, py4j and Delta
+# (tests/remote/test_job_dependencies.py keeps the list true): ``make package`` pins them to the lock's versions in
+# dist/job-requirements.txt, which the EMR Serverless image installs (infra/emr/Dockerfile); Glue 5.0 has
+# GLUE_PROVIDED and installs the rest per run (--additional-python-modules).
+JOB_PACKAGES = ("boto3", "botocore", "lxml", "numpy", "pandas", "psycopg", "psycopg-binary", "pyarrow", "PyYAML")
+GLUE_PROVIDED = ("boto3", "botocore", "numpy", "pandas", "pyarrow")
+# EMR 7.x runs Python 3.9; the jobs need 3.11, which the image installs (infra/emr/Dockerfile).
+JOB_PYTHON = "/usr/bin/python3.11"
+
+
+def job_requirements() -> list[str]:
+    """``name==version`` of every package a job imports, at the versions this environment runs (the lock's)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in JOB_PACKAGES]
 # The settings a job runs with, from the submitting worker's: never a secret (the job reads those itself).
 JOB_ENV = {"RECON_SPARK_MODE": "spark_mode", "RECON_LAKE": "lake", "RECON_PII_SALT_SECRET_PREFIX": "pii_salt_secret_prefix",
            "RECON_DATABASE_SECRET": "database_secret", "RECON_SMALL_RUN_ROWS": "small_run_rows",
@@ -108,14 +119,18 @@ def render(settings: Settings, stage: str, tenant_id: str, business_date: date, 
     conf = job_conf(settings)
     if settings.spark_mode == "glue":
         # Glue takes one --conf value; further options follow inside it as " --conf k=v" (AWS's Delta example).
-        from importlib.metadata import version
-
-        modules = ",".join(f"{requirement}=={version(dist)}" for requirement, dist in GLUE_PYTHON_MODULES)
+        modules = ",".join(r for r in job_requirements() if r.split("==")[0] not in GLUE_PROVIDED)
         return {"name": name, "script_args": {
             "--recon_job": payload, "--extra-py-files": settings.code_uri, "--extra-jars": settings.udf_jar_uri,
             "--additional-python-modules": modules, "--datalake-formats": "delta",
             "--conf": " --conf ".join(f"{k}={v}" for k, v in conf.items())}}
     submit = ["--py-files", settings.code_uri, "--jars", ",".join((*EMR_DELTA_JARS, settings.udf_jar_uri))]
+    if settings.spark_mode == "emr_serverless":        # the image's Python (EMR's own is 3.9)
+        conf.update({"spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": JOB_PYTHON,
+                     "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": JOB_PYTHON,
+                     "spark.executorEnv.PYSPARK_PYTHON": JOB_PYTHON})
+    else:                                              # an EMR cluster bootstrapped with Python 3.11 and the packages
+        conf.update({"spark.yarn.appMasterEnv.PYSPARK_PYTHON": JOB_PYTHON, "spark.executorEnv.PYSPARK_PYTHON": JOB_PYTHON})
     for key, value in conf.items():
         submit += ["--conf", f"{key}={value}"]
     if settings.spark_mode == "emr_serverless":

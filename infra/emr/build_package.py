@@ -1,6 +1,7 @@
 """Build the job code shipped to EMR / Glue: ``dist/psp_recon_jobs.zip`` (the ``jobs`` package without caches,
 plus ``sql/``), ``dist/recon_entry.py`` and the project's JVM functions, ``dist/psp-recon-udf.jar`` (the parse
-stage masks card numbers with it; ``jobs.remote`` passes it with ``--jars`` / ``--extra-jars``).
+stage masks card numbers with it; ``jobs.remote`` passes it with ``--jars`` / ``--extra-jars``), and for the EMR
+Serverless image ``dist/Dockerfile`` with ``dist/job-requirements.txt`` (the Python packages a job imports, pinned).
 
 Usage: ``python3 infra/emr/build_package.py [--out dist]`` (``make package``); upload the three files to the
 ``RECON_CODE_URI`` / ``RECON_ENTRY_URI`` / ``RECON_UDF_JAR_URI`` locations (terraform output ``recon_environment``).
@@ -29,6 +30,10 @@ def build(out: Path) -> Path:
     from jobs.settings import load_settings
 
     shutil.copy2(build_udf_jar(load_settings().jars_dir), out / UDF_JAR)     # compiled once, cached with the jars
+    from jobs.remote import job_requirements
+
+    (out / "job-requirements.txt").write_text("\n".join(job_requirements()) + "\n")   # for the EMR Serverless image
+    shutil.copy2(Path(__file__).with_name("Dockerfile"), out / "Dockerfile")
     return archive
 
 

@@ -175,11 +175,52 @@ resource "aws_emrserverless_application" "spark" {
     enabled              = true
     idle_timeout_minutes = 15
   }
+  # The jobs' image: EMR's Spark with Python 3.11 and the job's packages (infra/emr/Dockerfile, pushed to the
+  # repository below; set job_image_tag once it is there).
+  dynamic "image_configuration" {
+    for_each = var.job_image_tag == null ? [] : [var.job_image_tag]
+    content {
+      image_uri = "${aws_ecr_repository.jobs.repository_url}:${image_configuration.value}"
+    }
+  }
   # The jobs reach the operational database (RECON_DATABASE_SECRET): they run in the private subnets.
   network_configuration {
     subnet_ids         = aws_subnet.private[*].id
     security_group_ids = [aws_security_group.jobs.id]
   }
+}
+
+resource "aws_ecr_repository" "jobs" {
+  name                 = "${local.name}-jobs"
+  image_tag_mutability = "IMMUTABLE"
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = aws_kms_key.lake.arn
+  }
+}
+
+data "aws_iam_policy_document" "jobs_image" {
+  statement {
+    sid     = "EmrServerlessPullsTheImage"
+    actions = ["ecr:BatchGetImage", "ecr:DescribeImages", "ecr:GetDownloadUrlForLayer"]
+    principals {
+      type        = "Service"
+      identifiers = ["emr-serverless.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_ecr_repository_policy" "jobs" {
+  repository = aws_ecr_repository.jobs.name
+  policy     = data.aws_iam_policy_document.jobs_image.json
 }
 
 data "aws_iam_policy_document" "emr_trust" {

@@ -52,3 +52,7 @@ output "redshift_spectrum_role_arn" {
 output "alert_topic_arns" {
   value = { for k, t in aws_sns_topic.alerts : k => t.arn }
 }
+
+output "jobs_image_repository" {
+  value = aws_ecr_repository.jobs.repository_url
+}

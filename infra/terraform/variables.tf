@@ -90,3 +90,9 @@ variable "access_log_retention_days" {
   type        = number
   default     = 365
 }
+
+variable "job_image_tag" {
+  description = "Tag of the jobs' image in the ECR repository (infra/emr/Dockerfile); null until it is pushed"
+  type        = string
+  default     = null
+}

@@ -1,7 +1,7 @@
 """The packaged job runs a real stage the way EMR starts it: ``make package``'s archive, entry script and JVM functions
 jar through ``spark-submit``, with the arguments ``jobs.remote`` renders for an EMR step (only what differs on this
 machine changed: the local master and client mode, Delta's jars from the local jar folder instead of the runtime's,
-no Spark UI), reading its PII salt and its database URL from Secrets Manager (moto) and nothing else from this
+this machine's Python instead of the image's, no Spark UI), reading its PII salt and its database URL from Secrets Manager (moto) and nothing else from this
 process (its tenant configuration is the one recorded in PostgreSQL): on a local lake and on S3 (moto, through s3a).
 Its output equals the in-process parse of the same files."""
 from __future__ import annotations
@@ -59,6 +59,7 @@ def spark_submit(settings, package: Path, tenant: str, run_id: str) -> list[str]
     jars = args.index("--jars") + 1
     runtime = [str(p) for p in sorted(settings.jars_dir.glob("*.jar")) if "psp-recon-udf" not in p.name]
     args[jars] = ",".join([j for j in args[jars].split(",") if j not in remote.EMR_DELTA_JARS] + runtime)
+    args = [a.replace(remote.JOB_PYTHON, sys.executable) for a in args]     # this machine's Python, not the image's
     return [str(Path(sys.executable).with_name("spark-submit")), "--master", "local[2]", "--conf",
             "spark.ui.enabled=false", "--conf", "spark.driver.bindAddress=127.0.0.1", *args]
 
