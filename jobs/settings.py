@@ -26,6 +26,7 @@ Resolution order for each setting: explicit argument > environment variable > pr
 | remote waits       | RECON_REMOTE_POLL_SECONDS, RECON_REMOTE_MAX_WAIT_MINUTES | 30, 360: how often a waiting task polls a job and how long it waits |
 | analysts' catalog  | RECON_GLUE_DATABASE, RECON_ATHENA_WORKGROUP | unset; where ``recon catalog sync`` registers the lake's tables and creates the views |
 | Redshift Spectrum  | RECON_DELTA_SYMLINK_MANIFESTS, RECON_SPECTRUM_GLUE_DATABASE | false, unset: Delta tables keep symlink manifests (no deletion vectors); the Glue database of their Spectrum tables |
+| ingestion          | RECON_S3_CONN_ID, RECON_ALERT_CONN_IDS, RECON_WEBHOOK_HOST, RECON_WEBHOOK_PORT, RECON_ACTOR | unset (boto3's credentials), unset, 127.0.0.1, 8090, the OS user: the Airflow connection S3 is reached through, the default alert channels, the webhook receiver's address, who the connector commands record |
 | DAG retries        | RECON_RECONCILE_RETRIES, RECON_RECONCILE_RETRY_DELAY_SECONDS; RECON_INGEST_RETRIES, RECON_INGEST_RETRY_DELAY_SECONDS | 2, 300; 3, 120 (exponential backoff from there) |
 """
 from __future__ import annotations
@@ -108,6 +109,12 @@ class Settings:
         default_factory=lambda: os.environ.get("RECON_SPECTRUM_GLUE_DATABASE") or None)
     glue_database: str | None = field(default_factory=lambda: os.environ.get("RECON_GLUE_DATABASE") or None)
     athena_workgroup: str | None = field(default_factory=lambda: os.environ.get("RECON_ATHENA_WORKGROUP") or None)
+    s3_conn_id: str | None = field(default_factory=lambda: os.environ.get("RECON_S3_CONN_ID") or None)
+    alert_conn_ids: tuple[str, ...] = field(default_factory=lambda: tuple(
+        c.strip() for c in os.environ.get("RECON_ALERT_CONN_IDS", "").split(",") if c.strip()))
+    webhook_host: str = field(default_factory=lambda: os.environ.get("RECON_WEBHOOK_HOST", "127.0.0.1"))
+    webhook_port: int = field(default_factory=lambda: int(os.environ.get("RECON_WEBHOOK_PORT", "8090")))
+    actor: str | None = field(default_factory=lambda: os.environ.get("RECON_ACTOR") or None)
     reconcile_retries: int = field(default_factory=lambda: int(os.environ.get("RECON_RECONCILE_RETRIES", "2")))
     reconcile_retry_delay_seconds: float = field(
         default_factory=lambda: float(os.environ.get("RECON_RECONCILE_RETRY_DELAY_SECONDS", "300")))

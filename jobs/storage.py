@@ -30,14 +30,13 @@ def _split_s3(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-S3_CONN_ID_ENV = "RECON_S3_CONN_ID"
 _clients: dict[tuple[str | None, str | None], object] = {}
 _clients_lock = threading.Lock()
 
 
 def s3_client(settings: Settings):
     """A (cached, thread-safe) S3 client: the S3Hook's when RECON_S3_CONN_ID names a connection."""
-    conn_id = os.environ.get(S3_CONN_ID_ENV) or None
+    conn_id = settings.s3_conn_id
     key = (conn_id, None if conn_id else settings.s3_endpoint_url)
     with _clients_lock:
         client = _clients.get(key)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +45,9 @@ def channels_for(connector: Connector | None) -> list[str]:
     configured = connector.config.get("alert_conn_ids") if connector else None
     if configured:
         return list(configured)
-    return [c.strip() for c in os.environ.get(ALERT_CONN_IDS_ENV, "").split(",") if c.strip()]
+    from jobs.settings import load_settings
+
+    return list(load_settings().alert_conn_ids)
 
 
 def raise_alert(conn, tenant_id: str, connector: Connector | None, kind: str, message: str, dedupe_key: str,

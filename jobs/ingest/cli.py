@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 from pathlib import Path
 
 from jobs.settings import Settings
@@ -55,8 +54,8 @@ def add_commands(sub) -> None:
 
     hooks = sub.add_parser("webhooks", help="the signed-webhook receiver")
     hooks.add_argument("action", choices=["serve"])
-    hooks.add_argument("--host", default=os.environ.get("RECON_WEBHOOK_HOST", "127.0.0.1"))
-    hooks.add_argument("--port", type=int, default=int(os.environ.get("RECON_WEBHOOK_PORT", "8090")))
+    hooks.add_argument("--host", help="default RECON_WEBHOOK_HOST or 127.0.0.1")
+    hooks.add_argument("--port", type=int, help="default RECON_WEBHOOK_PORT or 8090")
 
 
 def _ids(p: argparse.ArgumentParser) -> None:
@@ -65,8 +64,7 @@ def _ids(p: argparse.ArgumentParser) -> None:
 
 
 def _audit(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--actor", default=os.environ.get("RECON_ACTOR") or getpass.getuser(),
-                   help="who makes the change (default $RECON_ACTOR or the OS user)")
+    p.add_argument("--actor", help="who makes the change (default $RECON_ACTOR or the OS user)")
     p.add_argument("--note", help="why (kept with the version)")
 
 
@@ -83,6 +81,8 @@ def load_config(text: str) -> dict:
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if hasattr(args, "actor") and not args.actor:
+        args.actor = settings.actor or getpass.getuser()
     import sys
 
     from jobs.ingest.errors import ConnectorError
@@ -102,7 +102,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from jobs.store.migrate import migrate
 
         migrate(settings)
-        serve(args.host, args.port, settings.require_database_url())
+        serve(args.host or settings.webhook_host, args.port or settings.webhook_port, settings.require_database_url())
         return 0
     if args.command == "alerts":
         with connect(settings) as db:

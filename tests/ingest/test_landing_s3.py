@@ -19,12 +19,11 @@ CONTENT = b'{"id":"evt_1","object":"event","type":"charge.succeeded"}\n'
 
 
 @pytest.fixture(params=["local", "s3"])
-def lake_settings(request, settings, s3_settings, connections, monkeypatch):
+def lake_settings(request, settings, s3_settings, connections):
     if request.param == "local":
         return settings
     # S3 through S3Hook: the endpoint comes only from the Airflow connection's extra (endpoint_url)
-    monkeypatch.setenv("RECON_S3_CONN_ID", "recon_s3")
-    return s3_settings.with_(s3_endpoint_url=None)
+    return s3_settings.with_(s3_endpoint_url=None, s3_conn_id="recon_s3")
 
 
 def test_the_same_content_landed_concurrently_by_eight_connectors_lands_once(lake_settings, recorded_tenant,
