@@ -103,11 +103,7 @@ def job_conf(settings: Settings) -> dict[str, str]:
     starts, so they go on the submission (the job's session sets the rest again, ``jobs.spark.session_options``)."""
     from jobs.spark import COMMON_OPTIONS, DELTA_OPTIONS
 
-    conf = {**DELTA_OPTIONS, **COMMON_OPTIONS}
-    for item in filter(None, settings.spark_conf.split(",")):
-        key, _, value = item.partition("=")
-        conf[key.strip()] = value.strip()
-    return conf
+    return {**DELTA_OPTIONS, **COMMON_OPTIONS, **settings.spark_conf_options()}
 
 
 def render(settings: Settings, stage: str, tenant_id: str, business_date: date, run_id: str) -> dict:

@@ -145,6 +145,11 @@ class Settings:
     def has_database(self) -> bool:
         return bool(self.database_url or self.database_secret)
 
+    def spark_conf_options(self) -> dict[str, str]:
+        """``RECON_SPARK_CONF`` (``key=value,key=value``) as Spark options."""
+        pairs = (item.partition("=") for item in self.spark_conf.split(",") if item.strip())
+        return {key.strip(): value.strip() for key, _, value in pairs}
+
     def inbox_of(self, tenant_id: str) -> Path | None:
         """The folder the DAG's land task lands a tenant's dropped files from when no ``landing`` is given."""
         return self.inbox / tenant_id if self.inbox else None

@@ -100,9 +100,7 @@ def session_options(settings: Settings, extra: dict[str, str] | None = None) -> 
         opts["spark.sql.warehouse.dir"] = str(settings.jars_dir.parent / "spark-warehouse")
     if settings.lake_is_s3 or settings.s3_endpoint_url:
         opts.update(s3a_options(settings))
-    for item in filter(None, settings.spark_conf.split(",")):
-        key, _, value = item.partition("=")
-        opts[key.strip()] = value.strip()
+    opts.update(settings.spark_conf_options())
     opts.update(extra or {})
     return opts
 
