@@ -66,24 +66,27 @@ def sync_tables(settings: Settings, glue, database: str) -> dict[str, str]:
     except glue.exceptions.EntityNotFoundException:
         raise ConfigurationError(f"Glue database {database!r} does not exist (Terraform creates it: output "
                                  "glue_database)") from None
-    done = {}
-    for name, table in TABLES.items():
-        wanted = table_input(settings, name, table.path)
-        try:
-            current = glue.get_table(DatabaseName=database, Name=name)["Table"]
-        except glue.exceptions.EntityNotFoundException:
-            glue.create_table(DatabaseName=database, TableInput=wanted)
-            done[name] = "created"
-            continue
-        same = (current.get("TableType") == wanted["TableType"]
+    def same(current: dict, wanted: dict) -> bool:
+        return (current.get("TableType") == wanted["TableType"]
                 and all(current.get("Parameters", {}).get(k) == v for k, v in wanted["Parameters"].items())
                 and current.get("StorageDescriptor", {}).get("Location") == wanted["StorageDescriptor"]["Location"])
-        if same:
-            done[name] = "unchanged"
-        else:
-            glue.update_table(DatabaseName=database, TableInput=wanted)
-            done[name] = "updated"
-    return done
+
+    return {name: put_table(glue, database, table_input(settings, name, table.path), same)
+            for name, table in TABLES.items()}
+
+
+def put_table(glue, database: str, wanted: dict, same) -> str:
+    """Create the table ``wanted`` describes, or update it unless ``same(current, wanted)``: created | updated |
+    unchanged."""
+    try:
+        current = glue.get_table(DatabaseName=database, Name=wanted["Name"])["Table"]
+    except glue.exceptions.EntityNotFoundException:
+        glue.create_table(DatabaseName=database, TableInput=wanted)
+        return "created"
+    if same(current, wanted):
+        return "unchanged"
+    glue.update_table(DatabaseName=database, TableInput=wanted)
+    return "updated"
 
 
 def sync_views(athena, database: str, workgroup: str, poll_seconds: float = 1.0, timeout: float = 300) -> dict[str, str]:
@@ -149,16 +152,9 @@ def sync_spectrum(settings: Settings, glue, s3, database: str) -> dict[str, str]
     done = {}
     for name in TABLES:
         wanted = spectrum_table_input(settings, name)
-        try:
-            current = glue.get_table(DatabaseName=database, Name=name)["Table"]
-            action = "unchanged"
-            if (current.get("StorageDescriptor", {}).get("Columns") != wanted["StorageDescriptor"]["Columns"]
-                    or current.get("StorageDescriptor", {}).get("Location") != wanted["StorageDescriptor"]["Location"]):
-                glue.update_table(DatabaseName=database, TableInput=wanted)
-                action = "updated"
-        except glue.exceptions.EntityNotFoundException:
-            glue.create_table(DatabaseName=database, TableInput=wanted)
-            action = "created"
+        action = put_table(glue, database, wanted, lambda current, wanted: all(
+            current.get("StorageDescriptor", {}).get(k) == wanted["StorageDescriptor"][k]
+            for k in ("Columns", "Location")))
         known = {tuple(p["Values"]) for page in glue.get_paginator("get_partitions").paginate(
                  DatabaseName=database, TableName=name) for p in page["Partitions"]}
         new = [(values, where) for values, where in manifest_partitions(s3, wanted["StorageDescriptor"]["Location"])

@@ -53,6 +53,8 @@ def job_requirements() -> list[str]:
     from importlib.metadata import version
 
     return [f"{name}=={version(name)}" for name in JOB_PACKAGES]
+
+
 # The settings a job runs with, from the submitting worker's: never a secret (the job reads those itself).
 JOB_ENV = {"RECON_SPARK_MODE": "spark_mode", "RECON_LAKE": "lake", "RECON_PII_SALT_SECRET_PREFIX": "pii_salt_secret_prefix",
            "RECON_DATABASE_SECRET": "database_secret", "RECON_SMALL_RUN_ROWS": "small_run_rows",

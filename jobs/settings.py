@@ -60,6 +60,11 @@ def check_tenant_id(tenant_id: str) -> str:
     return tenant_id
 
 
+def _optional(name: str):
+    """The default of a setting that is unset unless the environment names it (an empty value is unset)."""
+    return lambda: os.environ.get(name) or None
+
+
 def _database_url_from_local_server() -> str | None:
     url_file = LOCAL_DIR / "pg" / "url"
     return url_file.read_text().strip() if url_file.exists() else None
@@ -82,39 +87,36 @@ class Settings:
         default_factory=lambda: os.environ.get("RECON_SPARK_SHUFFLE_PARTITIONS", "8"))
     spark_conf: str = field(default_factory=lambda: os.environ.get("RECON_SPARK_CONF", ""))
     spark_log_level: str = field(default_factory=lambda: os.environ.get("RECON_SPARK_LOG_LEVEL", "WARN"))
-    s3_endpoint_url: str | None = field(default_factory=lambda: os.environ.get("RECON_S3_ENDPOINT_URL") or None)
+    s3_endpoint_url: str | None = field(default_factory=_optional("RECON_S3_ENDPOINT_URL"))
     small_run_rows: int = field(default_factory=lambda: int(os.environ.get("RECON_SMALL_RUN_ROWS", "25000")))
-    pii_salt_secret_prefix: str | None = field(
-        default_factory=lambda: os.environ.get("RECON_PII_SALT_SECRET_PREFIX") or None)
+    pii_salt_secret_prefix: str | None = field(default_factory=_optional("RECON_PII_SALT_SECRET_PREFIX"))
     secrets_dir: Path = field(default_factory=lambda: Path(os.environ.get("RECON_SECRETS_DIR", LOCAL_DIR / "secrets")))
-    aws_endpoint_url: str | None = field(default_factory=lambda: os.environ.get("RECON_AWS_ENDPOINT_URL") or None)
+    aws_endpoint_url: str | None = field(default_factory=_optional("RECON_AWS_ENDPOINT_URL"))
     inbox: Path | None = field(default_factory=lambda: Path(os.environ["RECON_INBOX"]) if os.environ.get("RECON_INBOX")
                                else None)
-    database_secret: str | None = field(default_factory=lambda: os.environ.get("RECON_DATABASE_SECRET") or None)
-    emr_serverless_app_id: str | None = field(default_factory=lambda: os.environ.get("RECON_EMR_SERVERLESS_APP_ID") or None)
-    emr_execution_role_arn: str | None = field(
-        default_factory=lambda: os.environ.get("RECON_EMR_EXECUTION_ROLE_ARN") or None)
-    emr_cluster_id: str | None = field(default_factory=lambda: os.environ.get("RECON_EMR_CLUSTER_ID") or None)
-    glue_job_name: str | None = field(default_factory=lambda: os.environ.get("RECON_GLUE_JOB_NAME") or None)
-    code_uri: str | None = field(default_factory=lambda: os.environ.get("RECON_CODE_URI") or None)
-    entry_uri: str | None = field(default_factory=lambda: os.environ.get("RECON_ENTRY_URI") or None)
-    udf_jar_uri: str | None = field(default_factory=lambda: os.environ.get("RECON_UDF_JAR_URI") or None)
+    database_secret: str | None = field(default_factory=_optional("RECON_DATABASE_SECRET"))
+    emr_serverless_app_id: str | None = field(default_factory=_optional("RECON_EMR_SERVERLESS_APP_ID"))
+    emr_execution_role_arn: str | None = field(default_factory=_optional("RECON_EMR_EXECUTION_ROLE_ARN"))
+    emr_cluster_id: str | None = field(default_factory=_optional("RECON_EMR_CLUSTER_ID"))
+    glue_job_name: str | None = field(default_factory=_optional("RECON_GLUE_JOB_NAME"))
+    code_uri: str | None = field(default_factory=_optional("RECON_CODE_URI"))
+    entry_uri: str | None = field(default_factory=_optional("RECON_ENTRY_URI"))
+    udf_jar_uri: str | None = field(default_factory=_optional("RECON_UDF_JAR_URI"))
     aws_conn_id: str = field(default_factory=lambda: os.environ.get("RECON_AWS_CONN_ID", "aws_default"))
     remote_poll_seconds: int = field(default_factory=lambda: int(os.environ.get("RECON_REMOTE_POLL_SECONDS", "30")))
     remote_max_wait_minutes: int = field(
         default_factory=lambda: int(os.environ.get("RECON_REMOTE_MAX_WAIT_MINUTES", "360")))
     delta_symlink_manifests: bool = field(
         default_factory=lambda: os.environ.get("RECON_DELTA_SYMLINK_MANIFESTS", "false").lower() in ("1", "true", "yes"))
-    spectrum_glue_database: str | None = field(
-        default_factory=lambda: os.environ.get("RECON_SPECTRUM_GLUE_DATABASE") or None)
-    glue_database: str | None = field(default_factory=lambda: os.environ.get("RECON_GLUE_DATABASE") or None)
-    athena_workgroup: str | None = field(default_factory=lambda: os.environ.get("RECON_ATHENA_WORKGROUP") or None)
-    s3_conn_id: str | None = field(default_factory=lambda: os.environ.get("RECON_S3_CONN_ID") or None)
+    spectrum_glue_database: str | None = field(default_factory=_optional("RECON_SPECTRUM_GLUE_DATABASE"))
+    glue_database: str | None = field(default_factory=_optional("RECON_GLUE_DATABASE"))
+    athena_workgroup: str | None = field(default_factory=_optional("RECON_ATHENA_WORKGROUP"))
+    s3_conn_id: str | None = field(default_factory=_optional("RECON_S3_CONN_ID"))
     alert_conn_ids: tuple[str, ...] = field(default_factory=lambda: tuple(
         c.strip() for c in os.environ.get("RECON_ALERT_CONN_IDS", "").split(",") if c.strip()))
     webhook_host: str = field(default_factory=lambda: os.environ.get("RECON_WEBHOOK_HOST", "127.0.0.1"))
     webhook_port: int = field(default_factory=lambda: int(os.environ.get("RECON_WEBHOOK_PORT", "8090")))
-    actor: str | None = field(default_factory=lambda: os.environ.get("RECON_ACTOR") or None)
+    actor: str | None = field(default_factory=_optional("RECON_ACTOR"))
     reconcile_retries: int = field(default_factory=lambda: int(os.environ.get("RECON_RECONCILE_RETRIES", "2")))
     reconcile_retry_delay_seconds: float = field(
         default_factory=lambda: float(os.environ.get("RECON_RECONCILE_RETRY_DELAY_SECONDS", "300")))
