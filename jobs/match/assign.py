@@ -44,6 +44,37 @@ def assign(cands: DataFrame) -> tuple[DataFrame, DataFrame]:
     return accepted_all, ambiguous
 
 
+def unique_by_key(book: DataFrame, psp: DataFrame, keys: list[tuple[str, str]],
+                  forbidden: DataFrame | None = None) -> DataFrame:
+    """What ``unique_pairs`` accepts of the equi-join of ``book`` (``b_id``) and ``psp`` (``p_id``) on ``keys``
+    (pairs of column names: the book's, the PSP's), without the join. A record's candidates are the other
+    side's records with its key, so a book record has exactly one candidate when exactly one PSP record has
+    its key, and the other way round: the accepted pairs are the keys held by one record on each side, found
+    by one aggregate over both sides' keys (one shuffle of narrow rows; the join, computed once per side's
+    count and once for the pairs, shuffled and sorted both sides three times). A key with a null joins
+    nothing. ``forbidden`` (b_id, p_id): pairs a person unmatched, never accepted; the few keys that hold
+    one are decided the old way, by the join without the forbidden pairs and ``unique_pairs`` (a forbidden
+    pair's records may still pair with a third record of their key). Returns b_id, p_id and the key's
+    columns under the book's names."""
+    names = [b for b, _ in keys]
+    none = F.lit(None).cast("string")
+    b = book.select(*names, F.col("b_id").alias("_b"), none.alias("_p"))
+    p = psp.select(*[F.col(pk).alias(bk) for bk, pk in keys], none.alias("_b"), F.col("p_id").alias("_p"))
+    counted = (b.unionByName(p).dropna(subset=names).groupBy(*names)
+               .agg(F.count("_b").alias("_nb"), F.count("_p").alias("_np"), F.min("_b").alias("b_id"),
+                    F.min("_p").alias("p_id")))
+    pairs = counted.filter((F.col("_nb") == 1) & (F.col("_np") == 1)).select("b_id", "p_id", *names)
+    if forbidden is None:
+        return pairs
+    held = (forbidden.join(b.select(*names, F.col("_b").alias("b_id")), "b_id", "inner")
+            .join(p.select(*names, F.col("_p").alias("p_id")), ["p_id", *names], "inner")
+            .select(*names).distinct())          # a record can be in several forbidden pairs of one key
+    cond = [F.col(bk) == F.col(pk) for bk, pk in keys]
+    decided = (book.join(held, names, "left_semi").join(psp, cond, "inner").select("b_id", "p_id", *names)
+               .join(forbidden, ["b_id", "p_id"], "left_anti"))
+    return pairs.join(held, names, "left_anti").unionByName(unique_pairs(decided))
+
+
 def unique_pairs(pairs: DataFrame) -> DataFrame:
     """What ``assign`` accepts when every pair scores the same (the exact levels): the pairs whose two
     records each appear in no other pair. Candidates counted by two aggregates, no window, no checkpoint."""

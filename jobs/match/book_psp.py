@@ -92,18 +92,23 @@ def _remaining(df: DataFrame, taken: DataFrame, key: str) -> DataFrame:
     return df.join(taken.select(F.col("event_id").alias(key)).distinct(), key, "left_anti")
 
 
-def level1(book: DataFrame, psp: DataFrame) -> DataFrame:
-    cond = (F.col("b_ref") == F.col("p_ref")) & (F.col("b_kind") == F.col("p_kind"))
-    return (book.join(psp, cond, "inner")
-            .filter((F.col("b_currency") == F.col("p_currency")) & (F.col("b_amount") == F.col("p_amount")))
+L1_KEYS = [("b_ref", "p_ref"), ("b_kind", "p_kind"), ("b_currency", "p_currency"), ("b_amount", "p_amount")]
+L2_KEYS = [("b_mref", "p_mref"), ("b_kind", "p_kind"), ("b_currency", "p_currency"), ("b_amount", "p_amount")]
+
+
+def level1(book: DataFrame, psp: DataFrame, forbidden: DataFrame | None = None) -> DataFrame:
+    """The accepted L1 pairs: PSP id, kind, currency and amount equal, the only candidate of each other
+    (every exact pair scores 1, so the mutual-best assignment accepts exactly the pairs whose two records
+    have no other candidate, and a second round finds nothing new: counting per key suffices)."""
+    return (assign.unique_by_key(book, psp, L1_KEYS, forbidden)
             .select("b_id", "p_id", F.lit(Decimal(1)).alias("score"),
                     _evidence(1, ["psp_ref", "currency", "amount"]).alias("evidence")))
 
 
-def level2(book: DataFrame, psp: DataFrame) -> DataFrame:
-    cond = ((F.col("b_mref") == F.col("p_mref")) & (F.col("b_kind") == F.col("p_kind"))
-            & (F.col("b_currency") == F.col("p_currency")) & (F.col("b_amount") == F.col("p_amount")))
-    return (book.join(psp, cond, "inner")
+def level2(book: DataFrame, psp: DataFrame, forbidden: DataFrame | None = None) -> DataFrame:
+    """The accepted L2 pairs: normalised merchant reference, kind, currency and amount equal, the only
+    candidate of each other (as ``level1``)."""
+    return (assign.unique_by_key(book, psp, L2_KEYS, forbidden)
             .select("b_id", "p_id", F.lit(Decimal(1)).alias("score"),
                     _evidence(2, ["merchant_ref", "currency", "amount"],
                               {"book_ref": F.col("b_mref")}).alias("evidence")))
@@ -336,17 +341,15 @@ def match(items: DataFrame, rules: MatchRules, population: DataFrame | None = No
     psp = materialize(_side(items, "psp", "p", rules))
     members: list[DataFrame] = []
     flags: list[DataFrame] = []
-    for level, finder, name in ((1, lambda b, p: level1(b, p), "exact_psp_id"),
-                                (2, lambda b, p: level2(b, p), "merchant_reference"),
-                                (3, lambda b, p: level3(b, p, rules), "tolerance")):
+    for level, name in ((1, "exact_psp_id"), (2, "merchant_reference"), (3, "tolerance")):
         if level not in rules.levels:
             continue
-        if level < 3:
-            # every exact pair scores 1, so the mutual-best assignment accepts exactly the pairs whose two
-            # records have no other candidate (and a second round finds nothing new): counting suffices
-            accepted = assign.unique_pairs(_allowed(finder(book, psp), forbidden))
+        if level == 1:
+            accepted = level1(book, psp, forbidden)
+        elif level == 2:
+            accepted = level2(book, psp, forbidden)
         else:
-            accepted, ambiguous = assign.assign(_allowed(finder(book, psp), forbidden))
+            accepted, ambiguous = assign.assign(_allowed(level3(book, psp, rules), forbidden))
         # Only the matches found are checkpointed: the remaining sides then grow by one anti-join per level.
         found = materialize(_pairs_to_members(accepted, level, rules.rule_id(level, name), rules))
         members.append(found)

@@ -76,7 +76,9 @@ def run_match(spark: SparkSession, settings: Settings, cfg: TenantConfig, run_da
         written = lake.materialize(conform(matches, MATCH_SCHEMA))
         lake.replace_partition(spark, settings, "matches", written, tenant, run_date)
 
-        unmatched = items.join(written.select("event_id", "relation"), ["event_id", "relation"], "left_anti")
+        # computed once: the item status and the carried open items are both written from it
+        unmatched = lake.materialize(items.join(written.select("event_id", "relation"), ["event_id", "relation"],
+                                                "left_anti"))
         cal = BusinessCalendar(cfg.weekend, cfg.holidays)
         flags = bp.flags.unionByName(pb.flags)
         state = (status.compute(spark, unmatched, flags, open_payouts, rules, cal, run_date, items=items)

@@ -68,14 +68,17 @@ def events_of(spark: SparkSession, settings: Settings, tenant_id: str, rows: Dat
 
 
 def duplicates(events_upto: DataFrame, new: DataFrame) -> DataFrame:
-    """(event_id, original_event_id) for new events that repeat an earlier delivery: one aggregate per
-    natural key (the first delivery by ingest date, file name, record ordinal, and how many there are),
-    joined with the new events' keys; no window over the history."""
+    """(event_id, original_event_id) for new events that repeat an earlier delivery: the natural keys
+    delivered more than once (a count per key), then for those few keys the first delivery (by ingest
+    date, file name, record ordinal), joined with the new events' keys; no window over the history. The
+    count is a hash aggregate; the first delivery (a minimum of a struct with text, which Spark can only
+    aggregate by sorting) is taken over the repeated keys' records alone, not over every record."""
     first = F.struct("ingest_date", "file_name", "record_ordinal", "event_id")
-    repeated = (events_upto.select("event_id", dedupe_key().alias("_key"), first.alias("_first"))
-                .filter(F.col("_key").isNotNull())
-                .groupBy("_key").agg(F.min("_first").alias("_first"), F.count(F.lit(1)).alias("_n"))
-                .filter(F.col("_n") > 1)
+    keyed = (events_upto.select("event_id", dedupe_key().alias("_key"), first.alias("_first"))
+             .filter(F.col("_key").isNotNull()))
+    repeated_keys = keyed.groupBy("_key").agg(F.count(F.lit(1)).alias("_n")).filter(F.col("_n") > 1).select("_key")
+    repeated = (keyed.join(repeated_keys, "_key", "left_semi")
+                .groupBy("_key").agg(F.min("_first").alias("_first"))
                 .select("_key", F.col("_first.event_id").alias("original_event_id")))
     return (new.select("event_id", dedupe_key().alias("_key")).filter(F.col("_key").isNotNull())
             .join(repeated, "_key", "inner")

@@ -139,6 +139,38 @@ def test_forbidden_pairs_are_never_proposed_again(spark):
     assert groups(result) == {}
 
 
+def test_a_forbidden_pair_leaves_its_records_free_to_pair_with_another_of_their_key(spark):
+    forbidden = spark.createDataFrame([("b1", "p1")], "b_id string, p_id string")
+    result = run(spark, [book("b1", 1000, ref="ch_1"), psp("p1", 1000, ref="ch_1", fee=1),
+                         psp("p2", 1000, ref="ch_1", fee=2)], forbidden=forbidden)
+    assert groups(result) == {frozenset({"b1", "p2"}): (1, "default.L1.exact_psp_id")}
+
+
+def test_exact_levels_by_key_counts_accept_what_the_join_and_unique_pairs_accept(spark):
+    """``assign.unique_by_key`` (one aggregate over both sides' keys) against the definition it replaces: the
+    equi-join's pairs, less the forbidden ones, kept where both records have no other candidate. Random
+    sides over a small key domain (many ties, nulls), with and without forbidden pairs."""
+    from jobs.match.assign import unique_by_key, unique_pairs
+
+    rng = random.Random(11)
+    pick = lambda xs: rng.choice(xs)  # noqa: E731
+    def side(prefix, n):
+        return [(f"{prefix}{i}", pick(["r1", "r2", "r3", "r4", None]), pick(["payment", "refund"]),
+                 pick(["EUR", "USD"]), pick([100, 200, None])) for i in range(n)]
+    keys = [("b_ref", "p_ref"), ("b_kind", "p_kind"), ("b_currency", "p_currency"), ("b_amount", "p_amount")]
+    b = spark.createDataFrame(side("b", 60), "b_id string, b_ref string, b_kind string, b_currency string, b_amount long")
+    p = spark.createDataFrame(side("p", 60), "p_id string, p_ref string, p_kind string, p_currency string, p_amount long")
+    joined = b.join(p, [F.col(x) == F.col(y) for x, y in keys], "inner").select("b_id", "p_id")
+    candidates = sorted((r.b_id, r.p_id) for r in joined.collect())
+    assert len(candidates) > 20
+    for forbid in ([], rng.sample(candidates, 8)):
+        forbidden = spark.createDataFrame(forbid, "b_id string, p_id string") if forbid else None
+        allowed = joined if forbidden is None else joined.join(forbidden, ["b_id", "p_id"], "left_anti")
+        want = {(r.b_id, r.p_id) for r in unique_pairs(allowed).collect()}
+        got = {(r.b_id, r.p_id) for r in unique_by_key(b, p, keys, forbidden).collect()}
+        assert got == want and want
+
+
 def _payout_items(spark, bank_rows):
     rows = [psp("c1", 10000, ref="ch_1", payout="po_ABCDEF1", fee=300, relation="payout_bank"),
             psp("r1", -2000, ref="re_1", etype="refund", payout="po_ABCDEF1", relation="payout_bank"),
