@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from jobs import pipeline
     from jobs.settings import load_settings
 
-    settings = load_settings(lake=args.lake).with_(database_url=args.database_url)
+    settings = load_settings(lake=args.lake).with_(database_url=args.database_url, database_admin_url=None)
     day, tenant = args.business_date, args.tenant
     marks: list[tuple[str, float]] = [("imports", time.time())]
 

@@ -70,14 +70,12 @@ def publish_benchmark(lake: str, admin_url: str, rows: int = 1_000_000, tenant: 
     import psycopg
 
     from bench.run import drop_database, fresh_database
-    from jobs.settings import Settings
-    from jobs.store.migrate import migrate
 
     data, distinct = exception_rows(lake, rows)
     url = fresh_database(admin_url, "publish")
     try:
-        migrate(Settings(database_url=url))
         with psycopg.connect(url) as conn:
+            conn.execute("SELECT set_config('app.tenant_id', %s, false)", (tenant,))     # row-level security
             _tenant(conn, tenant)
             conn.commit()
             first = load(conn, data, tenant, business_date)

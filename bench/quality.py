@@ -21,7 +21,6 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -29,15 +28,11 @@ TARGETS = {"precision": 1.0, "recall": 0.995, "reason_accuracy": 0.98}
 
 
 def fresh_database(name: str) -> str:
-    from urllib.parse import urlparse, urlunparse
+    """A migrated database of its own (the application's URL)."""
+    from bench.run import admin_url
+    from bench.run import fresh_database as fresh
 
-    from jobs.settings import load_settings
-
-    admin = load_settings().require_database_url()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunparse(urlparse(admin)._replace(path=f"/{name}"))
+    return fresh(admin_url(), name)
 
 
 def shapes(landing: Path) -> dict[str, int]:

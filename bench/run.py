@@ -191,21 +191,36 @@ def _env(**extra) -> dict:
 
 # ---------------------------------------------------------------------------------------- PostgreSQL
 def admin_url() -> str:
-    if os.environ.get("RECON_DATABASE_URL"):
-        return os.environ["RECON_DATABASE_URL"]
+    """The server's owner (creates databases, migrates): ``RECON_DATABASE_ADMIN_URL``, else the project's server."""
+    if os.environ.get("RECON_DATABASE_ADMIN_URL"):
+        return os.environ["RECON_DATABASE_ADMIN_URL"]
     from jobs.localenv.postgres import LocalPostgres
 
     return LocalPostgres().start()
 
 
+def _app_url() -> str:
+    """The application's login on the same server (row-level security applies to it)."""
+    if os.environ.get("RECON_DATABASE_URL"):
+        return os.environ["RECON_DATABASE_URL"]
+    from jobs.localenv.postgres import LocalPostgres
+
+    return LocalPostgres().url_file.read_text().strip()
+
+
 def fresh_database(admin: str, label: str) -> str:
-    """A new empty database on the server of ``admin`` (dropped again by ``drop_database``)."""
+    """A new database on the server of ``admin``, migrated by its owner; the application's URL of it (dropped
+    again by ``drop_database``)."""
     import psycopg
+
+    from jobs.settings import Settings
+    from jobs.store.migrate import migrate
 
     name = f"bench_{label}_{secrets.token_hex(3)}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
+    migrate(Settings(database_admin_url=urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))))
+    return urlunsplit(urlsplit(_app_url())._replace(path=f"/{name}"))
 
 
 def drop_database(admin: str, url: str) -> None:

@@ -44,7 +44,7 @@ def export(settings: Settings, tenant_id: str, what: str, out: Path) -> int:
     if what == "files":
         from jobs.store.db import connect
 
-        with connect(settings) as conn:
+        with connect(settings, tenant_id) as conn:
             rows = conn.execute(
                 f"SELECT {', '.join(COLUMNS['files'])} FROM raw_file WHERE tenant_id = %s "
                 "ORDER BY received_date, file_name, sha256", (tenant_id,)).fetchall()

@@ -18,7 +18,7 @@ from typing import Any
 from jobs.landing import LandResult, files_for_date, land_directory
 from jobs.settings import Settings
 from jobs.store.db import connect
-from jobs.store.migrate import migrate
+from jobs.store.migrate import ensure_schema
 from jobs.tenants import TenantConfig, load_tenant, record_tenant
 
 log = logging.getLogger(__name__)
@@ -26,9 +26,9 @@ log = logging.getLogger(__name__)
 
 def prepare(settings: Settings, tenant_id: str) -> TenantConfig:
     """Schema up to date, tenant configuration loaded and recorded."""
-    migrate(settings)
+    ensure_schema(settings)
     cfg = load_tenant(settings, tenant_id)
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         record_tenant(conn, cfg)
     return cfg
 
@@ -47,7 +47,7 @@ class RunContext:
 def mark_started(ctx: RunContext) -> None:
     """``recon_run`` says running from the start of any stage. A new run id starts the clock and clears the
     previous run's summary (its figures are not this run's); a retry within the run clears only the error."""
-    with connect(ctx.settings) as conn:
+    with connect(ctx.settings, ctx.tenant_id) as conn:
         conn.execute(
             "INSERT INTO recon_run (tenant_id, business_date, run_id, status) VALUES (%s, %s, %s, 'running') "
             "ON CONFLICT (tenant_id, business_date) DO UPDATE SET status = 'running', finished_at = NULL, "
@@ -60,7 +60,7 @@ def mark_started(ctx: RunContext) -> None:
 def mark_failed(ctx: RunContext, stage: str, error: BaseException) -> None:
     """``recon_run`` says failed, with the stage and the error (one line)."""
     text = f"{type(error).__name__}: {error}"
-    with connect(ctx.settings) as conn:
+    with connect(ctx.settings, ctx.tenant_id) as conn:
         conn.execute("UPDATE recon_run SET status = 'failed', finished_at = now(), run_id = %s, summary = "
                      "coalesce(summary, '{}'::jsonb) || jsonb_build_object('error', %s::text, 'failed_stage', %s::text) "
                      "WHERE tenant_id = %s AND business_date = %s",
@@ -70,14 +70,14 @@ def mark_failed(ctx: RunContext, stage: str, error: BaseException) -> None:
 def mark_succeeded_after_publish(ctx: RunContext) -> None:
     """A stage after publish (the ERP export) that succeeded leaves the run succeeded again (publish recorded the
     summary and set succeeded; this stage's start set running)."""
-    with connect(ctx.settings) as conn:
+    with connect(ctx.settings, ctx.tenant_id) as conn:
         conn.execute("UPDATE recon_run SET status = 'succeeded', finished_at = now() WHERE tenant_id = %s AND "
                      "business_date = %s AND run_id = %s AND summary IS NOT NULL",
                      (ctx.tenant_id, ctx.business_date, ctx.run_id))
 
 
 def stage_land(settings: Settings, tenant_id: str, business_date: date, landing: Path) -> list[LandResult]:
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         return land_directory(settings, conn, tenant_id, business_date, landing)
 
 
@@ -85,10 +85,10 @@ def stage_parse(spark, settings: Settings, tenant_id: str, business_date: date) 
     from jobs.privacy import tenant_salt
     from jobs.stages.parse import parse_files
 
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         files = files_for_date(conn, tenant_id, business_date)
     summaries = parse_files(spark, settings, tenant_id, business_date, files, tenant_salt(settings, tenant_id))
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         for s in summaries:
             conn.execute(
                 "UPDATE raw_file SET records_read = %s, records_loaded = %s, records_quarantined = %s, "

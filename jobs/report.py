@@ -13,7 +13,7 @@ LEVEL_NAMES = {"L0": "manual", "L1": "exact PSP id", "L2": "merchant reference",
 
 
 def load_run(settings: Settings, tenant_id: str, business_date: date) -> dict | None:
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         return conn.execute(sql("run_summary"), {"tenant_id": tenant_id, "business_date": business_date}).fetchone()
 
 

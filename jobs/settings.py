@@ -5,7 +5,8 @@ Resolution order for each setting: explicit argument > environment variable > pr
 | setting            | environment variable      | default (laptop / CI)                    |
 |--------------------|---------------------------|------------------------------------------|
 | lake location      | RECON_LAKE                | <repo>/.local/lake  (``s3://bucket/prefix`` in production) |
-| operational DB     | RECON_DATABASE_URL        | the URL in <repo>/.local/pg/url (throwaway server) |
+| operational DB     | RECON_DATABASE_URL        | the URL in <repo>/.local/pg/url (throwaway server): the application's login, a member of ``recon_app`` (row-level security applies; a superuser or BYPASSRLS login is refused) |
+| DB migrations      | RECON_DATABASE_ADMIN_URL  | the URL in <repo>/.local/pg/admin_url when RECON_DATABASE_URL is unset too: the tables' owner, for migrations only (without it a process checks that the schema is current) |
 | Spark runtime      | RECON_SPARK_MODE          | ``local``; also ``emr_serverless``, ``emr``, ``glue`` |
 | Spark jars         | RECON_JARS_DIR            | <repo>/.local/jars                      |
 | tenant config      | RECON_TENANT_CONFIG_DIR   | jobs/conf/tenants (package data)         |
@@ -65,9 +66,17 @@ def _optional(name: str):
     return lambda: os.environ.get(name) or None
 
 
-def _database_url_from_local_server() -> str | None:
-    url_file = LOCAL_DIR / "pg" / "url"
+def _database_url_from_local_server(name: str = "url") -> str | None:
+    url_file = LOCAL_DIR / "pg" / name
     return url_file.read_text().strip() if url_file.exists() else None
+
+
+def _database_admin_url() -> str | None:
+    """The owner's URL: ``RECON_DATABASE_ADMIN_URL``; the project's own server's only when the application's URL is
+    its too (a worker given only ``RECON_DATABASE_URL`` does not migrate: it checks the schema)."""
+    if os.environ.get("RECON_DATABASE_ADMIN_URL"):
+        return os.environ["RECON_DATABASE_ADMIN_URL"]
+    return None if os.environ.get("RECON_DATABASE_URL") else _database_url_from_local_server("admin_url")
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,7 @@ class Settings:
     database_url: str | None = field(
         default_factory=lambda: os.environ.get("RECON_DATABASE_URL") or _database_url_from_local_server()
     )
+    database_admin_url: str | None = field(default_factory=lambda: _database_admin_url())
     spark_mode: str = field(default_factory=lambda: os.environ.get("RECON_SPARK_MODE", "local"))
     jars_dir: Path = field(default_factory=lambda: Path(os.environ.get("RECON_JARS_DIR", LOCAL_DIR / "jars")))
     tenant_config_dir: Path = field(
@@ -141,6 +151,14 @@ class Settings:
         raise ConfigurationError(
             "no PostgreSQL configured: set RECON_DATABASE_URL (or RECON_DATABASE_SECRET), or start the project's "
             "own server with `make pg` (python3 -m jobs.localenv.postgres start)"
+        )
+
+    def require_database_admin_url(self) -> str:
+        if self.database_admin_url:
+            return self.database_admin_url
+        raise ConfigurationError(
+            "no database owner configured for migrations: set RECON_DATABASE_ADMIN_URL (the role that owns the tables; "
+            "the application's RECON_DATABASE_URL may not create them), or start the project's own server with `make pg`"
         )
 
     @property

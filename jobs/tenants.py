@@ -94,7 +94,7 @@ def load_recorded_tenant(settings: Settings, tenant_id: str) -> TenantConfig:
     the one the Airflow worker that submitted it recorded from its configuration folder."""
     from jobs.store.db import connect
 
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         row = conn.execute("SELECT config FROM tenant WHERE tenant_id = %s", (tenant_id,)).fetchone()
     if row is None or not row["config"]:
         raise ConfigurationError(f"tenant {tenant_id!r} has no configuration recorded in the database (the DAG's "

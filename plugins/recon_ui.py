@@ -31,10 +31,13 @@ PAGE_LIMIT = 500
 
 
 def _query(name: str, **params) -> list[dict]:
+    """One tenant's rows under row-level security as that tenant; every tenant's (no tenant given) through the
+    read-only cross-tenant role."""
     from jobs.settings import load_settings
-    from jobs.store.db import connect, sql
+    from jobs.store.db import connect, connect_platform, sql
 
-    with connect(load_settings()) as conn:
+    tenant = params.get("tenant_id")
+    with connect(load_settings(), tenant) if tenant else connect_platform(load_settings()) as conn:
         return conn.execute(sql(name), params).fetchall()
 
 

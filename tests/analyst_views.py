@@ -48,7 +48,7 @@ def rows(con, sql: str) -> list[dict]:
 
 def assert_views_agree(settings, tenant: str, day: date) -> None:
     """Every view over ``settings``' lake agrees with the run of ``day`` (the last day run) for ``tenant``."""
-    with connect(settings) as conn:
+    with connect(settings, tenant) as conn:
         metrics = defaultdict(dict)
         for r in conn.execute("SELECT metric, dimension, value FROM run_metric WHERE tenant_id = %s AND "
                               "business_date = %s", (tenant, day)).fetchall():

@@ -33,6 +33,35 @@ def _with_db(url: str, name: str) -> str:
     return urlunparse(parts._replace(path=f"/{name}"))
 
 
+def _server_urls() -> tuple[str, str]:
+    """(owner, application) URLs of the test server: ``RECON_DATABASE_ADMIN_URL`` and ``RECON_DATABASE_URL``, else
+    the project's own server (``make pg``): its superuser, and ``recon_app``, subject to row-level security."""
+    if os.environ.get("RECON_DATABASE_ADMIN_URL") and os.environ.get("RECON_DATABASE_URL"):
+        return os.environ["RECON_DATABASE_ADMIN_URL"], os.environ["RECON_DATABASE_URL"]
+    from jobs.localenv.postgres import LocalPostgres
+
+    local = LocalPostgres()
+    admin = local.start()
+    return admin, local.url_file.read_text().strip()
+
+
+@dataclass(frozen=True)
+class TestDatabase:
+    __test__ = False
+    """A database of the tests: its owner's URL (create, migrate, clone) and the application's (what the code
+    under test connects with: row-level security applies)."""
+    admin_url: str
+    url: str
+
+    def named(self, name: str) -> "TestDatabase":
+        return TestDatabase(_with_db(self.admin_url, name), _with_db(self.url, name))
+
+    def settings(self, **kw):
+        from jobs.settings import Settings
+
+        return Settings(database_url=self.url, database_admin_url=self.admin_url, **kw)
+
+
 @pytest.hookimpl(tryfirst=True)           # before xdist's worker reads the groups
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup --no-loadscope-reorder``) a test file is one unit of work, so
@@ -85,31 +114,35 @@ def pytest_xdist_node_collection_finished(node, ids):
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
-    """A database of its own for this session, dropped at the end."""
+def test_database() -> TestDatabase:
+    """A database of its own for this session, dropped at the end (``RECON_TEST_DATABASE_URL`` with
+    ``RECON_TEST_DATABASE_ADMIN_URL``: an existing one)."""
     if os.environ.get("RECON_TEST_DATABASE_URL"):
-        yield os.environ["RECON_TEST_DATABASE_URL"]
+        yield TestDatabase(os.environ["RECON_TEST_DATABASE_ADMIN_URL"], os.environ["RECON_TEST_DATABASE_URL"])
         return
     import psycopg
 
-    from jobs.localenv.postgres import LocalPostgres
-
-    admin_url = os.environ.get("RECON_DATABASE_URL") or LocalPostgres().start()
+    admin_url, app_url = _server_urls()
     name = f"recon_test_{secrets.token_hex(4)}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield _with_db(admin_url, name)
+    yield TestDatabase(admin_url, app_url).named(name)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
-def migrated_db(database_url):
-    from jobs.settings import Settings
+def migrated_database(test_database) -> TestDatabase:
     from jobs.store.migrate import migrate
 
-    migrate(Settings(database_url=database_url))
-    return database_url
+    migrate(test_database.settings())
+    return test_database
+
+
+@pytest.fixture(scope="session")
+def migrated_db(migrated_database) -> str:
+    """The application's URL of the session's migrated database."""
+    return migrated_database.url
 
 
 @pytest.fixture
@@ -140,12 +173,10 @@ def write_tenant_config(folder: Path, tenant: str, **overrides) -> Path:
 
 
 @pytest.fixture
-def settings(lake, migrated_db, tenant_id, tmp_path):
+def settings(lake, migrated_database, tenant_id, tmp_path):
     """Settings for one test: its own lake folder and tenant, the session's migrated database."""
-    from jobs.settings import Settings
-
     write_tenant_config(tmp_path / "tenants", tenant_id)
-    return Settings(lake=lake, database_url=migrated_db, tenant_config_dir=tmp_path / "tenants")
+    return migrated_database.settings(lake=lake, tenant_config_dir=tmp_path / "tenants")
 
 
 _SPARK: dict = {}
@@ -267,7 +298,7 @@ class SliceDay:
 
 
 @pytest.fixture(scope="session")
-def _slice_day_template(tmp_path_factory, database_url, spark_session, spark_lake):
+def _slice_day_template(tmp_path_factory, test_database, spark_session, spark_lake):
     """``tests/data/slice`` through ``run_all`` for its business day (2026-11-20), once per worker, into a lake
     folder and a database of its own: the state every ``slice_day`` copy starts from. None when the test
     database's role may not create databases (``RECON_TEST_DATABASE_URL``): each test then runs the day."""
@@ -275,11 +306,10 @@ def _slice_day_template(tmp_path_factory, database_url, spark_session, spark_lak
 
     from jobs import lake
     from jobs.pipeline import run_all
-    from jobs.settings import Settings
 
     name = f"recon_slice_{secrets.token_hex(4)}"
     try:
-        with psycopg.connect(database_url, autocommit=True) as conn:
+        with psycopg.connect(test_database.admin_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.errors.InsufficientPrivilege:
         yield None
@@ -287,19 +317,18 @@ def _slice_day_template(tmp_path_factory, database_url, spark_session, spark_lak
     root = tmp_path_factory.mktemp("slice_day")
     tenant = f"t{secrets.token_hex(4)}"
     write_tenant_config(root / "tenants", tenant)
-    settings = Settings(lake=str(root / "lake"), database_url=_with_db(database_url, name),
-                        tenant_config_dir=root / "tenants")
+    settings = test_database.named(name).settings(lake=str(root / "lake"), tenant_config_dir=root / "tenants")
     try:
         with lake.small_data():
             summary = run_all(settings, tenant, SLICE_DAY, DATA / "slice", "slice-day", spark=_live_spark(spark_lake))
         yield SliceDay(settings, tenant, summary)
     finally:                                      # also when the day's run fails: no database left behind
-        with psycopg.connect(database_url, autocommit=True) as conn:
+        with psycopg.connect(test_database.admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
-def slice_day(_slice_day_template, database_url, spark, tmp_path) -> SliceDay:
+def slice_day(_slice_day_template, migrated_database, spark, tmp_path) -> SliceDay:
     """The slice's day as ``run_all`` left it, a copy for this test: the template's database cloned
     (``CREATE DATABASE ... TEMPLATE``), its lake folder and tenant configuration copied, and the stored
     locations of raw files (the ``*uri`` columns) moved to the copy's lake. Tests may run later days, rerun
@@ -309,25 +338,23 @@ def slice_day(_slice_day_template, database_url, spark, tmp_path) -> SliceDay:
     import psycopg
 
     from jobs.pipeline import run_all
-    from jobs.settings import Settings
 
     template = _slice_day_template
     if template is None:
         tenant = f"t{secrets.token_hex(4)}"
         write_tenant_config(tmp_path / "tenants", tenant)
-        settings = Settings(lake=str(tmp_path / "slice_lake"), database_url=database_url,
-                            tenant_config_dir=tmp_path / "tenants")
+        settings = migrated_database.settings(lake=str(tmp_path / "slice_lake"), tenant_config_dir=tmp_path / "tenants")
         yield SliceDay(settings, tenant, run_all(settings, tenant, SLICE_DAY, DATA / "slice", "slice-day", spark=spark))
         return
     name = f"recon_copy_{secrets.token_hex(4)}"
     source = urlparse(template.settings.database_url).path.lstrip("/")
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(migrated_database.admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
     shutil.copytree(template.settings.lake, tmp_path / "slice_lake")
     shutil.copytree(template.settings.tenant_config_dir, tmp_path / "tenants")
-    settings = Settings(lake=str(tmp_path / "slice_lake"), database_url=_with_db(database_url, name),
-                        tenant_config_dir=tmp_path / "tenants")
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+    settings = migrated_database.named(name).settings(lake=str(tmp_path / "slice_lake"),
+                                                      tenant_config_dir=tmp_path / "tenants")
+    with psycopg.connect(settings.database_admin_url, autocommit=True) as conn:
         columns = conn.execute("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = "
                                "'public' AND data_type = 'text' AND column_name LIKE '%%uri'").fetchall()
         for table, column in columns:
@@ -335,5 +362,5 @@ def slice_day(_slice_day_template, database_url, spark, tmp_path) -> SliceDay:
                          f'WHERE starts_with("{column}", %s)',
                          (settings.lake, template.settings.lake, template.settings.lake))
     yield SliceDay(settings, template.tenant_id, copy.deepcopy(template.summary))
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(migrated_database.admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

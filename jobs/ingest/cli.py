@@ -95,17 +95,17 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from jobs.store.db import connect
+    from jobs.store.db import connect, connect_platform
 
     if args.command == "webhooks":
         from jobs.ingest.webhooks.receiver import serve
-        from jobs.store.migrate import migrate
+        from jobs.store.migrate import ensure_schema
 
-        migrate(settings)
+        ensure_schema(settings)
         serve(args.host or settings.webhook_host, args.port or settings.webhook_port, settings.require_database_url())
         return 0
     if args.command == "alerts":
-        with connect(settings) as db:
+        with connect(settings, args.tenant) if args.tenant else connect_platform(settings) as db:
             rows = db.execute(
                 "SELECT alert_id, tenant_id, connector_id, kind, severity, raised_at, resolved_at, delivered_via, "
                 "delivery_errors, message FROM alert WHERE (%s::text IS NULL OR tenant_id = %s) "
@@ -123,15 +123,15 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 def _connector(args: argparse.Namespace, settings: Settings) -> int:
     from jobs.ingest import config as cfg
-    from jobs.store.db import connect
-    from jobs.store.migrate import migrate
+    from jobs.store.db import connect, connect_platform
+    from jobs.store.migrate import ensure_schema
 
-    migrate(settings)
+    ensure_schema(settings)
     if args.action == "add":
         from jobs.pipeline import prepare
 
         prepare(settings, args.tenant)     # records the tenant (from its YAML) if it is new
-    with connect(settings) as db:
+    with connect(settings, args.tenant) if args.tenant else connect_platform(settings) as db:
         if args.action == "add":
             c = cfg.add_connector(db, args.tenant, args.connector_id, args.kind, load_config(args.config), args.actor,
                                   args.note, enabled=not args.disabled)

@@ -20,8 +20,8 @@ from jobs.ingest.errors import PERMANENT_ERRORS, ConnectorConfigError, Connector
 from jobs.ingest.runs import IngestResult, deliveries_on, fail_run, finish_run, start_run
 from jobs.ingest.window import RunWindow, delivery_deadline, is_due
 from jobs.settings import Settings, load_settings
-from jobs.store.db import connect
-from jobs.store.migrate import migrate
+from jobs.store.db import connect, connect_platform
+from jobs.store.migrate import ensure_schema
 
 log = logging.getLogger(__name__)
 RUNNERS = {
@@ -40,8 +40,8 @@ def runner_for(kind: str) -> Callable:
 def plan(window: RunWindow, tenant_id: str | None = None, connector_id: str | None = None,
          settings: Settings | None = None) -> dict[str, list[dict]]:
     settings = settings or load_settings()
-    migrate(settings)
-    with connect(settings) as db:
+    ensure_schema(settings)
+    with connect(settings, tenant_id) if tenant_id else connect_platform(settings) as db:     # every tenant's
         connectors = list_connectors(db, tenant_id, enabled_only=True)
     if connector_id:
         connectors = [c for c in connectors if c.connector_id == connector_id]
@@ -60,7 +60,7 @@ def run_connector(spec: dict, window: RunWindow, try_number: int = 1, last_try: 
                   settings: Settings | None = None) -> dict:
     """Run one connector (at the version the plan saw). Raises ConnectorError with a clear message."""
     settings = settings or load_settings()
-    with connect(settings) as db:
+    with connect(settings, spec["tenant_id"]) as db:
         c = get_connector(db, spec["tenant_id"], spec["connector_id"], version=int(spec["version"]))
         run_pk = start_run(db, c, window, try_number)
         result = IngestResult()
@@ -93,7 +93,7 @@ def check_delivery(spec: dict, window: RunWindow, settings: Settings | None = No
     if deadline is None or window.end < deadline:
         return {"connector": c.label, "status": "not yet due", "deadline": deadline and deadline.isoformat()}
     _, min_files, _ = window_of(c)
-    with connect(settings) as db:
+    with connect(settings, c.tenant_id) as db:
         delivered = deliveries_on(db, c, day)
         if delivered >= min_files:
             resolve_alerts(db, c.tenant_id, c.connector_id, "file_late", f"file_late:{c.label}:{day}")
@@ -111,8 +111,12 @@ def redetect(tenants: list[str], window: RunWindow, settings: Settings | None = 
     from jobs.landing import redetect_unknown
 
     settings = settings or load_settings()
+    found = 0
     with connect(settings) as db:
-        return sum(redetect_unknown(settings, db, t, window.received_date) for t in tenants)
+        for t in tenants:
+            db.use_tenant(t)
+            found += redetect_unknown(settings, db, t, window.received_date)
+    return found
 
 
 # --- Airflow glue: context in, clear failures out (imported only inside tasks) --------------------

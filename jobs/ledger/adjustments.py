@@ -56,7 +56,7 @@ def propose(settings: Settings, tenant_id: str, effective_date: date, debit_key:
         raise AdjustmentError(str(exc)) from None
     if minor <= 0:
         raise AdjustmentError("the amount must be positive (swap debit and credit for the other direction)")
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         row = conn.execute(
             "INSERT INTO ledger_adjustment (tenant_id, effective_date, debit_key, credit_key, psp, amount_minor, "
             "currency, event_id, record, reason, proposed_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
@@ -71,7 +71,7 @@ def propose(settings: Settings, tenant_id: str, effective_date: date, debit_key:
 def approve(settings: Settings, tenant_id: str, adjustment_id: int, actor: str, business_date: date | None = None) -> date:
     """Approve; returns the post date. The approver must not be the proposer. ``business_date``: the
     business date of the approval (default: the database's current date, when the person approves)."""
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         if business_date is None:
             business_date = conn.execute("SELECT current_date AS d").fetchone()["d"]
         row = conn.execute("SELECT proposed_by, approved_by, effective_date FROM ledger_adjustment WHERE tenant_id = %s "
@@ -91,7 +91,7 @@ def approve(settings: Settings, tenant_id: str, adjustment_id: int, actor: str, 
 
 
 def approved_for(settings: Settings, tenant_id: str, post_date: date) -> list[Adjustment]:
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         rows = conn.execute(
             "SELECT adjustment_id, debit_key, credit_key, psp, amount_minor, currency, event_id, record, reason "
             "FROM ledger_adjustment WHERE tenant_id = %s AND post_date = %s ORDER BY adjustment_id",
@@ -101,14 +101,14 @@ def approved_for(settings: Settings, tenant_id: str, post_date: date) -> list[Ad
 
 def cleared_event_ids(settings: Settings, tenant_id: str, up_to: date) -> list[str]:
     """Records whose exceptions approved adjustments posted on or before ``up_to`` settle."""
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         rows = conn.execute("SELECT DISTINCT event_id FROM ledger_adjustment WHERE tenant_id = %s AND event_id IS NOT "
                             "NULL AND post_date <= %s", (tenant_id, up_to)).fetchall()
     return sorted(r["event_id"] for r in rows)
 
 
 def list_adjustments(settings: Settings, tenant_id: str) -> list[dict]:
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         return conn.execute("SELECT * FROM ledger_adjustment WHERE tenant_id = %s ORDER BY adjustment_id",
                             (tenant_id,)).fetchall()
 

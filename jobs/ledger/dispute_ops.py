@@ -27,7 +27,7 @@ def add_evidence(settings: Settings, tenant: str, dispute_id: int, s3_key: str, 
         raise DisputeTransitionError(f"evidence needs an object key without spaces, got {s3_key!r}")
     if not actor.strip():
         raise DisputeTransitionError("evidence needs the person who adds it (--by)")
-    with connect(settings) as conn:
+    with connect(settings, tenant) as conn:
         d = _get(conn, tenant, dispute_id)
         if d["state"] not in ("received", "evidence_due"):
             raise DisputeTransitionError(f"dispute #{dispute_id} is {d['state']}: evidence can be added while it is "
@@ -48,7 +48,7 @@ def transition(settings: Settings, tenant: str, dispute_id: int, action: str, ac
         raise DisputeTransitionError(f"unknown operator action {action!r}")
     if not actor.strip():
         raise DisputeTransitionError(f"{action} needs the person who does it (--by)")
-    with connect(settings) as conn:
+    with connect(settings, tenant) as conn:
         d = _get(conn, tenant, dispute_id)
         to = next_state(d["state"], action)
         if action == "submit":
@@ -63,7 +63,7 @@ def transition(settings: Settings, tenant: str, dispute_id: int, action: str, ac
 
 def acknowledge(settings: Settings, tenant: str, dispute_event_id: int, actor: str, note: str) -> None:
     """Close the exception a refused transition raised (the record stays, marked acknowledged)."""
-    with connect(settings) as conn:
+    with connect(settings, tenant) as conn:
         row = conn.execute("UPDATE dispute_event SET acknowledged_by = %s, acknowledged_at = now() WHERE tenant_id = %s "
                            "AND dispute_event_id = %s AND outcome = 'refused' AND acknowledged_at IS NULL "
                            "RETURNING dispute_id", (actor, tenant, dispute_event_id)).fetchone()
@@ -75,13 +75,13 @@ def acknowledge(settings: Settings, tenant: str, dispute_event_id: int, actor: s
 
 
 def list_disputes(settings: Settings, tenant: str, state: str | None = None) -> list[dict]:
-    with connect(settings) as conn:
+    with connect(settings, tenant) as conn:
         return conn.execute("SELECT * FROM dispute WHERE tenant_id = %s AND (%s::text IS NULL OR state = %s) "
                             "ORDER BY dispute_id", (tenant, state, state)).fetchall()
 
 
 def show(settings: Settings, tenant: str, dispute_id: int) -> dict:
-    with connect(settings) as conn:
+    with connect(settings, tenant) as conn:
         d = conn.execute("SELECT * FROM dispute WHERE tenant_id = %s AND dispute_id = %s", (tenant, dispute_id)).fetchone()
         if d is None:
             raise DisputeTransitionError(f"tenant {tenant}: no dispute #{dispute_id}")
@@ -94,6 +94,6 @@ def show(settings: Settings, tenant: str, dispute_id: int) -> dict:
 
 def refused(settings: Settings, tenant: str) -> list[dict]:
     """Refused transitions not yet acknowledged (open DISPUTE_TRANSITION exceptions)."""
-    with connect(settings) as conn:
+    with connect(settings, tenant) as conn:
         return conn.execute("SELECT * FROM dispute_event WHERE tenant_id = %s AND outcome = 'refused' AND "
                             "acknowledged_at IS NULL ORDER BY dispute_event_id", (tenant,)).fetchall()

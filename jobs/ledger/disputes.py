@@ -158,7 +158,7 @@ def sync(settings: Settings, cfg: TenantConfig, business_date: date, events: lis
     counts: dict[str, int] = {}
     ordered = sorted(events, key=lambda e: (e.get("booked_at") is None, e.get("booked_at"), e["file_name"],
                                             e["record_ordinal"]))
-    with connect(settings) as conn:
+    with connect(settings, cfg.tenant_id) as conn:
         for ev in ordered:
             outcome = apply_psp_event(conn, cfg, ev, business_date)
             counts[outcome] = counts.get(outcome, 0) + 1

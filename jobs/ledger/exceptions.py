@@ -35,7 +35,7 @@ def fee_exceptions(spark: SparkSession, settings: Settings, tenant: str, run_dat
 
 def dispute_exception_records(settings: Settings, tenant: str) -> list[tuple[str, int, str]]:
     """(file_name, record_ordinal, 'DISPUTE_TRANSITION') of the open refused transitions."""
-    with connect(settings) as conn:
+    with connect(settings, tenant) as conn:
         rows = conn.execute("SELECT DISTINCT file_name, record_ordinal FROM dispute_event WHERE tenant_id = %s AND "
                             "outcome = 'refused' AND acknowledged_at IS NULL AND file_name IS NOT NULL",
                             (tenant,)).fetchall()

@@ -43,7 +43,7 @@ class Period:
 
 
 def closed_periods(settings: Settings, tenant_id: str) -> list[Period]:
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         rows = conn.execute("SELECT period, period_start, period_end FROM ledger_period WHERE tenant_id = %s "
                             "AND status = 'closed' ORDER BY period_start", (tenant_id,)).fetchall()
     return [Period(r["period"], r["period_start"], r["period_end"]) for r in rows]
@@ -74,7 +74,7 @@ def set_status(settings: Settings, tenant_id: str, label: str, status: str, acto
         raise PeriodError("closing or reopening a period needs the person who does it (--by)")
     if status == "open" and not (reason or "").strip():
         raise PeriodError("reopening a closed period needs a reason")
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         current = conn.execute("SELECT status FROM ledger_period WHERE tenant_id = %s AND period = %s",
                                (tenant_id, label)).fetchone()
         if status == "open" and (current is None or current["status"] != "closed"):
@@ -98,6 +98,6 @@ def set_status(settings: Settings, tenant_id: str, label: str, status: str, acto
 
 
 def list_periods(settings: Settings, tenant_id: str) -> list[dict]:
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         return conn.execute("SELECT period, status, changed_by, changed_at, reason FROM ledger_period "
                             "WHERE tenant_id = %s ORDER BY period_start", (tenant_id,)).fetchall()

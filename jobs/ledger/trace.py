@@ -77,7 +77,7 @@ def trace(spark: SparkSession, settings: Settings, tenant: str, record: tuple[st
                              | F.col("restates_journal_id").isin(payout_ids) | F.arrays_overlap(
         F.coalesce("source_event_ids", F.array().cast("array<string>")), F.array(*[F.lit(i) for i in psp_ids or [""]])))
     lines = _rows(related.orderBy("posting_date", "journal_id", "entry_no"), JOURNAL_FIELDS)
-    with connect(settings) as conn:
+    with connect(settings, tenant) as conn:
         disputes = conn.execute("SELECT dispute_id, psp, payment_ref, state, cycle, due_date FROM dispute WHERE "
                                 "tenant_id = %s AND payment_ref = ANY(%s)", (tenant, refs)).fetchall()
 

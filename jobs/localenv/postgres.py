@@ -2,8 +2,11 @@
 
 ``python3 -m jobs.localenv.postgres start`` installs the server from Debian's packages when the machine
 has none, creates a cluster under ``.local/pg`` (git-ignored), starts it on 127.0.0.1 on a free port and
-writes its URL to ``.local/pg/url``. ``jobs.settings`` reads that file when ``RECON_DATABASE_URL`` is
-not set. Running ``start`` again reuses the cluster; ``stop`` stops it; ``url`` prints the URL.
+writes two URLs: ``.local/pg/url``, the application's login ``recon_app`` (no superuser, no BYPASSRLS:
+row-level security applies to it), and ``.local/pg/admin_url``, the cluster's superuser ``recon``, which
+creates databases and runs the migrations. ``jobs.settings`` reads them when ``RECON_DATABASE_URL`` /
+``RECON_DATABASE_ADMIN_URL`` are not set. Running ``start`` again reuses the cluster; ``stop`` stops it;
+``url`` prints the application's URL.
 
 As root, PostgreSQL refuses to run, so the cluster is owned by and run as the ``postgres`` OS user
 (created by the Debian package).
@@ -24,6 +27,7 @@ from pathlib import Path
 
 DB_NAME = "recon"
 DB_USER = "recon"
+APP_ROLE = "recon_app"           # the role of sql/migrations/V006__row_level_security.sql, here with a login
 RUN_AS = "postgres"
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / ".local" / "pg"
 
@@ -104,6 +108,10 @@ class LocalPostgres:
         return self.base / "url"
 
     @property
+    def admin_url_file(self) -> Path:
+        return self.base / "admin_url"
+
+    @property
     def log_file(self) -> Path:
         return self.base / "postgres.log"
 
@@ -125,12 +133,20 @@ class LocalPostgres:
     def _write_state(self, state: dict) -> None:
         self.state_file.write_text(json.dumps(state, indent=2))
         self.state_file.chmod(0o600)
-        self.url_file.write_text(self.url(state) + "\n")
+        self.url_file.write_text(self.app_url(state) + "\n")
         self.url_file.chmod(0o600)
+        self.admin_url_file.write_text(self.url(state) + "\n")
+        self.admin_url_file.chmod(0o600)
 
     @staticmethod
     def url(state: dict) -> str:
+        """The superuser's URL: databases, migrations."""
         return f"postgresql://{DB_USER}:{state['password']}@127.0.0.1:{state['port']}/{DB_NAME}"
+
+    @staticmethod
+    def app_url(state: dict) -> str:
+        """The application's URL (``recon_app``)."""
+        return f"postgresql://{APP_ROLE}:{state['app_password']}@127.0.0.1:{state['port']}/{DB_NAME}"
 
     # -- lifecycle -------------------------------------------------------------------------------
     def is_running(self) -> bool:
@@ -161,11 +177,16 @@ class LocalPostgres:
     def start(self) -> str:
         """Start (initialising and installing first where needed) and return the database URL."""
         state = self._state()
-        if state and self.data_dir.exists() and self.is_running():
+        if state and self.data_dir.exists() and self.is_running() and state.get("app_password"):
             return self.url(state)
         if not state or not self.data_dir.exists():
             shutil.rmtree(self.base, ignore_errors=True)
             state = self.init(find_bindir() or install_server())
+        state.setdefault("app_password", secrets.token_urlsafe(18))
+        if self.is_running():
+            self._write_state(state)
+            self._ensure_database(Path(state["bindir"]), state)
+            return self.url(state)
         if not port_is_free(state["port"]):
             state["port"] = free_port()
         self._write_state(state)
@@ -191,6 +212,12 @@ class LocalPostgres:
                                 capture_output=True, text=True, env=env, check=True).stdout.strip()
         if exists != "1":
             subprocess.run([*psql, "-c", f'CREATE DATABASE "{DB_NAME}"'], capture_output=True, text=True, env=env, check=True)
+        # the application's login: no superuser, no BYPASSRLS (the migration grants it its rights)
+        subprocess.run([*psql, "-c", (
+            f"DO $$ BEGIN CREATE ROLE {APP_ROLE} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE; "
+            "EXCEPTION WHEN duplicate_object THEN NULL; END $$; "
+            f"ALTER ROLE {APP_ROLE} LOGIN PASSWORD '{state['app_password']}'")],
+            capture_output=True, text=True, env=env, check=True)
 
     def stop(self) -> None:
         state = self._state()

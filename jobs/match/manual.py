@@ -42,7 +42,7 @@ def manual_group_id(relation: str, event_ids) -> str:
 
 
 def load_actions(settings: Settings, tenant_id: str) -> list[ManualAction]:
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         rows = conn.execute("SELECT manual_match_id, action, relation, event_ids, match_id FROM manual_match "
                             "WHERE tenant_id = %s AND revoked_at IS NULL ORDER BY manual_match_id", (tenant_id,)).fetchall()
     return [ManualAction(r["manual_match_id"], r["action"], r["relation"], tuple(r["event_ids"]), r["match_id"])
@@ -72,7 +72,7 @@ def _resolve(spark, settings: Settings, tenant_id: str, records: list[Record]) -
 def _record(settings: Settings, tenant_id: str, action: str, relation: str, event_ids: list[str], match_id: str,
             records: list[Record], reason: str, actor: str) -> None:
     labels = [f"{f}#{o}" for f, o in records]
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         conn.execute("INSERT INTO manual_match (tenant_id, action, relation, event_ids, match_id, records, reason, "
                      "created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                      (tenant_id, action, relation, event_ids, match_id, labels, reason, actor))

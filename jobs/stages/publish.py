@@ -88,7 +88,7 @@ def publish(spark: SparkSession, settings: Settings, tenant_id: str, business_da
                   .filter((F.col("run_date") == F.lit(business_date)) & (F.col("status") == "EXCEPTION"))
                   .select(*STAGE_COLUMNS)
                   .unionByName(fee_exceptions(spark, settings, tenant_id, business_date).select(*STAGE_COLUMNS)))
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         count = refresh_queue(conn, tenant_id, business_date, _arrow_batches(exceptions))
         conn.execute(
             "INSERT INTO recon_run (tenant_id, business_date, run_id, status, finished_at, summary) "

@@ -82,7 +82,7 @@ def _ledger_metrics(spark: SparkSession, settings: Settings, tenant_id: str, bus
     fees = lake.read(spark, settings, "fee_checks", tenant_id).filter(F.col("run_date") == F.lit(business_date))
     out = [("fee_checks", r["status"], r["n"])
            for r in fees.groupBy("status").agg(F.countDistinct("event_id").alias("n")).collect()]
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         rows = conn.execute("SELECT state, count(*) AS n FROM dispute WHERE tenant_id = %s GROUP BY state",
                             (tenant_id,)).fetchall()
         refused = conn.execute("SELECT count(*) AS n FROM dispute_event WHERE tenant_id = %s AND outcome = 'refused' "

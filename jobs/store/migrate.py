@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobs.settings import Settings
-from jobs.store.db import connect, migrations_dir
+from jobs.store.db import connect, connect_admin, migrations_dir
 
 _NAME = re.compile(r"^V(\d{3,})__([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 727_001
@@ -46,10 +46,25 @@ def discover(folder: Path | None = None) -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
+def ensure_schema(settings: Settings) -> None:
+    """Before the application's work: with the owner's URL (``RECON_DATABASE_ADMIN_URL``) the pending migrations
+    are applied; without it (the application's own role may not change the schema: a remote job, a worker)
+    the schema must already be current, else a clear error names the command."""
+    if settings.database_admin_url:
+        migrate(settings)
+        return
+    with connect(settings) as conn:
+        done = {r["version"] for r in conn.execute("SELECT version FROM schema_migration")}
+    pending = [m.path.name for m in discover() if m.version not in done]
+    if pending:
+        raise MigrationError(f"the database schema lacks {', '.join(pending)}: run `recon db migrate` with "
+                             "RECON_DATABASE_ADMIN_URL (the tables' owner)")
+
+
 def migrate(settings: Settings, folder: Path | None = None) -> list[Migration]:
     """Apply pending migrations; returns those applied now (empty when up to date)."""
     applied_now = []
-    with connect(settings, autocommit=True) as conn:
+    with connect_admin(settings, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             conn.execute(

@@ -36,7 +36,7 @@ def test_signed_in_user_sees_runs_and_open_exceptions(plugin, settings, tenant_i
     from jobs.tenants import load_tenant, record_tenant
 
     monkeypatch.setenv("RECON_DATABASE_URL", settings.database_url)
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         record_tenant(conn, load_tenant(settings, tenant_id))
         conn.execute("INSERT INTO recon_run (tenant_id, business_date, run_id, status, summary) VALUES "
                      "(%s, %s, 'r1', 'succeeded', '{\"book_match_rate\": 0.5, \"ledger_balanced\": true}')",
@@ -81,7 +81,7 @@ def test_adjustments_are_approved_in_the_ui_by_a_second_signed_in_user(plugin, s
     from jobs.tenants import load_tenant, record_tenant
 
     monkeypatch.setenv("RECON_DATABASE_URL", settings.database_url)
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         record_tenant(conn, load_tenant(settings, tenant_id))
     client = TestClient(plugin.app)
     assert client.post(f"/api/adjustments/{tenant_id}/1/approve").status_code == 401
@@ -109,7 +109,7 @@ def test_adjustments_are_approved_in_the_ui_by_a_second_signed_in_user(plugin, s
         assert client.post(f"/api/adjustments/{tenant_id}/424242/approve").status_code == 404
     finally:
         plugin.app.dependency_overrides.clear()
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         audit = conn.execute("SELECT actor, action FROM audit_log WHERE tenant_id = %s AND object_type = "
                              "'ledger_adjustment' ORDER BY audit_id", (tenant_id,)).fetchall()
     assert [(a["actor"], a["action"]) for a in audit] == [("alice", "adjustment_propose"), ("bob", "adjustment_approve")]

@@ -23,7 +23,7 @@ REPO = Path(__file__).parents[2]
 
 def counts(spark, settings, tenant) -> dict:
     out = {name: lake.read(spark, settings, name, tenant).count() for name in lake.TABLES}
-    with connect(settings) as conn:
+    with connect(settings, tenant) as conn:
         for table in ("raw_file", "raw_file_delivery", "recon_run", "run_metric", "exception_item", "dispute",
                       "dispute_event", "erp_export_batch"):
             out[table] = conn.execute(f"SELECT count(*) AS n FROM {table} WHERE tenant_id = %s", (tenant,)).fetchone()["n"]
@@ -62,12 +62,12 @@ def test_generated_days_through_the_dag_match_the_ground_truth(spark, settings, 
     assert score.reasons_expected > 10 and score.reason_accuracy >= 0.98, report
 
     # The summary an operator sees is the one stored in PostgreSQL by the DAG's publish task.
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         run = conn.execute("SELECT status, summary, run_id FROM recon_run WHERE tenant_id = %s AND business_date = %s",
                            (tenant_id, END)).fetchone()
     assert run["status"] == "succeeded" and run["run_id"].startswith("manual__") and run["summary"]["ledger_balanced"]
     # ... and its erp_export task wrote one batch per configured ERP for the day, with the day's journals.
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         erps = conn.execute("SELECT erp, period, documents FROM erp_export_batch WHERE tenant_id = %s ORDER BY erp",
                             (tenant_id,)).fetchall()
     assert [(b["erp"], b["period"]) for b in erps] == [(e, END.isoformat()) for e in ("netsuite", "quickbooks", "sap")]

@@ -118,10 +118,10 @@ def recorded_tenant(settings, tenant_id, connections):
 
 
 @pytest.fixture
-def db(settings):
+def db(settings, tenant_id):
     from jobs.store.db import connect
 
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         yield conn
 
 

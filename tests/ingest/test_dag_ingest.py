@@ -73,7 +73,7 @@ def ingest_run(airflow_env, tmp_path_factory, migrated_db, sftp_server, mail_ser
     end = int(datetime.fromisoformat(LOGICAL).timestamp())    # a manual run at 23:00 covers [22:00, 23:00)
     api_objects = psp_api.add_transactions(tenant, [end - 3000 + 100 * i for i in range(15)])
     psp_api.rate_limit_every = 3
-    with connect(settings) as db:
+    with connect(settings, tenant) as db:
         add = lambda cid, kind, **cfg: add_connector(db, tenant, cid, kind, cfg, actor="dag-test")  # noqa: E731
         add("psp-sftp", "sftp", source="stripe", conn_id="recon_sftp", remote_path=f"/{tenant}",
             patterns=["*.csv"], archive_path=f"/{tenant}/archive")
@@ -123,7 +123,7 @@ def test_dag_run_lands_every_source_and_shows_the_failing_connector(ingest_run):
     assert "the SFTP server refused the credentials of Airflow connection 'recon_sftp_wrong'" in output
     assert "DagRun Finished" in output and "state=failed" in output
 
-    with connect(settings) as db:
+    with connect(settings, tenant) as db:
         landed = files_for_date(db, tenant, DAY)
         runs = db.execute("SELECT connector_id, try_number, status, error FROM connector_run WHERE tenant_id = %s "
                           "ORDER BY run_pk", (tenant,)).fetchall()
@@ -168,7 +168,7 @@ def test_the_reconcile_dag_parses_what_the_ingest_dag_landed(ingest_run):
                           env=ingest_run["env"], capture_output=True, text=True, timeout=900)
     output = proc.stdout + proc.stderr
     assert "DagRun Finished" in output and "state=success" in output, output[-5000:]
-    with connect(settings) as db:
+    with connect(settings, tenant) as db:
         files = {r["file_name"]: r for r in db.execute(
             "SELECT file_name, format, records_loaded, records_quarantined, parsed_at FROM raw_file "
             "WHERE tenant_id = %s", (tenant,)).fetchall()}

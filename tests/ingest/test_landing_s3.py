@@ -31,7 +31,7 @@ def test_the_same_content_landed_concurrently_by_eight_connectors_lands_once(lak
     tenant_id, results, barrier = recorded_tenant, [], threading.Barrier(8)
 
     def land(i: int) -> None:
-        with connect(lake_settings) as conn:
+        with connect(lake_settings, tenant_id) as conn:
             barrier.wait()
             results.append(land_bytes(lake_settings, conn, tenant_id, DAY, CONTENT, f"events_{i % 3}.jsonl",
                                       f"connector-{i}", f"/remote/{i}", source_hint="stripe"))
@@ -47,7 +47,7 @@ def test_the_same_content_landed_concurrently_by_eight_connectors_lands_once(lak
     objects = list(storage.list_files(lake_settings, storage.join(lake_settings.lake, "raw")))
     assert objects == [results[0].raw_uri]                       # the losers removed their own copies
     assert storage.read_bytes(lake_settings, objects[0]) == CONTENT
-    with connect(lake_settings) as conn:
+    with connect(lake_settings, tenant_id) as conn:
         (landed,) = files_for_date(conn, tenant_id, DAY)
         deliveries = conn.execute("SELECT count(*) AS n FROM raw_file_delivery WHERE tenant_id = %s",
                                   (tenant_id,)).fetchone()["n"]
@@ -63,7 +63,7 @@ def test_the_same_content_landed_concurrently_by_eight_connectors_lands_once(lak
 def test_a_format_recognised_later_is_recorded_without_moving_the_file(settings, recorded_tenant, monkeypatch):
     import jobs.landing as landing
 
-    with connect(settings) as conn:
+    with connect(settings, recorded_tenant) as conn:
         first = land_bytes(settings, conn, recorded_tenant, DAY, CONTENT, "stripe_events_0000000001.jsonl",
                            "stripe-hooks", source_hint="stripe")
         assert first.format == "unknown" and redetect_unknown(settings, conn, recorded_tenant, DAY) == 0

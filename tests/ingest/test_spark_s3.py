@@ -19,7 +19,7 @@ SLICE = DATA / "slice"
 def test_parse_stage_reads_s3a_and_writes_delta_to_s3(spark, s3_settings, recorded_tenant, s3_endpoint):
     use_s3a(spark, s3_settings)
     files = [SLICE / "stripe_payout_po_TEST1.csv"]
-    with connect(s3_settings) as conn:
+    with connect(s3_settings, recorded_tenant) as conn:
         for path in files:
             assert land_file(s3_settings, conn, recorded_tenant, DAY, path, connector="psp-sftp").outcome == "landed"
 
@@ -33,7 +33,7 @@ def test_parse_stage_reads_s3a_and_writes_delta_to_s3(spark, s3_settings, record
     keys = [o["Key"] for o in boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(
         Bucket=BUCKET, Prefix=f"lake-{recorded_tenant}/silver/events/_delta_log/")["Contents"]]
     assert any(k.endswith(".json") for k in keys)
-    with connect(s3_settings) as conn:
+    with connect(s3_settings, recorded_tenant) as conn:
         parsed = conn.execute("SELECT count(*) AS n FROM raw_file WHERE tenant_id = %s AND parsed_at IS NOT NULL",
                               (recorded_tenant,)).fetchone()["n"]
     assert parsed == 1

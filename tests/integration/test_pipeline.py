@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.postgres]
 
 def table_counts(spark, settings, tenant_id) -> dict[str, int]:
     counts = {name: lake.read(spark, settings, name, tenant_id).count() for name in lake.TABLES}
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         for table in ("raw_file", "raw_file_delivery", "recon_run", "run_metric", "exception_item"):
             counts[table] = conn.execute(f"SELECT count(*) AS n FROM {table} WHERE tenant_id = %s",
                                          (tenant_id,)).fetchone()["n"]
@@ -69,7 +69,7 @@ def test_slice_matches_posts_publishes_and_reruns_identically(spark, slice_day, 
     assert by_ccy and all(dr == cr for dr, cr in by_ccy.values())
 
     # The run's figures (run_metric, what `recon summary` and the Reconciliation page show) are the exported rows
-    with connect(settings) as conn:
+    with connect(settings, slice_day.tenant_id) as conn:
         stored = {(r["metric"], r["dimension"]): r["value"] for r in conn.execute(
             "SELECT metric, dimension, value FROM run_metric WHERE tenant_id = %s AND business_date = %s",
             (tenant_id, DAY)).fetchall()}
@@ -112,7 +112,7 @@ def test_a_book_record_becomes_missing_in_psp_after_three_business_days(spark, s
         run_all(settings, tenant_id, day, None, f"d{day}", spark=spark)
     assert missing(date(2026, 11, 24)) == {("book_payments_2026-11-19.csv", 7, "EXPECTED", None)}
     assert missing(date(2026, 11, 25)) == {("book_payments_2026-11-19.csv", 7, "EXCEPTION", "MISSING_IN_PSP")}
-    with connect(settings) as conn:
+    with connect(settings, slice_day.tenant_id) as conn:
         row = conn.execute("SELECT reason_code, is_open, first_seen_date FROM exception_item WHERE tenant_id = %s "
                            "AND file_name = 'book_payments_2026-11-19.csv' AND record_ordinal = 7",
                            (tenant_id,)).fetchone()

@@ -15,7 +15,7 @@ DAY = date(2026, 11, 20)
 
 
 def recorded(settings, tenant):
-    with connect(settings) as conn:
+    with connect(settings, tenant) as conn:
         return conn.execute("SELECT run_id, status, started_at, finished_at, summary FROM recon_run "
                             "WHERE tenant_id = %s AND business_date = %s", (tenant, DAY)).fetchone()
 
@@ -50,7 +50,7 @@ def test_a_run_is_recorded_running_failed_with_its_stage_and_succeeded(settings,
     again = recorded(settings, tenant_id)
     assert again["status"] == "running" and again["summary"] == {} and again["started_at"] == first["started_at"]
 
-    with connect(settings) as conn:                               # what publish records
+    with connect(settings, tenant_id) as conn:                               # what publish records
         conn.execute("UPDATE recon_run SET status = 'succeeded', summary = %s WHERE tenant_id = %s",
                      ('{"ledger_balanced": true}', tenant_id))
     monkeypatch.setitem(pipeline.STAGES, "erp_export", pipeline.Stage("erp_export", False, lambda *a: {}, dict))

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.postgres
 DAY = date(2026, 11, 20)
 
 
-def test_migrations_apply_once_and_refuse_edited_history(migrated_db, tmp_path):
-    settings = Settings(database_url=migrated_db)
+def test_migrations_apply_once_and_refuse_edited_history(migrated_database, tmp_path):
+    settings = migrated_database.settings()
     assert migrate(settings) == []                                    # already up to date
     folder = tmp_path / "migrations"
     folder.mkdir()
@@ -30,7 +30,7 @@ def test_migrations_apply_once_and_refuse_edited_history(migrated_db, tmp_path):
 
 def test_tenant_config_versions_are_kept_and_edits_need_a_new_version(settings, tenant_id):
     cfg = load_tenant(settings, tenant_id)
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         record_tenant(conn, cfg)
         record_tenant(conn, cfg)                                      # idempotent
         changed = parse_tenant(cfg_text(settings, tenant_id).replace("absolute_minor: 1", "absolute_minor: 5"))
@@ -49,7 +49,7 @@ def cfg_text(settings, tenant_id):
 
 
 def test_same_content_lands_once_under_any_name_with_every_delivery_recorded(settings, tenant_id, tmp_path):
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         record_tenant(conn, load_tenant(settings, tenant_id))
         src = DATA / "slice" / "stripe_payout_po_TEST1.csv"
         first = land_file(settings, conn, tenant_id, DAY, src, connector="sftp:psp", remote_path="/out/a.csv")
@@ -73,7 +73,7 @@ def test_landing_a_folder_detects_formats_and_keeps_unknown_files(settings, tena
     for p in (DATA / "slice").iterdir():
         (folder / p.name).write_bytes(p.read_bytes())
     (folder / "notes.txt").write_text("not a payment file\n")
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         record_tenant(conn, load_tenant(settings, tenant_id))
         results = land_directory(settings, conn, tenant_id, DAY, folder)
         landed = {f.file_name: f.format for f in files_for_date(conn, tenant_id, DAY)}
@@ -87,7 +87,7 @@ def test_landing_a_folder_detects_formats_and_keeps_unknown_files(settings, tena
 def test_a_deleted_raw_object_is_restored_from_the_next_delivery(settings, tenant_id):
     import os
 
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         record_tenant(conn, load_tenant(settings, tenant_id))
         src = DATA / "slice" / "camt053_2026-11-20.xml"
         first = land_file(settings, conn, tenant_id, DAY, src)
@@ -98,6 +98,6 @@ def test_a_deleted_raw_object_is_restored_from_the_next_delivery(settings, tenan
 
 def test_database_refuses_invalid_rows(settings):
     with pytest.raises(psycopg.errors.CheckViolation):
-        with connect(settings) as conn:
+        with connect(settings, "Bad Tenant") as conn:
             conn.execute("INSERT INTO tenant (tenant_id, name, config, config_version, config_sha256) "
                          "VALUES ('Bad Tenant', 'x', '{}', 1, 'x')")

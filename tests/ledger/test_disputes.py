@@ -24,7 +24,7 @@ def rec(eid, etype, ref, payment="ch_1", source="stripe", amount=-5000, at=datet
 
 
 def state(settings, tenant, payment="ch_1"):
-    with connect(settings) as conn:
+    with connect(settings, tenant) as conn:
         return conn.execute("SELECT dispute_id, state, cycle, due_date FROM dispute WHERE tenant_id = %s AND "
                             "payment_ref = %s", (tenant, payment)).fetchone()
 
@@ -53,7 +53,7 @@ def test_lifecycle_from_psp_records_and_operators(settings, tenant_id):
     assert state(settings, tenant_id)["state"] == "evidence_due"                  # not overwritten
     assert [e["detail"] for e in ops.refused(settings, tenant_id)] == [
         "a dispute in state 'evidence_due' cannot take 'reversal' (allowed from evidence_due: accept, deadline, submit)"]
-    with connect(settings) as conn:                                                # exceptions queue staging
+    with connect(settings, tenant_id) as conn:                                                # exceptions queue staging
         conn.execute(sql("exceptions_stage"))
         conn.execute(sql("exceptions_stage_disputes"), {"tenant_id": tenant_id, "business_date": D2})
         staged = conn.execute("SELECT event_id, relation, reason_code, file_name FROM exception_stage").fetchall()
@@ -85,7 +85,7 @@ def test_lifecycle_from_psp_records_and_operators(settings, tenant_id):
     refused = ops.refused(settings, tenant_id)[0]
     ops.acknowledge(settings, tenant_id, refused["dispute_event_id"], "carol", "PSP sent it early; handled")
     assert ops.refused(settings, tenant_id) == []
-    with connect(settings) as conn:
+    with connect(settings, tenant_id) as conn:
         actions = {r["action"] for r in conn.execute("SELECT action FROM audit_log WHERE tenant_id = %s",
                                                      (tenant_id,)).fetchall()}
     assert {"dispute_reversal_refused", "dispute_submit_applied", "dispute_accept_applied",

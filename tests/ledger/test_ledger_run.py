@@ -35,7 +35,7 @@ def journal(spark, settings, tenant):
 
 
 def batches(settings, tenant):
-    with connect(settings) as conn:
+    with connect(settings, tenant) as conn:
         return conn.execute("SELECT b.erp, b.period, b.documents, b.content_sha256, t.transmission_no, t.uri FROM "
                             "erp_export_batch b JOIN erp_transmission t USING (batch_id) WHERE b.tenant_id = %s "
                             "ORDER BY b.erp, b.period, t.transmission_no", (tenant,)).fetchall()
@@ -53,7 +53,7 @@ def test_ledger_exports_reruns_and_closed_periods(spark, slice_day, tmp_path):
     export(settings, tenant_id, "exceptions", tmp_path / "e.csv")
     fee = {(r["file_name"], r["record_ordinal"]) for r in csv_rows(tmp_path / "e.csv") if r["reason_code"] == "UNEXPECTED_FEE"}
     assert fee == {(STRIPE, "1"), (STRIPE, "2"), (ADYEN, "1"), (ADYEN, "2")}    # hand-written fees off the rate card
-    with connect(settings) as conn:
+    with connect(settings, slice_day.tenant_id) as conn:
         queue = conn.execute("SELECT file_name, record_ordinal, reason_detail FROM exception_item WHERE tenant_id = %s "
                              "AND reason_code = 'UNEXPECTED_FEE' AND is_open", (tenant_id,)).fetchall()
         dispute = conn.execute("SELECT psp, payment_ref, state FROM dispute WHERE tenant_id = %s", (tenant_id,)).fetchall()

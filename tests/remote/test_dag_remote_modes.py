@@ -127,7 +127,7 @@ def assert_submit_parameters(args: list[str]) -> None:
 def recorded(migrated_db, tenant: str) -> dict:
     from jobs.settings import Settings
 
-    with connect(Settings(database_url=migrated_db)) as conn:
+    with connect(Settings(database_url=migrated_db), tenant) as conn:
         return conn.execute("SELECT status, run_id, summary FROM recon_run WHERE tenant_id = %s AND business_date = %s",
                             (tenant, DAY)).fetchone()
 

@@ -20,7 +20,7 @@ from conftest import DATA, use_s3a, write_tenant_config
 from jobs import lake, remote
 from jobs.landing import land_file
 from jobs.pipeline import prepare, stage_parse
-from jobs.store.db import connect
+from jobs.store.db import connect, connect_platform
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
 DAY = date(2026, 11, 20)
@@ -67,7 +67,7 @@ def spark_submit(settings, package: Path, tenant: str, run_id: str) -> list[str]
 def land_slice(settings, tenant: str) -> None:
     write_tenant_config(settings.tenant_config_dir, tenant)
     prepare(settings, tenant)
-    with connect(settings) as conn:
+    with connect(settings, tenant) as conn:
         for path in sorted(SLICE.iterdir()):
             assert land_file(settings, conn, tenant, DAY, path).outcome == "landed"
 
@@ -113,7 +113,7 @@ def test_the_packaged_job_parses_as_the_in_process_stage_does(spark, settings, t
     for name in ("events", "quarantine", "file_stats"):
         ours, theirs = table_rows(spark, base, name, job_tenant), table_rows(spark, base, name, local_tenant)
         assert ours == theirs and (ours or name == "quarantine"), name
-    with connect(base) as conn:
+    with connect_platform(base) as conn:                          # two tenants: the cross-tenant reader
         parsed = conn.execute("SELECT tenant_id, count(*) FILTER (WHERE parsed_at IS NOT NULL) AS parsed, "
                               "sum(records_loaded) AS loaded FROM raw_file WHERE tenant_id IN (%s, %s) "
                               "GROUP BY tenant_id", (job_tenant, local_tenant)).fetchall()

@@ -53,24 +53,28 @@ _STORED_SIGNATURES = (
 
 
 async def write_items(conn, items: list[InboxItem]) -> list[str]:
-    """Insert in one transaction; the outcome of each item, in order."""
+    """Insert in one transaction; the outcome of each item, in order. Row-level security admits one tenant's rows
+    at a time: the transaction names each tenant of the group before its rows."""
     first: dict[tuple[str, str, str], InboxItem] = {}
     for item in items:
         first.setdefault(item.key, item)
-    fresh = list(first.values())
+    inserted: set[tuple] = set()
+    stored: dict[tuple, str] = {}
     async with conn.transaction():
-        cur = await conn.execute(_INSERT, (
-            [i.tenant_id for i in fresh], [i.connector_id for i in fresh], [i.event.event_key for i in fresh],
-            [i.event.event_type for i in fresh], [i.event.signature_sha256 for i in fresh],
-            [i.event.payload for i in fresh]))
-        inserted = {tuple(r) for r in await cur.fetchall()}
-        others = [i for i in items if i.key not in inserted or first[i.key] is not i]
-        stored: dict[tuple, str] = {}
-        if others:
-            cur = await conn.execute(_STORED_SIGNATURES, ([i.tenant_id for i in others],
-                                                          [i.connector_id for i in others],
-                                                          [i.event.event_key for i in others]))
-            stored = {tuple(r[:3]): r[3] for r in await cur.fetchall()}
+        for tenant in sorted({i.tenant_id for i in items}):
+            await conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant,))
+            fresh = [i for i in first.values() if i.tenant_id == tenant]
+            cur = await conn.execute(_INSERT, (
+                [i.tenant_id for i in fresh], [i.connector_id for i in fresh], [i.event.event_key for i in fresh],
+                [i.event.event_type for i in fresh], [i.event.signature_sha256 for i in fresh],
+                [i.event.payload for i in fresh]))
+            inserted |= {tuple(r) for r in await cur.fetchall()}
+            others = [i for i in items if i.tenant_id == tenant and (i.key not in inserted or first[i.key] is not i)]
+            if others:
+                cur = await conn.execute(_STORED_SIGNATURES, ([i.tenant_id for i in others],
+                                                              [i.connector_id for i in others],
+                                                              [i.event.event_key for i in others]))
+                stored |= {tuple(r[:3]): r[3] for r in await cur.fetchall()}
     outcomes = []
     for item in items:
         if item.key in inserted and first[item.key] is item:

@@ -100,10 +100,12 @@ class Endpoints:
 
         if self._conn is None or self._conn.closed:
             self._conn = await psycopg.AsyncConnection.connect(self.database_url, autocommit=True)
-        cur = await self._conn.execute(
-            "SELECT config FROM connector WHERE tenant_id = %s AND connector_id = %s AND kind = 'webhook' AND enabled",
-            (tenant_id, connector_id))
-        row = await cur.fetchone()
+        async with self._conn.transaction():          # row-level security: the transaction names its tenant
+            await self._conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
+            cur = await self._conn.execute(
+                "SELECT config FROM connector WHERE tenant_id = %s AND connector_id = %s AND kind = 'webhook' AND enabled",
+                (tenant_id, connector_id))
+            row = await cur.fetchone()
         if row is None:
             return None
         cfg = row[0]

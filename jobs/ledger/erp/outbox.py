@@ -106,7 +106,7 @@ def exported_documents(spark, settings: Settings, tenant: str, day: date, erp: s
     if erp is not None:
         sql, params = sql + " AND b.erp = %s", params + [erp]
     data = io.BytesIO()
-    with connect(settings) as conn, conn.cursor() as cur:
+    with connect(settings, tenant) as conn, conn.cursor() as cur:
         with cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy:
             for block in copy:
                 data.write(block)
@@ -137,17 +137,17 @@ def export_period(spark, settings: Settings, cfg: TenantConfig, erp: str, day: d
     started = time.monotonic()
     conf, tenant, w = erp_conf(cfg, erp), cfg.tenant_id, writer(erp)
     journals = journals or DayJournals(spark, settings, tenant, day)
-    with connect(settings) as conn:
+    with connect(settings, cfg.tenant_id) as conn:
         batches = conn.execute("SELECT batch_id, period, documents FROM erp_export_batch WHERE tenant_id = %s AND "
                                "erp = %s AND business_date = %s ORDER BY batch_id", (tenant, erp, day)).fetchall()
     sent_count = sum(b["documents"] for b in batches)
     if sent_count >= journals.documents:       # sent journals are frozen: every document was sent
-        return _existing(settings, batches[0]["batch_id"], erp) if batches else None
+        return _existing(settings, cfg.tenant_id, batches[0]["batch_id"], erp) if batches else None
     lines = journals.lines
     sent = exported_documents(spark, settings, tenant, day, erp) if sent_count else None
     unsent = lines if sent is None else lake.materialize(lines.join(sent, documents.DOC_KEY, "left_anti"))
     if unsent.isEmpty():
-        return _existing(settings, batches[0]["batch_id"], erp) if batches else None
+        return _existing(settings, cfg.tenant_id, batches[0]["batch_id"], erp) if batches else None
     label = day.isoformat() if not batches else f"{day.isoformat()}+{len(batches)}"
     if batches:                               # a supplement numbers on from the documents already sent
         unsent = lake.materialize(documents.number(unsent, day, 1 + sent_count))
@@ -171,7 +171,7 @@ def export_period(spark, settings: Settings, cfg: TenantConfig, erp: str, day: d
                              {**stats, "totals": totals})
     index = _arrow_batches(unsent.filter(F.col("line_no") == 1).select(
         F.lit(tenant).alias("tenant_id"), F.lit(erp).alias("erp"), "journal_id", "currency", "doc_no"))
-    with connect(settings) as conn:
+    with connect(settings, cfg.tenant_id) as conn:
         row = conn.execute(
             "INSERT INTO erp_export_batch (tenant_id, erp, period, business_date, layout, file_name, content_sha256, "
             "size_bytes, documents, lines) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
@@ -180,9 +180,9 @@ def export_period(spark, settings: Settings, cfg: TenantConfig, erp: str, day: d
         if row is None:                      # another run created it meanwhile: theirs stands
             existing = conn.execute("SELECT batch_id FROM erp_export_batch WHERE tenant_id = %s AND erp = %s AND "
                                     "period = %s", (tenant, erp, label)).fetchone()
-            return _existing(settings, existing["batch_id"], erp)
-        conn.execute("INSERT INTO erp_transmission (batch_id, transmission_no, uri, manifest_uri, sent_by) "
-                     "VALUES (%s, 1, %s, %s, %s)", (row["batch_id"], uri, manifest_uri, actor))
+            return _existing(settings, cfg.tenant_id, existing["batch_id"], erp)
+        conn.execute("INSERT INTO erp_transmission (tenant_id, batch_id, transmission_no, uri, manifest_uri, sent_by) "
+                     "VALUES (%s, %s, 1, %s, %s, %s)", (tenant, row["batch_id"], uri, manifest_uri, actor))
         batch_id = row["batch_id"]
         copy_arrow(conn, "erp_export_document", ["tenant_id", "erp", "journal_id", "currency", "batch_id", "doc_no"],
                    (b.append_column("batch_id", _constant(batch_id, b.num_rows)) for b in index))
@@ -264,7 +264,7 @@ def resend(settings: Settings, tenant: str, erp: str, period: str, actor: str, r
     """A new numbered transmission of a recorded batch, same bytes."""
     if not actor.strip() or not reason.strip():
         raise ErpExportError("a re-send needs the person who asks for it and a reason")
-    with connect(settings) as conn:
+    with connect(settings, tenant) as conn:
         batch = conn.execute("SELECT * FROM erp_export_batch WHERE tenant_id = %s AND erp = %s AND period = %s",
                              (tenant, erp, period)).fetchone()
         if batch is None:
@@ -279,9 +279,10 @@ def resend(settings: Settings, tenant: str, erp: str, period: str, actor: str, r
     storage.put_bytes(settings, content, uri)
     manifest_uri = _manifest(settings, uri, tenant, erp, period, batch["business_date"], batch["layout"],
                              batch["content_sha256"].strip(), len(content), n, actor, reason, None)
-    with connect(settings) as conn:
-        conn.execute("INSERT INTO erp_transmission (batch_id, transmission_no, uri, manifest_uri, sent_by, reason) "
-                     "VALUES (%s, %s, %s, %s, %s, %s)", (batch["batch_id"], n, uri, manifest_uri, actor, reason))
+    with connect(settings, tenant) as conn:
+        conn.execute("INSERT INTO erp_transmission (tenant_id, batch_id, transmission_no, uri, manifest_uri, sent_by, "
+                     "reason) VALUES (%s, %s, %s, %s, %s, %s, %s)", (tenant, batch["batch_id"], n, uri, manifest_uri, actor,
+                                                                     reason))
         conn.execute("INSERT INTO audit_log (tenant_id, actor, action, object_type, object_id, detail) VALUES "
                      "(%s, %s, 'erp_resend', 'erp_export_batch', %s, %s)",
                      (tenant, actor, str(batch["batch_id"]), json.dumps({"transmission": n, "reason": reason})))
@@ -289,15 +290,15 @@ def resend(settings: Settings, tenant: str, erp: str, period: str, actor: str, r
 
 
 def list_batches(settings: Settings, tenant: str) -> list[dict]:
-    with connect(settings) as conn:
+    with connect(settings, tenant) as conn:
         return conn.execute(
             "SELECT b.batch_id, b.erp, b.period, b.layout, b.documents, b.lines, b.content_sha256, b.created_at, "
             "count(t.*) AS transmissions FROM erp_export_batch b JOIN erp_transmission t USING (batch_id) "
             "WHERE b.tenant_id = %s GROUP BY b.batch_id ORDER BY b.business_date, b.erp, b.batch_id", (tenant,)).fetchall()
 
 
-def _existing(settings: Settings, batch_id: int, erp: str) -> BatchResult:
-    with connect(settings) as conn:
+def _existing(settings: Settings, tenant: str, batch_id: int, erp: str) -> BatchResult:
+    with connect(settings, tenant) as conn:
         row = conn.execute("SELECT b.period, b.documents, b.lines, t.transmission_no, t.uri FROM erp_export_batch b "
                            "JOIN erp_transmission t USING (batch_id) WHERE b.batch_id = %s ORDER BY t.transmission_no "
                            "DESC LIMIT 1", (batch_id,)).fetchone()
