@@ -7,6 +7,7 @@
   recon unmatch  --tenant T --relation R --record F#N --reason .. --by ..              revoke a match
   recon stage    {parse,match,ledger,publish} --tenant T --business-date D   one stage (spark-submit entry)
   recon db       {migrate,start,url}                                    the operational database
+  recon audit    verify --tenant T                                      check the audit trail's hash chain
   recon catalog  sync [--database D --workgroup W]                      Glue tables + Athena views (sql/athena)
   recon generate ...                                                    synthetic data (see --help)
   recon connector|alerts|webhooks ...                                   ingestion (see jobs/ingest/cli.py)
@@ -119,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="operational database")
     db.add_argument("action", choices=["migrate", "start", "url"])
 
+    audit = sub.add_parser("audit", help="check a tenant's audit trail (hash chain): exit code 1 when it is broken")
+    audit.add_argument("action", choices=["verify"])
+    audit.add_argument("--tenant", required=True)
+
     catalog = sub.add_parser("catalog", help="register the lake's tables in the Glue catalog and create the Athena "
                                              "views (sql/athena)")
     catalog.add_argument("action", choices=["sync"])
@@ -185,6 +190,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in LEDGER_COMMANDS:
         return ledger_dispatch(args, settings)
     # --- end of ledger -----------------------------------------------------------------------------
+    if args.command == "audit":
+        from jobs.audit import verify
+
+        result = verify(settings, args.tenant)
+        print(result.describe(), file=sys.stdout if result.ok else sys.stderr)
+        return 0 if result.ok else 1
     if args.command == "run":
         from jobs.pipeline import run_all
         from jobs.report import load_run, render

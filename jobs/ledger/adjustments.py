@@ -9,10 +9,10 @@ to the next open date like every posting. Both steps are written to the audit lo
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date
 
+from jobs import audit
 from jobs.ledger.chart import DEFAULT_ACCOUNTS
 from jobs.money import MoneyError, to_minor
 from jobs.settings import Settings
@@ -114,6 +114,4 @@ def list_adjustments(settings: Settings, tenant_id: str) -> list[dict]:
 
 
 def _audit(conn, tenant_id: str, actor: str, action: str, adjustment_id: int, detail: dict) -> None:
-    conn.execute("INSERT INTO audit_log (tenant_id, actor, action, object_type, object_id, detail) "
-                 "VALUES (%s, %s, %s, 'ledger_adjustment', %s, %s)",
-                 (tenant_id, actor, action, str(adjustment_id), json.dumps(detail)))
+    audit.append(conn, tenant_id, actor, action, "ledger_adjustment", str(adjustment_id), detail)

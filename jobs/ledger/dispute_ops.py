@@ -3,8 +3,8 @@ a refused transition. Each action checks the lifecycle (``disputes.next_state``)
 ``dispute_event`` and the audit log; an impossible action raises and changes nothing."""
 from __future__ import annotations
 
-import json
 
+from jobs import audit
 from jobs.ledger.disputes import SHA256, DisputeTransitionError, _move, _record, next_state
 from jobs.settings import Settings
 from jobs.store.db import connect
@@ -69,9 +69,7 @@ def acknowledge(settings: Settings, tenant: str, dispute_event_id: int, actor: s
                            "RETURNING dispute_id", (actor, tenant, dispute_event_id)).fetchone()
         if row is None:
             raise DisputeTransitionError(f"tenant {tenant}: no unacknowledged refused dispute event #{dispute_event_id}")
-        conn.execute("INSERT INTO audit_log (tenant_id, actor, action, object_type, object_id, detail) VALUES "
-                     "(%s, %s, 'dispute_acknowledge', 'dispute_event', %s, %s)",
-                     (tenant, actor, str(dispute_event_id), json.dumps({"note": note})))
+        audit.append(conn, tenant, actor, "dispute_acknowledge", "dispute_event", str(dispute_event_id), {"note": note})
 
 
 def list_disputes(settings: Settings, tenant: str, state: str | None = None) -> list[dict]:

@@ -19,10 +19,10 @@ records (chargeback losses, reversals, dispute fees), not here.
 """
 from __future__ import annotations
 
-import json
 import re
 from datetime import date, timedelta
 
+from jobs import audit
 from jobs.settings import Settings
 from jobs.store.db import connect
 from jobs.tenants import TenantConfig
@@ -75,11 +75,10 @@ def _record(conn, tenant: str, dispute: dict | None, key: tuple[str, str], origi
          ev.get("event_type"), ev.get("amount_minor"), ev.get("currency"), ev.get("file_name"),
          ev.get("record_ordinal"), business_date, actor, detail))
     if outcome == "refused" or origin == "operator":
-        conn.execute("INSERT INTO audit_log (tenant_id, actor, action, object_type, object_id, detail) VALUES "
-                     "(%s, %s, %s, 'dispute', %s, %s)",
-                     (tenant, actor, f"dispute_{action}_{outcome}", str(dispute["dispute_id"]) if dispute else None,
-                      json.dumps({"psp": key[0], "payment_ref": key[1], "from": frm, "to": to, "detail": detail,
-                                  "event_id": ev.get("event_id")})))
+        audit.append(conn, tenant, actor, f"dispute_{action}_{outcome}", "dispute",
+                     str(dispute["dispute_id"]) if dispute else None,
+                     {"psp": key[0], "payment_ref": key[1], "from": frm, "to": to, "detail": detail,
+                      "event_id": ev.get("event_id")})
 
 
 def _move(conn, dispute: dict, to: str, **changes) -> dict:

@@ -9,10 +9,10 @@ reversal and a restatement on the next open date.
 from __future__ import annotations
 
 import calendar
-import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from jobs import audit
 from jobs.settings import Settings
 from jobs.store.db import connect
 
@@ -90,10 +90,8 @@ def set_status(settings: Settings, tenant_id: str, label: str, status: str, acto
             "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, period) DO UPDATE SET status = "
             "EXCLUDED.status, changed_by = EXCLUDED.changed_by, changed_at = now(), reason = EXCLUDED.reason",
             (tenant_id, label, period.start, period.end, status, actor, reason))
-        conn.execute("INSERT INTO audit_log (tenant_id, actor, action, object_type, object_id, detail) "
-                     "VALUES (%s, %s, %s, 'ledger_period', %s, %s)",
-                     (tenant_id, actor, "period_close" if status == "closed" else "period_reopen", label,
-                      json.dumps({"reason": reason})))
+        audit.append(conn, tenant_id, actor, "period_close" if status == "closed" else "period_reopen", "ledger_period",
+                     label, {"reason": reason})
     return period
 
 

@@ -158,7 +158,8 @@ class LocalPostgres:
 
     def init(self, bindir: Path) -> dict:
         self.base.mkdir(parents=True, exist_ok=True)
-        state = {"bindir": str(bindir), "password": secrets.token_urlsafe(18), "port": free_port()}
+        state = {"bindir": str(bindir), "password": secrets.token_urlsafe(18), "port": free_port(),
+                 "app_password": secrets.token_urlsafe(18)}
         pwfile = self.base / "pwfile"
         pwfile.write_text(state["password"] + "\n")
         self.socket_dir.mkdir(exist_ok=True)

@@ -11,9 +11,9 @@ Every decision is also written to the audit log.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 
+from jobs import audit
 from jobs.match.rules import BOOK_PSP, PAYOUT_BANK, RELATIONS
 from jobs.settings import Settings
 from jobs.store.db import connect
@@ -76,10 +76,8 @@ def _record(settings: Settings, tenant_id: str, action: str, relation: str, even
         conn.execute("INSERT INTO manual_match (tenant_id, action, relation, event_ids, match_id, records, reason, "
                      "created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                      (tenant_id, action, relation, event_ids, match_id, labels, reason, actor))
-        conn.execute("INSERT INTO audit_log (tenant_id, actor, action, object_type, object_id, detail) "
-                     "VALUES (%s, %s, %s, 'match_group', %s, %s)",
-                     (tenant_id, actor, f"manual_{action}", match_id,
-                      json.dumps({"relation": relation, "records": labels, "reason": reason})))
+        audit.append(conn, tenant_id, actor, f"manual_{action}", "match_group", match_id,
+                     {"relation": relation, "records": labels, "reason": reason})
 
 
 def manual_match(spark, settings: Settings, tenant_id: str, relation: str, records: list[Record], reason: str,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 
-from jobs import lake, storage
+from jobs import audit, lake, storage
 from jobs.ledger.erp import documents, writer
 from jobs.ledger.erp.documents import ErpExportError
 from jobs.settings import ConfigurationError, Settings
@@ -283,9 +283,8 @@ def resend(settings: Settings, tenant: str, erp: str, period: str, actor: str, r
         conn.execute("INSERT INTO erp_transmission (tenant_id, batch_id, transmission_no, uri, manifest_uri, sent_by, "
                      "reason) VALUES (%s, %s, %s, %s, %s, %s, %s)", (tenant, batch["batch_id"], n, uri, manifest_uri, actor,
                                                                      reason))
-        conn.execute("INSERT INTO audit_log (tenant_id, actor, action, object_type, object_id, detail) VALUES "
-                     "(%s, %s, 'erp_resend', 'erp_export_batch', %s, %s)",
-                     (tenant, actor, str(batch["batch_id"]), json.dumps({"transmission": n, "reason": reason})))
+        audit.append(conn, tenant, actor, "erp_resend", "erp_export_batch", str(batch["batch_id"]),
+                     {"transmission": n, "reason": reason})
     return BatchResult(erp, period, batch["batch_id"], n, uri, batch["documents"], batch["lines"], True)
 
 
