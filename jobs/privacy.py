@@ -24,7 +24,7 @@ def mask_card_numbers(col: Column) -> Column:
     and passes the Luhn check; so a card number that follows another number after a space
     (``"ref 7 4111 1111 ..."``) or is followed by one (``"4111111111111111 12"``) is found too.
     One JVM function (``jobs/jvm/psp/recon/MaskCardNumbers.java``, registered by ``jobs.spark``): one
-    pass over the characters, none for a value with fewer than 13 digits; ``jobs.formats.common.mask_text``
+    pass over the characters, none for a value with fewer than 13 digits; ``jobs.cards.mask_text``
     is its Python twin for text built on the driver."""
     return F.call_udf("recon_mask_card_numbers", col)
 

@@ -20,6 +20,7 @@ Resolution order for each setting: explicit argument > environment variable > pr
 | local secrets      | RECON_SECRETS_DIR         | <repo>/.local/secrets (``local`` mode only: a random salt per tenant, created once) |
 | AWS API endpoint   | RECON_AWS_ENDPOINT_URL    | unset (AWS); set for moto (Secrets Manager, EMR, Glue) |
 | drop folder        | RECON_INBOX               | unset; ``<inbox>/<tenant>`` is what the DAG's land task lands without a ``landing`` |
+| raw zone key       | RECON_RAW_KMS_KEY_ID      | unset; on S3, the KMS key the raw zone's objects are encrypted with (files as delivered may hold card numbers; Terraform's raw key, usable only by landing and parsing) |
 | database secret    | RECON_DATABASE_SECRET     | unset; an AWS Secrets Manager secret holding the database URL (or RDS's JSON: host, port, username, password, dbname), read when RECON_DATABASE_URL is unset (remote jobs) |
 | remote jobs        | RECON_EMR_SERVERLESS_APP_ID, RECON_EMR_EXECUTION_ROLE_ARN, RECON_EMR_CLUSTER_ID, RECON_GLUE_JOB_NAME | the application, role, cluster or Glue job of the mode (``jobs.remote``) |
 | job code           | RECON_CODE_URI, RECON_ENTRY_URI, RECON_UDF_JAR_URI | where ``make package``'s archive, entry script and JVM functions jar were uploaded |
@@ -105,6 +106,7 @@ class Settings:
     inbox: Path | None = field(default_factory=lambda: Path(os.environ["RECON_INBOX"]) if os.environ.get("RECON_INBOX")
                                else None)
     database_secret: str | None = field(default_factory=_optional("RECON_DATABASE_SECRET"))
+    raw_kms_key_id: str | None = field(default_factory=_optional("RECON_RAW_KMS_KEY_ID"))
     emr_serverless_app_id: str | None = field(default_factory=_optional("RECON_EMR_SERVERLESS_APP_ID"))
     emr_execution_role_arn: str | None = field(default_factory=_optional("RECON_EMR_EXECUTION_ROLE_ARN"))
     emr_cluster_id: str | None = field(default_factory=_optional("RECON_EMR_CLUSTER_ID"))

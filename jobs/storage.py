@@ -72,11 +72,19 @@ def _write_local_atomically(dest: Path, write) -> None:
             os.unlink(tmp)
 
 
+def _encryption(settings: Settings, uri: str) -> dict:
+    """S3 arguments of an object at ``uri``: in the raw zone (files as delivered, which may hold card numbers)
+    encrypted with the raw zone's own KMS key (``RECON_RAW_KMS_KEY_ID``), which only landing and parsing may use."""
+    if settings.raw_kms_key_id and uri.startswith(join(settings.lake, "raw") + "/"):
+        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": settings.raw_kms_key_id}
+    return {}
+
+
 def put_file(settings: Settings, src: Path, uri: str) -> None:
     """Copy a local file to ``uri`` atomically (no reader ever sees half of it)."""
     if _is_s3(uri):
         bucket, key = _split_s3(uri)
-        s3_client(settings).upload_file(str(src), bucket, key)
+        s3_client(settings).upload_file(str(src), bucket, key, ExtraArgs=_encryption(settings, uri) or None)
         return
     with src.open("rb") as inp:
         _write_local_atomically(Path(uri), lambda out: shutil.copyfileobj(inp, out, 1 << 20))
@@ -98,7 +106,7 @@ def put_stream(settings: Settings, uri: str, write) -> None:
 def put_bytes(settings: Settings, data: bytes, uri: str) -> None:
     if _is_s3(uri):
         bucket, key = _split_s3(uri)
-        s3_client(settings).put_object(Bucket=bucket, Key=key, Body=data)
+        s3_client(settings).put_object(Bucket=bucket, Key=key, Body=data, **_encryption(settings, uri))
         return
     _write_local_atomically(Path(uri), lambda out: out.write(data))
 

@@ -41,7 +41,7 @@ data "aws_iam_policy_document" "airflow" {
   statement {
     sid       = "Keys"
     actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.lake.arn]
+    resources = [aws_kms_key.lake.arn, aws_kms_key.raw.arn]
   }
   statement {
     sid       = "Catalog"

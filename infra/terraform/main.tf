@@ -48,6 +48,82 @@ data "aws_iam_policy_document" "kms" {
   }
 }
 
+# The raw zone (lake/raw/) keeps PSP and bank files as delivered, and those may hold card numbers: it is the one
+# place card data may be at rest. Its objects are encrypted with a key of their own, which only the roles that
+# land (Airflow) and parse (the jobs) may use: analysts, Athena and Redshift read the lake's other tables and
+# cannot decrypt a raw file even when they can list it. Raw files expire after var.raw_card_data_retention_days.
+resource "aws_kms_key" "raw" {
+  description             = "${local.name} raw zone (files as delivered: may hold card numbers)"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.raw_key.json
+}
+
+data "aws_iam_policy_document" "raw_key" {
+  # checkov:skip=CKV_AWS_111:a key policy's resource "*" is the key itself; only the key's administration is the account's
+  # checkov:skip=CKV_AWS_356:a key policy's resource "*" is the key itself
+  # checkov:skip=CKV_AWS_109:the account administers the key (no use: the Use statement names the only roles that may)
+  statement {
+    sid = "Administer"
+    actions = ["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
+      "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:aws:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+  statement {
+    sid       = "Use"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.airflow.arn, aws_iam_role.job.arn]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "lake" {
+  bucket = aws_s3_bucket.lake.id
+  policy = data.aws_iam_policy_document.lake_bucket.json
+}
+
+# Nothing enters the raw zone unless encrypted with the raw key; nothing is read from the bucket without TLS.
+data "aws_iam_policy_document" "lake_bucket" {
+  statement {
+    sid       = "RawZoneKeyOnly"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.lake.arn}/lake/raw/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "StringNotEquals"
+      variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+      values   = [aws_kms_key.raw.arn]
+    }
+  }
+  statement {
+    sid       = "TlsOnly"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.lake.arn, "${aws_s3_bucket.lake.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
 resource "aws_s3_bucket" "lake" {
   # checkov:skip=CKV2_AWS_62:nothing consumes bucket events: the DAGs know what they wrote, the ingest DAG polls its sources
   # checkov:skip=CKV_AWS_144:recovery is versioning (every object version kept) and Delta's log in the same region; a replica in a second region is a choice per deployment, not a default
@@ -140,7 +216,7 @@ resource "aws_s3_bucket_public_access_block" "lake" {
 resource "aws_s3_bucket_lifecycle_configuration" "lake" {
   bucket = aws_s3_bucket.lake.id
   rule {
-    id     = "raw-to-infrequent-access"
+    id     = "raw-to-infrequent-access-then-expire"
     status = "Enabled"
     filter {
       prefix = "lake/raw/"
@@ -148,6 +224,13 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
     transition {
       days          = var.raw_retention_days
       storage_class = "STANDARD_IA"
+    }
+    # card data at rest is kept no longer than the reconciliation needs it (reprocessing, audit of the year)
+    expiration {
+      days = var.raw_card_data_retention_days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 7
     }
   }
   rule {
@@ -249,7 +332,7 @@ data "aws_iam_policy_document" "job" {
   statement {
     sid       = "LakeKey"
     actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.lake.arn]
+    resources = [aws_kms_key.lake.arn, aws_kms_key.raw.arn]
   }
   statement {
     sid       = "Catalog"

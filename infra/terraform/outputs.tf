@@ -10,6 +10,7 @@ output "recon_environment" {
     RECON_UDF_JAR_URI            = "s3://${aws_s3_bucket.lake.bucket}/code/psp-recon-udf.jar"
     RECON_PII_SALT_SECRET_PREFIX = "${local.name}/pii-salt/"
     RECON_DATABASE_SECRET        = aws_secretsmanager_secret.database.name
+    RECON_RAW_KMS_KEY_ID         = aws_kms_key.raw.arn
     RECON_GLUE_JOB_NAME          = aws_glue_job.stages.name
     RECON_GLUE_DATABASE          = aws_glue_catalog_database.recon.name
     RECON_ATHENA_WORKGROUP       = aws_athena_workgroup.analysts.name

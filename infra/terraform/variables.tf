@@ -33,9 +33,19 @@ variable "create_database" {
 }
 
 variable "raw_retention_days" {
-  description = "Days raw files stay in STANDARD before moving to STANDARD_IA (they are never deleted by lifecycle)"
+  description = "Days raw files stay in STANDARD before moving to STANDARD_IA"
   type        = number
   default     = 90
+}
+
+variable "raw_card_data_retention_days" {
+  description = "Days raw files (as delivered: they may hold card numbers) are kept before they expire; reprocessing a day needs its raw files"
+  type        = number
+  default     = 400
+  validation {
+    condition     = var.raw_card_data_retention_days > var.raw_retention_days
+    error_message = "raw files must outlive their move to STANDARD_IA"
+  }
 }
 
 variable "tenants" {

@@ -6,7 +6,6 @@ parser returns. All of it is native Spark expressions: no Python UDF touches a r
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,6 +15,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
+from jobs.cards import MAX_REPLACED_WINDOWS, card_windows, luhn_ok, mask_text  # noqa: F401 - the parsers' names
 from jobs.formats.registry import FormatSpec
 from jobs.lake import checkpoint
 from jobs.money import CURRENCY_EXPONENTS
@@ -328,61 +328,6 @@ def nothing_parsed(spark: SparkSession, rejected: dict, notes: dict | None = Non
 def empty_output(spark: SparkSession) -> ParseOutput:
     return ParseOutput(spark.createDataFrame([], EVENT_SCHEMA), spark.createDataFrame([], QUARANTINE_SCHEMA),
                        spark.createDataFrame([], FILE_STATS_SCHEMA))
-
-
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def card_windows(text: str) -> list[tuple[int, int]]:
-    """(start, end) of every 13-19 digit window that starts where a digit group starts, may contain single
-    spaces or dashes between digits, is not followed by a digit, and passes the Luhn check."""
-    found, n = [], len(text)
-    isdigit = lambda k: "0" <= text[k] <= "9"  # noqa: E731 - ASCII digits only, as the JVM function
-    for i in range(n):
-        if not isdigit(i) or (i and isdigit(i - 1)):
-            continue
-        digits, j = "", i
-        while j < n and len(digits) < 19:
-            if isdigit(j):
-                digits += text[j]
-                j += 1
-                if 13 <= len(digits) and (j >= n or not isdigit(j)) and luhn_ok(digits):
-                    found.append((i, j))
-            elif text[j] in " -" and j + 1 < n and isdigit(j + 1) and digits:
-                j += 1
-            else:
-                break
-    return found
-
-
-MAX_REPLACED_WINDOWS = 64      # psp.recon.MaskCardNumbers.MAX_REPLACED_WINDOWS
-
-
-def mask_text(text: str | None) -> str | None:
-    """Python twin of ``mask_card_numbers`` for messages built on the driver (details, notes)."""
-    if not text:
-        return text
-    windows = card_windows(text)
-    if len(windows) > MAX_REPLACED_WINDOWS:       # as the JVM function: middle digits masked in place
-        out = list(text)
-        for a, b in windows:
-            positions = [i for i in range(a, b) if "0" <= text[i] <= "9"]
-            for i in positions[6:-4]:
-                out[i] = "*"
-        return "".join(out)
-    digit_count = lambda w: sum("0" <= ch <= "9" for ch in text[w[0]:w[1]])  # noqa: E731
-    chunks = [text[a:b] for a, b in sorted(windows, key=lambda w: (-digit_count(w), w[0]))]  # most digits first
-    for chunk in chunks:
-        digits = re.sub(r"[ -]", "", chunk)
-        text = text.replace(chunk, digits[:6] + "*" * (len(digits) - 10) + digits[-4:])
-    return text
 
 
 class DriverRows:

@@ -104,6 +104,25 @@ def test_the_network_keeps_the_database_and_the_jobs_private(tf):
         'toset([', '').replace('])', '').replace('"', '').replace(' ', '').split(","))
 
 
+def test_card_data_at_rest_only_in_the_raw_zone_under_its_own_key_with_a_retention_limit(tf):
+    r, d = tf["resource"], tf["data"]["aws_iam_policy_document"]
+    use = [st for st in d["raw_key"]["statement"] if st["sid"] == "Use"][0]
+    assert use["principals"][0]["identifiers"] == ["${aws_iam_role.airflow.arn}", "${aws_iam_role.job.arn}"]
+    admin = [st for st in d["raw_key"]["statement"] if st["sid"] == "Administer"][0]
+    assert not {a for a in admin["actions"] if a in ("kms:Decrypt", "kms:*") or a.startswith("kms:GenerateDataKey")}
+    for role, doc in (("airflow", "airflow"), ("job", "job")):
+        policy = d[doc]["statement"]
+        assert any("${aws_kms_key.raw.arn}" in st["resources"] for st in policy), role
+    assert all("${aws_kms_key.raw.arn}" not in st["resources"] for st in d["redshift"]["statement"])   # analysts
+    deny = [st for st in d["lake_bucket"]["statement"] if st["sid"] == "RawZoneKeyOnly"][0]
+    assert deny["effect"] == "Deny" and deny["resources"] == ["${aws_s3_bucket.lake.arn}/lake/raw/*"]
+    assert deny["condition"][0]["values"] == ["${aws_kms_key.raw.arn}"]
+    raw_rule = [rule for rule in r["aws_s3_bucket_lifecycle_configuration"]["lake"]["rule"]
+                if rule.get("filter", [{}])[0].get("prefix") == "lake/raw/"][0]
+    assert raw_rule["expiration"][0]["days"] == "${var.raw_card_data_retention_days}"
+    assert tf["output"]["recon_environment"]["value"]["RECON_RAW_KMS_KEY_ID"] == "${aws_kms_key.raw.arn}"
+
+
 def test_every_checkov_skip_says_why():
     skips = [m for p in TF.glob("*.tf") for m in re.findall(r"checkov:skip=([A-Z0-9_]+)(:?)(.*)", p.read_text())]
     assert skips

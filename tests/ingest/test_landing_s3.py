@@ -72,3 +72,19 @@ def test_a_format_recognised_later_is_recorded_without_moving_the_file(settings,
         assert redetect_unknown(settings, conn, recorded_tenant, DAY) == 1
         (now,) = files_for_date(conn, recorded_tenant, DAY)
     assert (now.format, now.parser_version, now.raw_uri) == ("book.jsonl", spec.version, first.raw_uri)
+
+
+def test_the_raw_zone_is_encrypted_with_its_own_key_on_s3(s3_settings, recorded_tenant, s3_endpoint):
+    """Files as delivered may hold card numbers: in the raw zone they are encrypted with the raw zone's KMS key
+    (which only landing and parsing may use); the rest of the lake keeps the bucket's default encryption."""
+    key_id = boto3.client("kms", endpoint_url=s3_endpoint).create_key(Description="raw zone")["KeyMetadata"]["KeyId"]
+    settings = s3_settings.with_(raw_kms_key_id=key_id)
+    with connect(settings, recorded_tenant) as conn:
+        raw = land_bytes(settings, conn, recorded_tenant, DAY, b"card 4111111111111111\n", "notes.txt", "sftp:psp")
+    elsewhere = storage.join(settings.lake, "reports", "day.html")
+    storage.put_bytes(settings, b"<html/>", elsewhere)
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    heads = {uri: s3.head_object(Bucket=BUCKET, Key=uri.split(f"{BUCKET}/", 1)[1]) for uri in (raw.raw_uri, elsewhere)}
+    assert (heads[raw.raw_uri]["ServerSideEncryption"], heads[raw.raw_uri]["SSEKMSKeyId"].split("/")[-1]) == \
+        ("aws:kms", key_id)
+    assert "SSEKMSKeyId" not in heads[elsewhere]

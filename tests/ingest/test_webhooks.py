@@ -176,3 +176,46 @@ def test_a_burst_of_10000_webhooks_then_a_crash_loses_nothing_and_lands_nothing_
     landed_ids = [json.loads(line)["id"] for line in lines]
     assert len(landed_ids) == len(set(landed_ids)) == BURST - 600 and set(landed_ids) == accepted_ids
     print(f"burst of {BURST} webhooks answered in {elapsed:.1f} s ({BURST / elapsed:.0f}/s)")
+
+
+# --- no card number at rest -------------------------------------------------------------------------
+
+def _card_numbers(text: str) -> list[str]:
+    """Luhn-valid runs of 13-19 digits (single spaces or dashes inside), by the independent reference reader."""
+    import re
+
+    from reference.cards import luhn
+
+    runs = re.findall(r"(?<![0-9])[0-9](?:[ -]?[0-9])*(?![0-9])", text)
+    return [r for r in runs if 13 <= len(re.sub(r"[ -]", "", r)) <= 19 and luhn(re.sub(r"[ -]", "", r))]
+
+
+def test_card_numbers_are_masked_before_the_inbox_commits_and_never_reach_the_raw_zone(
+        receiver, webhook_connectors, settings, db, window, tenant_id):
+    stripe, adyen = webhook_connectors
+    event = json.dumps({"id": "evt_PAN00001", "object": "event", "type": "charge.failed", "created": NOW,
+                        "data": {"object": {"id": "ch_PAN00001", "amount": 1000, "currency": "eur",
+                                            "description": "card 4111 1111 1111 1111 declined, order ORD-77",
+                                            "metadata": {"pan": 5500000000000004, "note": "3782-822463-10005"}}}},
+                       indent=2).encode()
+    assert len(_card_numbers(event.decode())) == 3
+    # signed over the bytes as sent: the receiver verifies those, then masks
+    assert post(receiver.endpoint(tenant_id, "stripe-hooks"), event, stripe_headers(event, WHSEC)).status_code == 200
+    notification = adyen_notification(ADYEN_HMAC_HEX, "4111111111111111")   # a pspReference that passes Luhn
+    adyen_url = receiver.endpoint(tenant_id, "adyen-hooks")
+    assert [post(adyen_url, notification, {}).text for _ in range(2)] == ["[accepted]"] * 2   # a PSP retry
+
+    rows = db.execute("SELECT connector_id, event_key, payload FROM webhook_event WHERE tenant_id = %s ORDER BY event_pk",
+                      (tenant_id,)).fetchall()
+    assert [r["connector_id"] for r in rows] == ["stripe-hooks", "adyen-hooks"]   # the retry stored once
+    stored = [r["event_key"] + " " + bytes(r["payload"]).decode() for r in rows]
+    assert [_card_numbers(s) for s in stored] == [[], []]
+    assert rows[1]["event_key"].startswith("sha256:")
+    kept = json.loads(bytes(rows[0]["payload"]))["data"]["object"]
+    assert kept["description"] == "card 411111******1111 declined, order ORD-77"
+    assert kept["metadata"] == {"pan": "550000******0004", "note": "378282*****0005"}
+    for connector in (stripe, adyen):
+        assert run_connector(connector.to_dict(), window, settings=settings)["landed"] == 1
+    landed = [storage.read_bytes(settings, r["raw_uri"]).decode() for r in db.execute(
+        "SELECT raw_uri FROM raw_file WHERE tenant_id = %s", (tenant_id,)).fetchall()]
+    assert len(landed) == 2 and [_card_numbers(text) for text in landed] == [[], []]

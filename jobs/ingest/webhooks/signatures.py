@@ -15,7 +15,7 @@ import binascii
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 BAD_REQUEST, UNAUTHORIZED, CONFLICT = 400, 401, 409
@@ -37,6 +37,15 @@ class VerifiedEvent:
     event_type: str | None
     payload: bytes            # the event as the PSP sent it (Stripe: the raw body; Adyen: the raw item)
     signature_sha256: str     # digest of what authenticated it (to tell a replay from a PSP retry)
+
+
+def card_free(event: VerifiedEvent) -> VerifiedEvent:
+    """The event as the inbox stores it, once its signature was verified on the original bytes: card numbers
+    masked in the payload (``jobs.cards.mask_json_payload``; the same bytes when it holds none) and an idempotency
+    key holding one replaced by its digest. A PSP's retry of the event maps to the same key."""
+    from jobs.cards import card_free_key, mask_json_payload
+
+    return replace(event, event_key=card_free_key(event.event_key), payload=mask_json_payload(event.payload))
 
 
 def _sha(text: str | bytes) -> str:
