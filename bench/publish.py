@@ -5,7 +5,7 @@ with delta-rs), repeated with distinct event ids up to ``rows`` when the day has
 migrated database, in one transaction, through the publish stage's own ``refresh_queue``:
 
 1. the temporary staging table ``exceptions_stage``, filled with psycopg 3 ``COPY ... FROM STDIN`` in
-   CSV format written by Arrow (``jobs.stages.publish.copy_arrow``)  -> staging rows/s;
+   CSV format written by Arrow (``jobs.store.arrow_copy.copy_arrow``)  -> staging rows/s;
 2. the set-based ``INSERT ... ON CONFLICT`` into ``exception_item`` (primary key + index, tenant checked
    per statement) and the closing of what the run no longer reports; commit -> effective rows/s
    (rows / (COPY + upsert + close + commit));
@@ -93,7 +93,7 @@ def publish_benchmark(lake: str, admin_url: str, rows: int = 1_000_000, tenant: 
         "rerun_copy_s": round(rerun["copy_s"], 2), "rerun_upsert_s": round(rerun["upsert_s"], 2),
         "rerun_effective_rows_per_s": round(n / (rerun["copy_s"] + rerun["upsert_s"] + rerun["close_commit_s"])),
         "note": (f"The day's {distinct:,} open exceptions repeated with distinct event ids to {n:,} rows; COPY in "
-                 "CSV format written by Arrow per 100k-row batch (jobs.stages.publish.copy_arrow, as the publish stage "
+                 "CSV format written by Arrow per 100k-row batch (jobs.store.arrow_copy.copy_arrow, as the publish stage "
                  "does), upsert in key order; fresh migrated database; "
                  "effective = rows / (COPY + upsert + close + commit) into exception_item (primary key + index)."),
     }

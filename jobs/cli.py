@@ -3,8 +3,10 @@
   recon run      --tenant T --business-date YYYY-MM-DD [--landing DIR]   land, parse, match, post, publish
   recon export   --tenant T --what {matches,exceptions,files,quarantine,journals} --out FILE.csv
   recon summary  --tenant T --business-date YYYY-MM-DD                   the stored run summary
-  recon match    --tenant T --relation R --record F#N --record F#N --reason .. --by ..   manual match
-  recon unmatch  --tenant T --relation R --record F#N --reason .. --by ..              revoke a match
+  recon match    --tenant T --relation R --record F#N --record F#N --reason ..   propose a manual match
+  recon unmatch  --tenant T --relation R --record F#N --reason ..                propose revoking a match
+  recon correction list|approve|reject --tenant T [--id N] [--reason ..]       four eyes on every correction
+  recon access   grant --tenant T --user U --role R | list --tenant T           who may do what for a tenant
   recon stage    {parse,match,ledger,publish} --tenant T --business-date D   one stage (spark-submit entry)
   recon db       {migrate,start,url}                                    the operational database
   recon audit    verify --tenant T                                      check the audit trail's hash chain
@@ -115,7 +117,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="FILE_NAME#RECORD_ORDINAL (repeat for each member)" if name == "match" else
                        "FILE_NAME#RECORD_ORDINAL of any member of the group")
         p.add_argument("--reason", required=True)
-        p.add_argument("--by", required=True, help="who decides (recorded in the audit log)")
+
+    corr = sub.add_parser("correction", help="proposed corrections (manual match / unmatch, adjustment, dispute "
+                                             "acceptance): list, approve or reject as the person you run as")
+    corr.add_argument("action", choices=["list", "approve", "reject"])
+    corr.add_argument("--tenant", required=True)
+    corr.add_argument("--id", type=int, help="the correction (approve, reject)")
+    corr.add_argument("--reason", help="why it is rejected (reject)")
+    corr.add_argument("--all", action="store_true", help="list decided and expired ones too")
+    corr.add_argument("--business-date", type=_date, help="the approval's business date (an adjustment's post date)")
+    access = sub.add_parser("access", help="roles per tenant (operator, approver, controller, auditor, admin)")
+    access.add_argument("action", choices=["grant", "list"])
+    access.add_argument("--tenant", required=True)
+    access.add_argument("--user")
+    access.add_argument("--role")
 
     db = sub.add_parser("db", help="operational database")
     db.add_argument("action", choices=["migrate", "start", "url"])
@@ -190,6 +205,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in LEDGER_COMMANDS:
         return ledger_dispatch(args, settings)
     # --- end of ledger -----------------------------------------------------------------------------
+    if args.command in ("correction", "access"):
+        return _corrections(args, settings)
     if args.command == "audit":
         from jobs.audit import verify
 
@@ -227,20 +244,24 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"wrote {n} rows to {args.out}")
         return 0
     if args.command in ("match", "unmatch"):
+        from jobs.corrections import CorrectionError, actor_from_environment
         from jobs.match.manual import ManualMatchError, manual_match, manual_unmatch
         from jobs.spark import get_spark
 
         spark = get_spark(settings, app_name=f"recon-{args.command}")
         try:
+            actor = actor_from_environment(settings)
             if args.command == "match":
-                mid = manual_match(spark, settings, args.tenant, args.relation, args.record, args.reason, args.by)
-                print(f"recorded manual match {mid}; it takes effect at the next run")
+                proposal = manual_match(spark, settings, args.tenant, args.relation, args.record, args.reason, actor)
             else:
                 if len(args.record) != 1:
                     raise ManualMatchError("unmatch takes one --record (any member of the group)")
-                mid = manual_unmatch(spark, settings, args.tenant, args.record[0], args.relation, args.reason, args.by)
-                print(f"revoked match {mid}; its records are open again from the next run")
-        except ManualMatchError as exc:
+                proposal = manual_unmatch(spark, settings, args.tenant, args.record[0], args.relation, args.reason,
+                                          actor)
+            print(f"proposed {args.command} of group {proposal.detail['match_id']} as correction "
+                  f"#{proposal.correction_id} (by {actor}); it takes effect at the next run after a second person "
+                  f"approves it: recon correction approve --tenant {args.tenant} --id {proposal.correction_id}")
+        except (ManualMatchError, CorrectionError) as exc:
             print(f"recon: {exc}", file=sys.stderr)
             return 1
         return 0
@@ -268,6 +289,47 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(json.dumps(pipeline.STAGES[args.name].report(result), default=str))
         return 0
     raise AssertionError(args.command)
+
+
+def _corrections(args: argparse.Namespace, settings) -> int:
+    from jobs import corrections as c
+
+    actor = c.actor_from_environment(settings)
+    try:
+        if args.command == "access":
+            if args.action == "grant":
+                if not args.user or not args.role:
+                    raise c.CorrectionError("grant needs --user and --role")
+                c.grant(settings, args.tenant, args.user, args.role, actor)
+                print(f"{args.user} is {args.role} of {args.tenant} (granted by {actor})")
+            else:
+                from jobs.store.db import connect
+
+                with connect(settings, args.tenant) as conn:
+                    for r in conn.execute("SELECT user_name, role, granted_by, granted_at FROM tenant_member "
+                                          "WHERE tenant_id = %s ORDER BY user_name, role", (args.tenant,)):
+                        print(f"{r['user_name']:<24} {r['role']:<11} granted by {r['granted_by']} "
+                              f"{r['granted_at']:%Y-%m-%d}")
+            return 0
+        if args.action == "list":
+            for r in c.list_corrections(settings, args.tenant, None if args.all else "pending"):
+                print(f"#{r['correction_id']} {r['status']:<8} {r['kind']:<14} {r['amount_minor']} {r['currency']} "
+                      f"by {r['proposed_by']} (expires {r['expires_at']:%Y-%m-%d %H:%M}) {r['subject']}: {r['reason']}"
+                      + (f" -> {r['decided_by']}" if r["decided_by"] else ""))
+            return 0
+        if args.id is None:
+            raise c.CorrectionError(f"{args.action} needs --id")
+        if args.action == "approve":
+            result = c.approve(settings, args.tenant, args.id, actor, args.business_date)
+            print(f"correction #{args.id} approved by {actor}: "
+                  + ", ".join(f"{k} {v}" for k, v in result.items()))
+        else:
+            c.reject(settings, args.tenant, args.id, actor, args.reason or "")
+            print(f"correction #{args.id} rejected by {actor}")
+        return 0
+    except (c.CorrectionError, ValueError) as exc:
+        print(f"recon: {_one_line(exc)}", file=sys.stderr)
+        return 1
 
 
 def _db(action: str) -> int:

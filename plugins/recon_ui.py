@@ -5,10 +5,12 @@ tenant and the open exceptions queue, read from the operational PostgreSQL, as a
 JSON (``/recon/api/runs``, ``/recon/api/exceptions``). Only signed-in Airflow users can read it (the
 same JWT cookie / bearer token as the Airflow UI and REST API).
 
-Four-eyes approval of ledger adjustments (``/recon/adjustments``): the pending adjustments a maker
-proposed (``recon adjustment propose`` or ``POST /recon/api/adjustments``) with an Approve button. The
-approver is the signed-in Airflow user, never a name typed in a form, and must differ from the
-proposer (enforced in jobs/ledger/adjustments.py, where the CLI goes too); both steps are audited.
+Four eyes on every correction (``jobs/corrections.py``, the one service the CLI goes through too): the pending
+adjustments a maker proposed (``recon adjustment propose`` or ``POST /recon/api/adjustments``) with an Approve
+button (``/recon/adjustments``), and every proposed correction (manual match / unmatch, adjustment, dispute
+acceptance) through ``/recon/api/corrections`` (list, approve, reject with a reason). The approver is the
+signed-in Airflow user, never a name typed in a form, other than the proposer, with a role for the tenant whose
+limit covers the amount; every step is audited.
 """
 # No `from __future__ import annotations`: pydantic resolves the request model from real annotations
 # (Airflow loads plugins from files, not always as importable modules).
@@ -104,6 +106,47 @@ def approve(tenant: str, adjustment_id: int, user=Depends(get_user)) -> dict:
         status = 404 if "no adjustment" in str(exc) else 409
         raise HTTPException(status, str(exc)) from None
     return {"adjustment_id": adjustment_id, "approved_by": name, "post_date": post.isoformat()}
+
+
+class Decision(BaseModel):
+    reason: str
+
+
+@app.get("/api/corrections")
+def corrections_list(tenant: str, status: str | None = "pending") -> list[dict]:
+    """Proposed corrections (manual match / unmatch, adjustment, dispute acceptance) of a tenant."""
+    from jobs import corrections
+    from jobs.settings import load_settings
+
+    return corrections.list_corrections(load_settings(), tenant, status or None)
+
+
+@app.post("/api/corrections/{tenant}/{correction_id}/approve")
+def correction_approve(tenant: str, correction_id: int, user=Depends(get_user)) -> dict:
+    """Approve as the signed-in user: the rules of ``jobs.corrections`` (not the proposer, a role whose limit covers
+    the amount, pending and not expired), the same as the CLI's."""
+    from jobs import corrections
+    from jobs.settings import load_settings
+
+    name = _user_name(user)
+    try:
+        result = corrections.approve(load_settings(), tenant, correction_id, name)
+    except corrections.CorrectionError as exc:
+        raise HTTPException(404 if "no correction" in str(exc) else 409, str(exc)) from None
+    return {"correction_id": correction_id, "approved_by": name, **{k: str(v) for k, v in result.items()}}
+
+
+@app.post("/api/corrections/{tenant}/{correction_id}/reject")
+def correction_reject(tenant: str, correction_id: int, body: Decision, user=Depends(get_user)) -> dict:
+    from jobs import corrections
+    from jobs.settings import load_settings
+
+    name = _user_name(user)
+    try:
+        corrections.reject(load_settings(), tenant, correction_id, name, body.reason)
+    except corrections.CorrectionError as exc:
+        raise HTTPException(404 if "no correction" in str(exc) else 409, str(exc)) from None
+    return {"correction_id": correction_id, "rejected_by": name}
 
 
 @app.post("/adjustments/{tenant}/{adjustment_id}/approve")

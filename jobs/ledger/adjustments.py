@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from jobs import audit
+from jobs.corrections import CorrectionError
+from jobs.corrections import approve as approve_correction
+from jobs.corrections import propose as propose_correction
 from jobs.ledger.chart import DEFAULT_ACCOUNTS
 from jobs.money import MoneyError, to_minor
 from jobs.settings import Settings
@@ -65,28 +68,45 @@ def propose(settings: Settings, tenant_id: str, effective_date: date, debit_key:
         _audit(conn, tenant_id, actor, "adjustment_propose", row["adjustment_id"],
                {"debit": debit_key, "credit": credit_key, "amount_minor": minor, "currency": currency.upper(),
                 "record": record, "reason": reason})
+        propose_correction(settings, tenant_id, "adjustment", f"adjustment:{row['adjustment_id']}",
+                           {"adjustment_id": row["adjustment_id"]}, minor, currency, reason, actor, conn=conn)
     return row["adjustment_id"]
 
 
 def approve(settings: Settings, tenant_id: str, adjustment_id: int, actor: str, business_date: date | None = None) -> date:
-    """Approve; returns the post date. The approver must not be the proposer. ``business_date``: the
-    business date of the approval (default: the database's current date, when the person approves)."""
+    """Approve its correction (``jobs.corrections``: another person, whose role's limit covers the amount); returns
+    the post date. ``business_date``: the business date of the approval (default: the database's current date,
+    when the person approves)."""
     with connect(settings, tenant_id) as conn:
-        if business_date is None:
-            business_date = conn.execute("SELECT current_date AS d").fetchone()["d"]
-        row = conn.execute("SELECT proposed_by, approved_by, effective_date FROM ledger_adjustment WHERE tenant_id = %s "
-                           "AND adjustment_id = %s FOR UPDATE", (tenant_id, adjustment_id)).fetchone()
-        if row is None:
-            raise AdjustmentError(f"tenant {tenant_id}: no adjustment #{adjustment_id}")
-        if row["approved_by"]:
-            raise AdjustmentError(f"adjustment #{adjustment_id} was already approved by {row['approved_by']}")
-        if row["proposed_by"] == actor:
-            raise AdjustmentError(f"adjustment #{adjustment_id}: the approver must be someone other than the "
-                                  f"proposer ({actor})")
-        post = max(row["effective_date"], business_date)
-        conn.execute("UPDATE ledger_adjustment SET approved_by = %s, approved_at = now(), post_date = %s "
-                     "WHERE adjustment_id = %s", (actor, post, adjustment_id))
-        _audit(conn, tenant_id, actor, "adjustment_approve", adjustment_id, {"post_date": post.isoformat()})
+        found = conn.execute("SELECT correction_id, status FROM correction WHERE tenant_id = %s AND kind = 'adjustment' "
+                             "AND subject = %s ORDER BY correction_id DESC LIMIT 1",
+                             (tenant_id, f"adjustment:{adjustment_id}")).fetchone()
+    if found is None:
+        raise AdjustmentError(f"tenant {tenant_id}: no adjustment #{adjustment_id}")
+    try:
+        return approve_correction(settings, tenant_id, found["correction_id"], actor, business_date)["post_date"]
+    except CorrectionError as exc:
+        raise AdjustmentError(str(exc)) from None
+
+
+def approve_in(conn, tenant_id: str, adjustment_id: int, actor: str, business_date: date | None = None) -> date:
+    """The approval itself, in the correction's approval transaction: the post date (the effective date, or the
+    approval's business date when later)."""
+    if business_date is None:
+        business_date = conn.execute("SELECT current_date AS d").fetchone()["d"]
+    row = conn.execute("SELECT proposed_by, approved_by, effective_date FROM ledger_adjustment WHERE tenant_id = %s "
+                       "AND adjustment_id = %s FOR UPDATE", (tenant_id, adjustment_id)).fetchone()
+    if row is None:
+        raise AdjustmentError(f"tenant {tenant_id}: no adjustment #{adjustment_id}")
+    if row["approved_by"]:
+        raise AdjustmentError(f"adjustment #{adjustment_id} was already approved by {row['approved_by']}")
+    if row["proposed_by"] == actor:
+        raise AdjustmentError(f"adjustment #{adjustment_id}: the approver must be someone other than the "
+                              f"proposer ({actor})")
+    post = max(row["effective_date"], business_date)
+    conn.execute("UPDATE ledger_adjustment SET approved_by = %s, approved_at = now(), post_date = %s "
+                 "WHERE adjustment_id = %s", (actor, post, adjustment_id))
+    _audit(conn, tenant_id, actor, "adjustment_approve", adjustment_id, {"post_date": post.isoformat()})
     return post
 
 

@@ -2,16 +2,16 @@
 
   recon trace      --tenant T (--record FILE#N | --psp-ref REF)           payment -> ... -> bank, with postings
   recon dispute    list --tenant T [--state S] | show --tenant T --dispute N
-  recon dispute    add-evidence --tenant T --dispute N --s3-key KEY --sha256 HEX --by WHO [--note TEXT]
-  recon dispute    submit-evidence --tenant T --dispute N --by WHO [--s3-key KEY --sha256 HEX]
-  recon dispute    accept|lost --tenant T --dispute N --by WHO --reason TEXT
-  recon dispute    ack --tenant T --event N --by WHO --reason TEXT      acknowledge a refused transition
-  recon period     close|reopen --tenant T --period YYYY-MM[-DD] --by WHO [--reason TEXT] | list --tenant T
+  recon dispute    add-evidence --tenant T --dispute N --s3-key KEY --sha256 HEX [--note TEXT]
+  recon dispute    submit-evidence --tenant T --dispute N [--s3-key KEY --sha256 HEX]
+  recon dispute    accept|lost --tenant T --dispute N --reason TEXT
+  recon dispute    ack --tenant T --event N --reason TEXT      acknowledge a refused transition
+  recon period     close|reopen --tenant T --period YYYY-MM[-DD] [--reason TEXT] | list --tenant T
   recon adjustment propose --tenant T --effective-date D --debit KEY --credit KEY --amount 12.34 --currency EUR
-                   [--psp P] [--record FILE#N] --reason TEXT --by WHO
-  recon adjustment approve --tenant T --id N --by WHO [--business-date D] | list --tenant T
-  recon erp        export --tenant T --period YYYY-MM-DD [--erp E] [--by WHO] | list --tenant T
-  recon erp        resend --tenant T --erp E --period P --by WHO --reason TEXT
+                   [--psp P] [--record FILE#N] --reason TEXT
+  recon adjustment approve --tenant T --id N [--business-date D] | list --tenant T
+  recon erp        export --tenant T --period YYYY-MM-DD [--erp E] | list --tenant T
+  recon erp        resend --tenant T --erp E --period P --reason TEXT
 """
 from __future__ import annotations
 
@@ -32,11 +32,12 @@ def _record(text: str) -> tuple[str, int]:
 
 
 def _p(actions, name: str, helptext: str, *, by: bool = True, reason: bool = False) -> argparse.ArgumentParser:
+    """``by``: the command records who does it: the person the command runs as (``RECON_ACTOR``, else the OS
+    user; ``jobs.corrections.actor_from_environment``), never a name typed on the command line."""
     p = actions.add_parser(name, help=helptext)
     p.add_argument("--tenant", required=True)
     p.add_argument("--lake", help="lake location (folder or s3://...); default RECON_LAKE or .local/lake")
-    if by:
-        p.add_argument("--by", required=True, help="who does it (recorded in the audit log)")
+    p.set_defaults(records_actor=by)
     if reason:
         p.add_argument("--reason", required=True)
     return p
@@ -107,6 +108,10 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from jobs.ledger.periods import PeriodError
     from jobs.ledger.trace import TraceError
 
+    from jobs.corrections import actor_from_environment
+
+    if getattr(args, "records_actor", False):
+        args.by = actor_from_environment(settings)
     try:
         return _dispatch(args, settings)
     except (AdjustmentError, DisputeTransitionError, ErpExportError, PeriodError, TraceError) as exc:

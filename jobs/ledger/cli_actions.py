@@ -54,7 +54,10 @@ def dispute(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     action = {"submit-evidence": "submit", "accept": "accept", "lost": "lose"}[args.action]
     state = ops.transition(settings, args.tenant, args.dispute, action, args.by, getattr(args, "reason", None))
-    print(f"dispute #{args.dispute} is now {state}")
+    if state == ops.ACCEPT_PROPOSED:
+        print(f"proposed accepting dispute #{args.dispute}; a second person approves it (`recon correction list`)")
+    else:
+        print(f"dispute #{args.dispute} is now {state}")
     return 0
 
 

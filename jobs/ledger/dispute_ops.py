@@ -42,22 +42,46 @@ def add_evidence(settings: Settings, tenant: str, dispute_id: int, s3_key: str, 
     return row["evidence_id"]
 
 
+ACCEPT_PROPOSED = "accept proposed"
+
+
 def transition(settings: Settings, tenant: str, dispute_id: int, action: str, actor: str, reason: str | None = None) -> str:
-    """``submit`` (needs evidence), ``accept`` or ``lose``; returns the new state."""
+    """``submit`` (needs evidence) or ``lose``: done now, returns the new state. ``accept`` gives the disputed money
+    up: a correction with four eyes (``jobs.corrections``), proposed here and applied when a second person approves
+    it; returns ``ACCEPT_PROPOSED``."""
     if action not in ("submit", "accept", "lose"):
         raise DisputeTransitionError(f"unknown operator action {action!r}")
     if not actor.strip():
         raise DisputeTransitionError(f"{action} needs the person who does it (--by)")
+    if action == "accept":
+        from jobs.corrections import CorrectionError, propose
+
+        if not (reason or "").strip():
+            raise DisputeTransitionError("accepting a dispute needs a reason")
+        with connect(settings, tenant) as conn:
+            d = _get(conn, tenant, dispute_id)
+            next_state(d["state"], action)                     # refused now when the lifecycle does not allow it
+        try:
+            propose(settings, tenant, "dispute_accept", f"dispute:{dispute_id}", {"dispute_id": dispute_id,
+                    "reason": reason}, abs(d["amount_minor"]), d["currency"], reason, actor)
+        except CorrectionError as exc:
+            raise DisputeTransitionError(str(exc)) from None
+        return ACCEPT_PROPOSED
     with connect(settings, tenant) as conn:
-        d = _get(conn, tenant, dispute_id)
-        to = next_state(d["state"], action)
-        if action == "submit":
-            n = conn.execute("SELECT count(*) AS n FROM dispute_evidence WHERE dispute_id = %s", (dispute_id,)).fetchone()
-            if n["n"] == 0:
-                raise DisputeTransitionError(f"dispute #{dispute_id}: attach evidence before submitting")
-        moved = _move(conn, d, to)
-        _record(conn, tenant, moved, (d["psp"], d["payment_ref"]), "operator", action, "applied", d["state"], to, actor,
-                reason)
+        return transition_in(conn, tenant, dispute_id, action, actor, reason)
+
+
+def transition_in(conn, tenant: str, dispute_id: int, action: str, actor: str, reason: str | None = None) -> str:
+    """The transition in ``conn``'s transaction (an approved acceptance: in the approval's)."""
+    d = _get(conn, tenant, dispute_id)
+    to = next_state(d["state"], action)
+    if action == "submit":
+        n = conn.execute("SELECT count(*) AS n FROM dispute_evidence WHERE dispute_id = %s", (dispute_id,)).fetchone()
+        if n["n"] == 0:
+            raise DisputeTransitionError(f"dispute #{dispute_id}: attach evidence before submitting")
+    moved = _move(conn, d, to)
+    _record(conn, tenant, moved, (d["psp"], d["payment_ref"]), "operator", action, "applied", d["state"], to, actor,
+            reason)
     return to
 
 

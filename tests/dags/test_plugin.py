@@ -77,10 +77,12 @@ def test_adjustments_are_approved_in_the_ui_by_a_second_signed_in_user(plugin, s
     user, not a name in the request); the approval is audited and cannot happen twice."""
     from airflow.api_fastapi.core_api.security import get_user
 
+    from jobs import corrections
     from jobs.store.db import connect
     from jobs.tenants import load_tenant, record_tenant
 
     monkeypatch.setenv("RECON_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("RECON_TENANT_CONFIG_DIR", str(settings.tenant_config_dir))
     with connect(settings, tenant_id) as conn:
         record_tenant(conn, load_tenant(settings, tenant_id))
     client = TestClient(plugin.app)
@@ -101,6 +103,10 @@ def test_adjustments_are_approved_in_the_ui_by_a_second_signed_in_user(plugin, s
         assert own.status_code == 409 and "someone other than the proposer" in own.json()["detail"]
 
         plugin.app.dependency_overrides[get_user] = lambda: _User("bob")
+        refused = client.post(f"/api/adjustments/{tenant_id}/{n}/approve")          # bob has no approving role yet
+        assert refused.status_code == 409 and "bob may not approve corrections" in refused.json()["detail"]
+        corrections.grant(settings, tenant_id, "root", "admin", "root")
+        corrections.grant(settings, tenant_id, "bob", "approver", "root")
         assert client.post(f"/adjustments/{tenant_id}/{n}/approve", data={"confirm": "999"}).status_code == 400
         done = client.post(f"/adjustments/{tenant_id}/{n}/approve", data={"confirm": str(n)}, follow_redirects=False)
         assert done.status_code == 303

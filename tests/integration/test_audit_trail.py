@@ -7,7 +7,7 @@ from datetime import date
 import psycopg
 import pytest
 
-from jobs import audit
+from jobs import audit, corrections
 from jobs.cli import main as recon
 from jobs.ledger import adjustments
 from jobs.pipeline import prepare
@@ -27,9 +27,12 @@ def _cli(monkeypatch, capsys, settings, tenant) -> tuple[int, str]:
 
 @pytest.fixture
 def trail(settings, tenant_id):
-    """A tenant with five audited actions: two adjustments proposed (one reason with non-ASCII text), one approved
-    by another person, two direct appends."""
+    """A tenant with ten audited actions: two roles granted, two adjustments proposed (one reason with non-ASCII
+    text; each also a correction proposal), one approved by another person (the correction and the adjustment),
+    two direct appends."""
     prepare(settings, tenant_id)
+    corrections.grant(settings, tenant_id, "root", "admin", "root")
+    corrections.grant(settings, tenant_id, "checker", "approver", "root")
     first = adjustments.propose(settings, tenant_id, date(2026, 11, 20), "bank", "suspense", "12.34", "EUR",
                                 "Gebühr — Zoë's refund €", "maker")
     adjustments.propose(settings, tenant_id, date(2026, 11, 20), "bank", "suspense", "1.00", "USD", "x", "maker")
@@ -46,14 +49,16 @@ def test_every_action_is_chained_and_the_chain_verifies(trail, monkeypatch, caps
         rows = conn.execute("SELECT seq, action, actor, prev_hash, record_hash FROM audit_log WHERE tenant_id = %s "
                             "ORDER BY seq", (tenant,)).fetchall()
     assert [(r["seq"], r["action"], r["actor"]) for r in rows] == [
-        (1, "adjustment_propose", "maker"), (2, "adjustment_propose", "maker"), (3, "adjustment_approve", "checker"),
-        (4, "note", "ops"), (5, "note", "ops")]
+        (1, "role_grant", "root"), (2, "role_grant", "root"), (3, "adjustment_propose", "maker"),
+        (4, "correction_propose", "maker"), (5, "adjustment_propose", "maker"), (6, "correction_propose", "maker"),
+        (7, "adjustment_approve", "checker"), (8, "correction_approve", "checker"), (9, "note", "ops"),
+        (10, "note", "ops")]
     assert rows[0]["prev_hash"] == audit.GENESIS
     assert all(b["prev_hash"] == a["record_hash"] for a, b in zip(rows, rows[1:]))
     result = audit.verify(settings, tenant)
-    assert result.ok and result.records == 5 and result.head_seq == 5 and result.head_hash == rows[-1]["record_hash"]
+    assert result.ok and result.records == 10 and result.head_seq == 10 and result.head_hash == rows[-1]["record_hash"]
     code, out = _cli(monkeypatch, capsys, settings, tenant)
-    assert code == 0 and out == f"audit trail of {tenant}: 5 record(s), chain intact; head seq 5 hash " \
+    assert code == 0 and out == f"audit trail of {tenant}: 10 record(s), chain intact; head seq 10 hash " \
                                 f"{rows[-1]['record_hash']}"
 
 
@@ -67,17 +72,17 @@ def test_no_role_may_update_delete_or_truncate_the_trail(trail):
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="audit_log is append-only"):
             with psycopg.connect(settings.database_admin_url) as conn:   # even the owner: the triggers refuse
                 conn.execute(statement, {"t": tenant})
-    assert audit.verify(settings, tenant).records == 5
+    assert audit.verify(settings, tenant).records == 10
 
 
 @pytest.mark.parametrize("tamper, seq, problem", [
-    ("UPDATE audit_log SET detail = jsonb_set(detail, '{amount_minor}', '1') WHERE tenant_id = %(t)s AND seq = 2",
-     2, "was changed after it was written"),
+    ("UPDATE audit_log SET detail = jsonb_set(detail, '{amount_minor}', '1') WHERE tenant_id = %(t)s AND seq = 3",
+     3, "was changed after it was written"),
     ("UPDATE audit_log SET actor = 'checker' WHERE tenant_id = %(t)s AND seq = 1", 1, "was changed after it was written"),
     ("UPDATE audit_log SET at = at + interval '1 microsecond' WHERE tenant_id = %(t)s AND seq = 4", 4,
      "was changed after it was written"),
     ("DELETE FROM audit_log WHERE tenant_id = %(t)s AND seq = 3", 3, "record(s) 3 missing (deleted)"),
-    ("UPDATE audit_log SET seq = seq + 10 WHERE tenant_id = %(t)s AND seq = 5", 5, "record(s) 5..14 missing"),
+    ("UPDATE audit_log SET seq = seq + 10 WHERE tenant_id = %(t)s AND seq = 10", 10, "record(s) 10..19 missing"),
     # a forged row: its own hash recomputed, but the next row no longer follows it
     ("UPDATE audit_log SET actor = 'mallory', record_hash = audit_log_hash(tenant_id, seq, 'mallory', action, "
      "object_type, object_id, detail, at, prev_hash) WHERE tenant_id = %(t)s AND seq = 2", 3,

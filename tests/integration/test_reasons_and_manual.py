@@ -6,6 +6,7 @@ from datetime import date
 import pytest
 
 from conftest import DATA, SLICE_DAY
+from jobs import corrections
 from jobs.export import export
 from jobs.match.manual import ManualMatchError, manual_match, manual_unmatch
 from jobs.pipeline import run_all
@@ -104,8 +105,17 @@ def test_unmatch_and_manual_match_survive_reruns(spark, slice_day, tmp_path):
     before = groups()
     l2 = [k for k, members in before.items() if book_row in members and k[1] == "book_psp"]
     assert len(l2) == 1 and l2[0][2] == "2"
-    revoked = manual_unmatch(spark, settings, tenant_id, book_row, "book_psp", "wrong order", "alice")
-    assert revoked == l2[0][0]
+    corrections.grant(settings, tenant_id, "root", "admin", "root")           # the tenant's first admin
+    corrections.grant(settings, tenant_id, "carol", "approver", "root")
+    proposal = manual_unmatch(spark, settings, tenant_id, book_row, "book_psp", "wrong order", "alice")
+    assert proposal.detail["match_id"] == l2[0][0]
+    with pytest.raises(corrections.CorrectionError, match="already covers"):            # one pending per subject
+        manual_unmatch(spark, settings, tenant_id, book_row, "book_psp", "twice", "dave")
+    run_all(settings, tenant_id, day, None, "r1", spark=spark)            # proposed only: nothing changes yet
+    assert groups() == before
+    with pytest.raises(corrections.CorrectionError, match="someone other than the proposer"):
+        corrections.approve(settings, tenant_id, proposal.correction_id, "alice")
+    corrections.approve(settings, tenant_id, proposal.correction_id, "carol")
     with pytest.raises(ManualMatchError, match="no active"):
         manual_unmatch(spark, settings, tenant_id, book_row, "book_psp", "again", "alice")
 
@@ -115,7 +125,9 @@ def test_unmatch_and_manual_match_survive_reruns(spark, slice_day, tmp_path):
         assert not any(book_row in m for k, m in after.items() if k[1] == "book_psp")
         assert len(after) == len(before) - 1                # nothing else changed (payouts still matched)
 
-    mid = manual_match(spark, settings, tenant_id, "book_psp", [book_row, stripe_row], "confirmed by phone", "bob")
+    proposal = manual_match(spark, settings, tenant_id, "book_psp", [book_row, stripe_row], "confirmed by phone", "bob")
+    mid = proposal.detail["match_id"]
+    corrections.approve(settings, tenant_id, proposal.correction_id, "carol")
     run_all(settings, tenant_id, next_day, None, "r3", spark=spark)
     run_all(settings, tenant_id, next_day, None, "r4", spark=spark)
     manual = [k for k in groups() if k[0] == mid]

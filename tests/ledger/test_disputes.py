@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 import pytest
 
+from jobs.corrections import approve, grant, list_corrections
 from jobs.ledger import dispute_ops as ops
 from jobs.ledger import disputes
 from jobs.ledger.disputes import TRANSITIONS, DisputeTransitionError, next_state
@@ -70,7 +71,15 @@ def test_lifecycle_from_psp_records_and_operators(settings, tenant_id):
     assert sync(D3, [rec("e5", "second_chargeback", "du_1b", at=datetime(2026, 11, 20, 8))]) == {"applied": 1, "expired": 0}
     d = state(settings, tenant_id)
     assert (d["state"], d["cycle"], d["due_date"]) == ("evidence_due", 2, date(2026, 11, 27))
-    assert ops.transition(settings, tenant_id, d["dispute_id"], "accept", "bob", "not worth it") == "accepted"
+    assert ops.transition(settings, tenant_id, d["dispute_id"], "accept", "bob", "not worth it") == ops.ACCEPT_PROPOSED
+    assert state(settings, tenant_id)["state"] == "evidence_due"                 # a proposal until approved
+    grant(settings, tenant_id, "root", "admin", "root")
+    grant(settings, tenant_id, "carol", "controller", "root")
+    (proposal,) = list_corrections(settings, tenant_id)
+    assert (proposal["kind"], proposal["subject"], proposal["proposed_by"]) == (
+        "dispute_accept", f"dispute:{d['dispute_id']}", "bob")
+    assert approve(settings, tenant_id, proposal["correction_id"], "carol")["state"] == "accepted"
+    assert state(settings, tenant_id)["state"] == "accepted"
     with pytest.raises(DisputeTransitionError, match="state 'accepted' cannot take 'submit'"):
         ops.transition(settings, tenant_id, d["dispute_id"], "submit", "bob")
 
@@ -111,27 +120,35 @@ def test_operator_commands(settings, tenant_id, monkeypatch, capsys):
         monkeypatch.setenv(name, value)
     cfg = prepare(settings, tenant_id)
     t = ["--tenant", tenant_id]
-    assert main(["period", "close", *t, "--period", "2026-11", "--by", "controller"]) == 0
+
+    def as_(who: str, argv: list[str]) -> int:
+        """The command as ``who`` runs it: the actor comes from the environment, never from an argument."""
+        monkeypatch.setenv("RECON_ACTOR", who)
+        return main(argv)
+
+    grant(settings, tenant_id, "root", "admin", "root")
+    grant(settings, tenant_id, "bob", "approver", "root")
+    assert as_("controller", ["period", "close", *t, "--period", "2026-11"]) == 0
     with pytest.raises(SystemExit):                                                          # --reason required
-        main(["period", "reopen", *t, "--period", "2026-11", "--by", "controller"])
-    assert main(["period", "reopen", *t, "--period", "2026-11", "--by", "controller", "--reason", "late fee"]) == 0
+        as_("controller", ["period", "reopen", *t, "--period", "2026-11"])
+    assert as_("controller", ["period", "reopen", *t, "--period", "2026-11", "--reason", "late fee"]) == 0
     capsys.readouterr()
     assert main(["period", "list", *t]) == 0 and capsys.readouterr().out.startswith("2026-11    open")
 
     disputes.sync(settings, cfg, D1, [rec("o1", "chargeback", "du_9", payment="ch_9")])
     d = state(settings, tenant_id, "ch_9")
     assert main(["dispute", "list", *t]) == 0 and "ch_9 evidence_due cycle 1 50.00 EUR due 2026-11-09" in capsys.readouterr().out
-    assert main(["dispute", "submit-evidence", *t, "--dispute", str(d["dispute_id"]), "--by", "ann",
-                 "--s3-key", "s3://docs/o1.pdf", "--sha256", SHA]) == 0
+    assert as_("ann", ["dispute", "submit-evidence", *t, "--dispute", str(d["dispute_id"]),
+                       "--s3-key", "s3://docs/o1.pdf", "--sha256", SHA]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == f"dispute #{d['dispute_id']} is now submitted"
-    assert main(["dispute", "accept", *t, "--dispute", str(d["dispute_id"]), "--by", "ann", "--reason", "x"]) == 1
+    assert as_("ann", ["dispute", "accept", *t, "--dispute", str(d["dispute_id"]), "--reason", "x"]) == 1
     assert "state 'submitted' cannot take 'accept'" in capsys.readouterr().err
     assert state(settings, tenant_id, "ch_9")["state"] == "submitted"
 
-    assert main(["adjustment", "propose", *t, "--effective-date", "2026-11-20", "--debit", "suspense", "--credit",
-                 "chargeback_losses", "--amount", "12.50", "--currency", "EUR", "--reason", "won late", "--by", "ann"]) == 0
+    assert as_("ann", ["adjustment", "propose", *t, "--effective-date", "2026-11-20", "--debit", "suspense", "--credit",
+                 "chargeback_losses", "--amount", "12.50", "--currency", "EUR", "--reason", "won late"]) == 0
     n = capsys.readouterr().out.split("#")[1].split(";")[0]
-    assert main(["adjustment", "approve", *t, "--id", n, "--by", "ann"]) == 1
+    assert as_("ann", ["adjustment", "approve", *t, "--id", n]) == 1
     assert "someone other than the proposer" in capsys.readouterr().err
-    assert main(["adjustment", "approve", *t, "--id", n, "--by", "bob", "--business-date", "2026-11-21"]) == 0
+    assert as_("bob", ["adjustment", "approve", *t, "--id", n, "--business-date", "2026-11-21"]) == 0
     assert "the ledger run of 2026-11-21 posts it" in capsys.readouterr().out

@@ -12,7 +12,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from conftest import SLICE_DAY as DAY
-from jobs import lake, pipeline
+from jobs import corrections, lake, pipeline
 from jobs.export import export
 from jobs.ledger import adjustments, periods
 from jobs.ledger.erp import writer
@@ -87,6 +87,10 @@ def test_ledger_exports_reruns_and_closed_periods(spark, slice_day, tmp_path):
                             "Stripe confirmed the fee", "ann", "stripe", _event_id(spark, settings, tenant_id, STRIPE, 1))
     with pytest.raises(adjustments.AdjustmentError, match="someone other than the proposer"):
         adjustments.approve(settings, tenant_id, n, "ann", DAY)
+    with pytest.raises(adjustments.AdjustmentError, match="bob may not approve corrections"):
+        adjustments.approve(settings, tenant_id, n, "bob", DAY)                     # no approving role yet
+    corrections.grant(settings, tenant_id, "root", "admin", "root")
+    corrections.grant(settings, tenant_id, "bob", "approver", "root")
     adjustments.approve(settings, tenant_id, n, "bob", DAY)
     pipeline.stage_ledger(spark, settings, cfg, DAY, "run-3")
     after = journal(spark, settings, tenant_id)

@@ -132,7 +132,7 @@ def export_period(spark, settings: Settings, cfg: TenantConfig, erp: str, day: d
     ``journals``: the day's journals, shared by the ERPs of one run."""
     from pyspark.sql import functions as F
 
-    from jobs.stages.publish import _arrow_batches, copy_arrow
+    from jobs.store.arrow_copy import arrow_batches, copy_through_stage
 
     started = time.monotonic()
     conf, tenant, w = erp_conf(cfg, erp), cfg.tenant_id, writer(erp)
@@ -169,7 +169,7 @@ def export_period(spark, settings: Settings, cfg: TenantConfig, erp: str, day: d
               for r in per_currency}
     manifest_uri = _manifest(settings, uri, tenant, erp, label, day, w.LAYOUT, sha, size, 1, actor, None,
                              {**stats, "totals": totals})
-    index = _arrow_batches(unsent.filter(F.col("line_no") == 1).select(
+    index = arrow_batches(unsent.filter(F.col("line_no") == 1).select(
         F.lit(tenant).alias("tenant_id"), F.lit(erp).alias("erp"), "journal_id", "currency", "doc_no"))
     with connect(settings, cfg.tenant_id) as conn:
         row = conn.execute(
@@ -184,8 +184,9 @@ def export_period(spark, settings: Settings, cfg: TenantConfig, erp: str, day: d
         conn.execute("INSERT INTO erp_transmission (tenant_id, batch_id, transmission_no, uri, manifest_uri, sent_by) "
                      "VALUES (%s, %s, 1, %s, %s, %s)", (tenant, row["batch_id"], uri, manifest_uri, actor))
         batch_id = row["batch_id"]
-        copy_arrow(conn, "erp_export_document", ["tenant_id", "erp", "journal_id", "currency", "batch_id", "doc_no"],
-                   (b.append_column("batch_id", _constant(batch_id, b.num_rows)) for b in index))
+        copy_through_stage(conn, "erp_export_document",
+                           ["tenant_id", "erp", "journal_id", "currency", "batch_id", "doc_no"],
+                           (b.append_column("batch_id", _constant(batch_id, b.num_rows)) for b in index))
     log.info("%s %s %s: %d documents, %d lines, %d bytes in %.1f s", tenant, erp, label, stats["documents"],
              stats["lines"], size, time.monotonic() - started)
     return BatchResult(erp, label, batch_id, 1, uri, stats["documents"], stats["lines"], True)
