@@ -84,8 +84,7 @@ def test_recon_run_with_a_bad_tenant_id_prints_one_line(tenants):
 def test_unknown_tenant(tenants, capsys):
     for argv in (["summary", "--tenant", "nobody", "--business-date", "2026-11-20"],
                  ["export", "--tenant", "nobody", "--what", "matches", "--out", str(tenants / "m.csv")],
-                 ["unmatch", "--tenant", "nobody", "--relation", "book_psp", "--record", "f.csv#1", "--reason", "x",
-                  "--by", "me"]):
+                 ["unmatch", "--tenant", "nobody", "--relation", "book_psp", "--record", "f.csv#1", "--reason", "x"]):
         code, err = recon(argv, capsys)
         assert code == 2 and "unknown tenant 'nobody'" in err and "configured tenants: Bad-Name, acme" in err, argv
     assert not (tenants / "m.csv").exists()
@@ -108,7 +107,7 @@ def test_broken_tenant_configuration(tenants, capsys):
      "folder '/no/such/folder' does not exist"),
     (["export", "--tenant", "acme", "--what", "everything", "--out", "x.csv"], "invalid choice: 'everything'"),
     (["run", "--tenant", "acme"], "the following arguments are required: --business-date"),
-    (["match", "--tenant", "acme", "--relation", "book_psp", "--record", "f.csv", "--reason", "x", "--by", "me"],
+    (["match", "--tenant", "acme", "--relation", "book_psp", "--record", "f.csv", "--reason", "x"],
      "expected FILE_NAME#RECORD_ORDINAL, got 'f.csv'"),
     (["nonsense"], "invalid choice: 'nonsense'"),
 ])
