@@ -3,7 +3,9 @@
 Mounted into Airflow's API server at ``/recon`` (a FastAPI sub-application): the latest runs per
 tenant and the open exceptions queue, read from the operational PostgreSQL, as an HTML page and as
 JSON (``/recon/api/runs``, ``/recon/api/exceptions``). Only signed-in Airflow users can read it (the
-same JWT cookie / bearer token as the Airflow UI and REST API).
+same JWT cookie / bearer token as the Airflow UI and REST API; Airflow's auth manager says who the user is), and
+each sees only the tenants they hold a role for (``tenant_member``, ``recon access grant``): Airflow does not
+authorize a plugin's routes, so every route checks the role itself.
 
 Four eyes on every correction (``jobs/corrections.py``, the one service the CLI goes through too): the pending
 adjustments a maker proposed (``recon adjustment propose`` or ``POST /recon/api/adjustments``) with an Approve
@@ -32,26 +34,45 @@ app = FastAPI(title="psp-recon", dependencies=AUTH)
 PAGE_LIMIT = 500
 
 
-def _query(name: str, **params) -> list[dict]:
-    """One tenant's rows under row-level security as that tenant; every tenant's (no tenant given) through the
-    read-only cross-tenant role."""
+def _query(name: str, user, **params) -> list[dict]:
+    """Rows of the tenants the signed-in user holds a role for (``tenant_member``): one tenant's under row-level
+    security as that tenant (403 without a role for it); with no tenant given, those of all the user's tenants
+    through the read-only cross-tenant role."""
     from jobs.settings import load_settings
     from jobs.store.db import connect, connect_platform, sql
 
-    tenant = params.get("tenant_id")
-    with connect(load_settings(), tenant) if tenant else connect_platform(load_settings()) as conn:
-        return conn.execute(sql(name), params).fetchall()
+    settings, tenant = load_settings(), params.get("tenant_id")
+    allowed = _tenants_of(settings, _user_name(user))
+    if tenant and tenant not in allowed:
+        raise HTTPException(403, f"{_user_name(user)} has no role for tenant {tenant}")
+    with connect(settings, tenant) if tenant else connect_platform(settings) as conn:
+        return conn.execute(sql(name), {**params, "tenant_ids": allowed}).fetchall()
+
+
+def _tenants_of(settings, user: str) -> list[str]:
+    from jobs.store.db import connect_platform
+
+    with connect_platform(settings) as conn:
+        return [r["tenant_id"] for r in conn.execute("SELECT DISTINCT tenant_id FROM tenant_member WHERE user_name = %s "
+                                                     "ORDER BY 1", (user,)).fetchall()]
+
+
+def _require_role(tenant: str, user) -> None:
+    from jobs.settings import load_settings
+
+    if tenant not in _tenants_of(load_settings(), _user_name(user)):
+        raise HTTPException(403, f"{_user_name(user)} has no role for tenant {tenant}")
 
 
 @app.get("/api/runs")
-def runs(tenant: str | None = None, limit: int = Query(50, le=PAGE_LIMIT)) -> list[dict]:
-    return _query("ui_runs", tenant_id=tenant, limit=limit)
+def runs(tenant: str | None = None, limit: int = Query(50, le=PAGE_LIMIT), user=Depends(get_user)) -> list[dict]:
+    return _query("ui_runs", user, tenant_id=tenant, limit=limit)
 
 
 @app.get("/api/exceptions")
 def exceptions(tenant: str | None = None, reason: str | None = None,
-               limit: int = Query(200, le=PAGE_LIMIT)) -> list[dict]:
-    return _query("ui_exceptions", tenant_id=tenant, reason=reason, limit=limit)
+               limit: int = Query(200, le=PAGE_LIMIT), user=Depends(get_user)) -> list[dict]:
+    return _query("ui_exceptions", user, tenant_id=tenant, reason=reason, limit=limit)
 
 
 def _user_name(user) -> str:
@@ -73,10 +94,11 @@ class Proposal(BaseModel):
 
 
 @app.get("/api/adjustments")
-def adjustments(tenant: str, pending: bool = True) -> list[dict]:
+def adjustments(tenant: str, pending: bool = True, user=Depends(get_user)) -> list[dict]:
     from jobs.ledger import adjustments as adj
     from jobs.settings import load_settings
 
+    _require_role(tenant, user)
     rows = adj.list_adjustments(load_settings(), tenant)
     return [r for r in rows if not (pending and r["approved_by"])]
 
@@ -86,6 +108,7 @@ def propose(body: Proposal, user=Depends(get_user)) -> dict:
     from jobs.ledger import adjustments as adj
     from jobs.settings import load_settings
 
+    _require_role(body.tenant, user)
     try:
         n = adj.propose(load_settings(), body.tenant, body.effective_date, body.debit, body.credit, body.amount,
                         body.currency, body.reason, _user_name(user), body.psp)
@@ -113,11 +136,12 @@ class Decision(BaseModel):
 
 
 @app.get("/api/corrections")
-def corrections_list(tenant: str, status: str | None = "pending") -> list[dict]:
+def corrections_list(tenant: str, status: str | None = "pending", user=Depends(get_user)) -> list[dict]:
     """Proposed corrections (manual match / unmatch, adjustment, dispute acceptance) of a tenant."""
     from jobs import corrections
     from jobs.settings import load_settings
 
+    _require_role(tenant, user)
     return corrections.list_corrections(load_settings(), tenant, status or None)
 
 
@@ -160,8 +184,8 @@ def approve_form(tenant: str, adjustment_id: int, confirm: str = Form(...), user
 
 
 @app.get("/adjustments", response_class=HTMLResponse)
-def adjustments_page(tenant: str) -> str:
-    rows = adjustments(tenant, pending=True)
+def adjustments_page(tenant: str, user=Depends(get_user)) -> str:
+    rows = adjustments(tenant, pending=True, user=user)
     body = "".join(
         f"<tr><td>#{r['adjustment_id']}</td><td>{html.escape(r['debit_key'])}</td><td>{html.escape(r['credit_key'])}"
         f"</td><td>{r['amount_minor']}</td><td>{html.escape(r['currency'])}</td><td>{html.escape(r['reason'])}</td>"
@@ -187,9 +211,9 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 
 @app.get("/", response_class=HTMLResponse)
-def page(tenant: str | None = None, reason: str | None = None) -> str:
-    run_rows = runs(tenant, 30)
-    exc_rows = exceptions(tenant, reason, 200)
+def page(tenant: str | None = None, reason: str | None = None, user=Depends(get_user)) -> str:
+    run_rows = runs(tenant, 30, user)
+    exc_rows = exceptions(tenant, reason, 200, user)
     return (f"<html><head><title>Reconciliation</title><style>{STYLE}</style></head><body>"
             "<h2>Latest runs</h2>" + _table(run_rows, ["tenant_id", "business_date", "status", "book_match_rate",
                                                       "ledger_balanced", "exceptions", "run_id", "failed_stage", "error"])

@@ -7,5 +7,6 @@ SELECT r.tenant_id, r.business_date, r.run_id, r.status, r.finished_at,
          WHERE m.tenant_id = r.tenant_id AND m.business_date = r.business_date AND m.metric = 'exceptions') AS exceptions
 FROM recon_run r
 WHERE (%(tenant_id)s::text IS NULL OR r.tenant_id = %(tenant_id)s)
+  AND r.tenant_id = ANY(%(tenant_ids)s)     -- the tenants the signed-in user has a role for
 ORDER BY r.business_date DESC, r.tenant_id
 LIMIT %(limit)s

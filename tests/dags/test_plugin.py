@@ -30,8 +30,10 @@ def test_anonymous_requests_are_refused(plugin):
 
 @pytest.mark.postgres
 def test_signed_in_user_sees_runs_and_open_exceptions(plugin, settings, tenant_id, monkeypatch):
+    """A signed-in user sees the runs and exceptions of the tenants they hold a role for, and only those."""
     from airflow.api_fastapi.core_api.security import get_user
 
+    from jobs import corrections
     from jobs.store.db import connect
     from jobs.tenants import load_tenant, record_tenant
 
@@ -48,9 +50,25 @@ def test_signed_in_user_sees_runs_and_open_exceptions(plugin, settings, tenant_i
                      "amount_minor, currency, file_name, record_ordinal, first_seen_date, last_seen_date) VALUES "
                      "(%s, 'e1', 'book_psp', 'MISSING_IN_PSP', 'book', 'payment', 1234, 'EUR', 'b.csv', 7, "
                      "'2026-11-20', '2026-11-20')", (tenant_id,))
-    plugin.app.dependency_overrides[get_user] = lambda: object()
+    other = f"{tenant_id}o"                            # another tenant, with an exception olga must not see
+    with connect(settings, other) as conn:
+        conn.execute("INSERT INTO tenant (tenant_id, name, config, config_version, config_sha256) VALUES "
+                     "(%s, 'other', '{}', 1, 'x')", (other,))
+        conn.execute("INSERT INTO exception_item (tenant_id, event_id, relation, reason_code, source, event_type, "
+                     "amount_minor, currency, file_name, record_ordinal, first_seen_date, last_seen_date) VALUES "
+                     "(%s, 'e9', 'book_psp', 'DUPLICATE', 'book', 'payment', 1, 'EUR', 'x.csv', 1, "
+                     "'2026-11-20', '2026-11-20')", (other,))
+    corrections.grant(settings, tenant_id, "root", "admin", "root")
+    corrections.grant(settings, tenant_id, "olga", "operator", "root")
+    plugin.app.dependency_overrides[get_user] = lambda: _User("olga")
     try:
         client = TestClient(plugin.app)
+        assert client.get("/api/exceptions", params={"tenant": other}).status_code == 403      # no role there
+        assert {r["tenant_id"] for r in client.get("/api/exceptions").json()} == {tenant_id}  # all of hers
+        assert client.get("/", params={"tenant": other}).status_code == 403
+        plugin.app.dependency_overrides[get_user] = lambda: _User("mallory")                  # no role at all
+        assert client.get("/api/runs").json() == [] and client.get("/api/exceptions").json() == []
+        plugin.app.dependency_overrides[get_user] = lambda: _User("olga")
         rows = client.get("/api/exceptions", params={"tenant": tenant_id}).json()
         assert [(r["reason_code"], r["file_name"], r["record_ordinal"]) for r in rows] == [("MISSING_IN_PSP", "b.csv", 7)]
         runs = client.get("/api/runs", params={"tenant": tenant_id}).json()
@@ -85,6 +103,8 @@ def test_adjustments_are_approved_in_the_ui_by_a_second_signed_in_user(plugin, s
     monkeypatch.setenv("RECON_TENANT_CONFIG_DIR", str(settings.tenant_config_dir))
     with connect(settings, tenant_id) as conn:
         record_tenant(conn, load_tenant(settings, tenant_id))
+    corrections.grant(settings, tenant_id, "root", "admin", "root")
+    corrections.grant(settings, tenant_id, "alice", "operator", "root")
     client = TestClient(plugin.app)
     assert client.post(f"/api/adjustments/{tenant_id}/1/approve").status_code == 401
     try:
@@ -105,7 +125,6 @@ def test_adjustments_are_approved_in_the_ui_by_a_second_signed_in_user(plugin, s
         plugin.app.dependency_overrides[get_user] = lambda: _User("bob")
         refused = client.post(f"/api/adjustments/{tenant_id}/{n}/approve")          # bob has no approving role yet
         assert refused.status_code == 409 and "bob may not approve corrections" in refused.json()["detail"]
-        corrections.grant(settings, tenant_id, "root", "admin", "root")
         corrections.grant(settings, tenant_id, "bob", "approver", "root")
         assert client.post(f"/adjustments/{tenant_id}/{n}/approve", data={"confirm": "999"}).status_code == 400
         done = client.post(f"/adjustments/{tenant_id}/{n}/approve", data={"confirm": str(n)}, follow_redirects=False)
