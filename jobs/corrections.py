@@ -77,14 +77,14 @@ def roles_of(conn, tenant_id: str, user: str) -> list[str]:
 
 
 def grant(settings: Settings, tenant_id: str, user: str, role: str, actor: str) -> None:
-    """Give ``user`` ``role`` for the tenant. Only an admin of the tenant may, except for its first admin."""
+    """Give ``user`` ``role`` for the tenant: an admin of the tenant may, or a platform administrator
+    (``RECON_PLATFORM_ADMINS``, set by the deployment: how a tenant gets its first admin)."""
     if role not in ROLES:
         raise CorrectionError(f"role must be one of {', '.join(ROLES)}")
     with connect(settings, tenant_id) as conn:
-        admins = conn.execute("SELECT count(*) AS n FROM tenant_member WHERE tenant_id = %s AND role = 'admin'",
-                              (tenant_id,)).fetchone()["n"]
-        if admins and "admin" not in roles_of(conn, tenant_id, actor):
-            raise CorrectionError(f"only an admin of {tenant_id} may grant roles ({actor} is not)")
+        if actor not in settings.platform_admins and "admin" not in roles_of(conn, tenant_id, actor):
+            raise CorrectionError(f"only an admin of {tenant_id} or a platform administrator may grant roles "
+                                  f"({actor} is neither)")
         conn.execute("INSERT INTO tenant_member (tenant_id, user_name, role, granted_by) VALUES (%s, %s, %s, %s) "
                      "ON CONFLICT DO NOTHING", (tenant_id, user, role, actor))
         audit.append(conn, tenant_id, actor, "role_grant", "tenant_member", user, {"role": role})

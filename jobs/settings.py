@@ -20,6 +20,7 @@ Resolution order for each setting: explicit argument > environment variable > pr
 | local secrets      | RECON_SECRETS_DIR         | <repo>/.local/secrets (``local`` mode only: a random salt per tenant, created once) |
 | AWS API endpoint   | RECON_AWS_ENDPOINT_URL    | unset (AWS); set for moto (Secrets Manager, EMR, Glue) |
 | drop folder        | RECON_INBOX               | unset; ``<inbox>/<tenant>`` is what the DAG's land task lands without a ``landing`` |
+| platform admins    | RECON_PLATFORM_ADMINS     | unset; the people (comma-separated) who may grant roles for any tenant: how a tenant gets its first admin |
 | raw zone key       | RECON_RAW_KMS_KEY_ID      | unset; on S3, the KMS key the raw zone's objects are encrypted with (files as delivered may hold card numbers; Terraform's raw key, usable only by landing and parsing) |
 | database secret    | RECON_DATABASE_SECRET     | unset; an AWS Secrets Manager secret holding the database URL (or RDS's JSON: host, port, username, password, dbname), read when RECON_DATABASE_URL is unset (remote jobs) |
 | remote jobs        | RECON_EMR_SERVERLESS_APP_ID, RECON_EMR_EXECUTION_ROLE_ARN, RECON_EMR_CLUSTER_ID, RECON_GLUE_JOB_NAME | the application, role, cluster or Glue job of the mode (``jobs.remote``) |
@@ -129,6 +130,8 @@ class Settings:
     webhook_host: str = field(default_factory=lambda: os.environ.get("RECON_WEBHOOK_HOST", "127.0.0.1"))
     webhook_port: int = field(default_factory=lambda: int(os.environ.get("RECON_WEBHOOK_PORT", "8090")))
     actor: str | None = field(default_factory=_optional("RECON_ACTOR"))
+    platform_admins: tuple[str, ...] = field(default_factory=lambda: tuple(
+        u.strip() for u in os.environ.get("RECON_PLATFORM_ADMINS", "").split(",") if u.strip()))
     reconcile_retries: int = field(default_factory=lambda: int(os.environ.get("RECON_RECONCILE_RETRIES", "2")))
     reconcile_retry_delay_seconds: float = field(
         default_factory=lambda: float(os.environ.get("RECON_RECONCILE_RETRY_DELAY_SECONDS", "300")))

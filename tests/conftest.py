@@ -57,9 +57,11 @@ class TestDatabase:
         return TestDatabase(_with_db(self.admin_url, name), _with_db(self.url, name))
 
     def settings(self, **kw):
+        """Settings of this database; the tests' platform administrator is ``root`` (it grants tenants' first
+        admins)."""
         from jobs.settings import Settings
 
-        return Settings(database_url=self.url, database_admin_url=self.admin_url, **kw)
+        return Settings(database_url=self.url, database_admin_url=self.admin_url, platform_admins=("root",), **kw)
 
 
 @pytest.hookimpl(tryfirst=True)           # before xdist's worker reads the groups

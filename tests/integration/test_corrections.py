@@ -99,10 +99,14 @@ def test_the_database_refuses_a_self_approval_whatever_the_caller(team):
                          (cid,))
 
 
-def test_only_an_admin_grants_roles_once_the_tenant_has_one(team):
+def test_only_a_tenant_admin_or_a_platform_administrator_grants_roles(team):
     settings, tenant = team
-    with pytest.raises(corrections.CorrectionError, match="only an admin of .* may grant roles \\(bob is not\\)"):
-        corrections.grant(settings, tenant, "bob", "controller", "bob")
+    for who in ("bob", "olga", "mallory"):                     # an approver, an operator, a stranger
+        with pytest.raises(corrections.CorrectionError, match=f"may grant roles \\({who} is neither\\)"):
+            corrections.grant(settings, tenant, who, "admin", who)
+    corrections.grant(settings, tenant, "ann", "auditor", "root")           # the platform administrator
+    corrections.grant(settings, tenant, "ann", "approver", "root")
+    corrections.grant(settings.with_(platform_admins=()), tenant, "dan", "operator", "root")   # root: tenant admin
     with pytest.raises(corrections.CorrectionError, match="role must be one of"):
         corrections.grant(settings, tenant, "eve", "boss", "root")
 
