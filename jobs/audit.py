@@ -55,9 +55,13 @@ class Verification:
 
 def append(conn, tenant_id: str, actor: str, action: str, object_type: str, object_id: str | None,
            detail: dict) -> None:
-    """One row of the audit trail, in ``conn``'s transaction (the database chains it)."""
+    """One row of the audit trail, in ``conn``'s transaction (the database chains it). A card number a person typed
+    into a reason or note is stored masked, as everywhere else."""
+    from jobs.cards import mask_json_payload
+
+    text = mask_json_payload(json.dumps(detail).encode("utf-8")).decode("utf-8")
     conn.execute("INSERT INTO audit_log (tenant_id, actor, action, object_type, object_id, detail) "
-                 "VALUES (%s, %s, %s, %s, %s, %s)", (tenant_id, actor, action, object_type, object_id, json.dumps(detail)))
+                 "VALUES (%s, %s, %s, %s, %s, %s)", (tenant_id, actor, action, object_type, object_id, text))
 
 
 def verify_rows(tenant_id: str, rows: list[dict]) -> Verification:

@@ -24,6 +24,7 @@ from decimal import Decimal
 import psycopg
 
 from jobs import audit
+from jobs.cards import mask_json_payload, mask_text
 from jobs.money import to_minor
 from jobs.settings import Settings
 from jobs.store.db import connect
@@ -105,6 +106,8 @@ def propose(settings: Settings, tenant_id: str, kind: str, subject: str, detail:
 
 
 def _propose(conn, tenant_id, kind, subject, detail, amount_minor, currency, reason, actor, days) -> Proposal:
+    reason = mask_text(reason)                 # free text a person typed: a card number in it is stored masked
+    detail = json.loads(mask_json_payload(json.dumps(detail).encode("utf-8")))
     pending = conn.execute("SELECT correction_id FROM correction WHERE tenant_id = %s AND kind = %s AND subject = %s "
                            "AND status = 'pending' AND expires_at <= now()", (tenant_id, kind, subject)).fetchall()
     for row in pending:                       # an expired proposal no longer blocks a new one
@@ -179,6 +182,7 @@ def reject(settings: Settings, tenant_id: str, correction_id: int, actor: str, r
     """Refuse a proposal, with a reason: a person with an approving role other than the proposer."""
     if not reason.strip():
         raise CorrectionError("a rejection needs a reason")
+    reason = mask_text(reason)
     with connect(settings, tenant_id) as conn:
         row = _pending(conn, tenant_id, correction_id, "rejected")
         if row["proposed_by"] == actor:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from jobs import audit
+from jobs.cards import mask_text
 from jobs.corrections import CorrectionError
 from jobs.corrections import approve as approve_correction
 from jobs.corrections import propose as propose_correction
@@ -59,6 +60,7 @@ def propose(settings: Settings, tenant_id: str, effective_date: date, debit_key:
         raise AdjustmentError(str(exc)) from None
     if minor <= 0:
         raise AdjustmentError("the amount must be positive (swap debit and credit for the other direction)")
+    reason = mask_text(reason)                 # free text a person typed: a card number in it is stored masked
     with connect(settings, tenant_id) as conn:
         row = conn.execute(
             "INSERT INTO ledger_adjustment (tenant_id, effective_date, debit_key, credit_key, psp, amount_minor, "

@@ -132,3 +132,18 @@ def test_the_cli_records_the_person_it_runs_as(team, monkeypatch, capsys):
             "SELECT actor, action FROM audit_log WHERE tenant_id = %s AND object_type = 'correction' ORDER BY seq",
             (tenant,))]
     assert actions == [("alice", "correction_propose"), ("bob", "correction_approve")]
+
+
+def test_a_card_number_typed_into_a_reason_is_stored_masked(team):
+    settings, tenant = team
+    n = adjustments.propose(settings, tenant, DAY, "suspense", "chargeback_losses", "1.00", "EUR",
+                            "refund to card 4111 1111 1111 1111 as agreed", "alice")
+    (row,) = [r for r in corrections.list_corrections(settings, tenant) if r["subject"] == f"adjustment:{n}"]
+    corrections.reject(settings, tenant, row["correction_id"], "bob", "wrong card 5500-0000-0000-0004")
+    with connect(settings, tenant) as conn:
+        stored = [str(v) for table in ("ledger_adjustment", "correction", "audit_log") for r in conn.execute(
+            f"SELECT * FROM {table} WHERE tenant_id = %s", (tenant,)).fetchall() for v in r.values()]
+    text = " ".join(stored)
+    assert "411111******1111" in text and "550000******0004" in text
+    assert "4111 1111 1111 1111" not in text and "5500-0000-0000-0004" not in text and "4111111111111111" not in text
+    assert audit.verify(settings, tenant).ok
