@@ -1,7 +1,10 @@
 # The operational store: RDS PostgreSQL 16 in the private subnets, Multi-AZ, encrypted, point-in-time recovery
 # (automated backups for 14 days), reached only by the Airflow workers and the Spark jobs (network.tf). The master
-# password is managed by RDS in Secrets Manager; the application's own roles and the jobs' connection secret
-# (main.tf, aws_secretsmanager_secret.database) are set up after the first `recon db migrate`.
+# password is managed by RDS in Secrets Manager. The master user owns the tables: it runs `recon db migrate`
+# (RECON_DATABASE_ADMIN_URL), which creates the roles recon_app and recon_platform (row-level security, V006);
+# then the application's login is created once (CREATE ROLE recon_worker LOGIN PASSWORD ...; GRANT recon_app TO
+# recon_worker) and its URL put in the jobs' connection secret (main.tf, aws_secretsmanager_secret.database) and
+# the workers' RECON_DATABASE_URL. The application refuses to connect as the owner.
 
 resource "aws_db_subnet_group" "recon" {
   count      = var.create_database ? 1 : 0
