@@ -15,6 +15,7 @@ from jobs import storage
 from jobs.ingest.jsonlines import minify
 from jobs.ingest.tasks import run_connector
 from jobs.ingest.webhooks.signatures import WebhookRejected, verify_adyen, verify_stripe
+from reference.cards import card_numbers_in
 
 from .conftest import ADYEN_HMAC_HEX, WHSEC
 from .webhook_client import Receiver, adyen_notification, stripe_event, stripe_headers
@@ -180,16 +181,6 @@ def test_a_burst_of_10000_webhooks_then_a_crash_loses_nothing_and_lands_nothing_
 
 # --- no card number at rest -------------------------------------------------------------------------
 
-def _card_numbers(text: str) -> list[str]:
-    """Luhn-valid runs of 13-19 digits (single spaces or dashes inside), by the independent reference reader."""
-    import re
-
-    from reference.cards import luhn
-
-    runs = re.findall(r"(?<![0-9])[0-9](?:[ -]?[0-9])*(?![0-9])", text)
-    return [r for r in runs if 13 <= len(re.sub(r"[ -]", "", r)) <= 19 and luhn(re.sub(r"[ -]", "", r))]
-
-
 def test_card_numbers_are_masked_before_the_inbox_commits_and_never_reach_the_raw_zone(
         receiver, webhook_connectors, settings, db, window, tenant_id):
     stripe, adyen = webhook_connectors
@@ -198,7 +189,7 @@ def test_card_numbers_are_masked_before_the_inbox_commits_and_never_reach_the_ra
                                             "description": "card 4111 1111 1111 1111 declined, order ORD-77",
                                             "metadata": {"pan": 5500000000000004, "note": "3782-822463-10005"}}}},
                        indent=2).encode()
-    assert len(_card_numbers(event.decode())) == 3
+    assert len(card_numbers_in(event.decode())) == 3
     # signed over the bytes as sent: the receiver verifies those, then masks
     assert post(receiver.endpoint(tenant_id, "stripe-hooks"), event, stripe_headers(event, WHSEC)).status_code == 200
     notification = adyen_notification(ADYEN_HMAC_HEX, "4111111111111111")   # a pspReference that passes Luhn
@@ -209,7 +200,7 @@ def test_card_numbers_are_masked_before_the_inbox_commits_and_never_reach_the_ra
                       (tenant_id,)).fetchall()
     assert [r["connector_id"] for r in rows] == ["stripe-hooks", "adyen-hooks"]   # the retry stored once
     stored = [r["event_key"] + " " + bytes(r["payload"]).decode() for r in rows]
-    assert [_card_numbers(s) for s in stored] == [[], []]
+    assert [card_numbers_in(s) for s in stored] == [[], []]
     assert rows[1]["event_key"].startswith("sha256:")
     kept = json.loads(bytes(rows[0]["payload"]))["data"]["object"]
     assert kept["description"] == "card 411111******1111 declined, order ORD-77"
@@ -218,4 +209,4 @@ def test_card_numbers_are_masked_before_the_inbox_commits_and_never_reach_the_ra
         assert run_connector(connector.to_dict(), window, settings=settings)["landed"] == 1
     landed = [storage.read_bytes(settings, r["raw_uri"]).decode() for r in db.execute(
         "SELECT raw_uri FROM raw_file WHERE tenant_id = %s", (tenant_id,)).fetchall()]
-    assert len(landed) == 2 and [_card_numbers(text) for text in landed] == [[], []]
+    assert len(landed) == 2 and [card_numbers_in(text) for text in landed] == [[], []]

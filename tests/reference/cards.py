@@ -24,3 +24,14 @@ def masked(text: str) -> str:
             return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
         return m.group()
     return _RUN.sub(one, text)
+
+
+def card_numbers_in(text: str) -> list[str]:
+    """The maximal runs of ``text`` that are card numbers: 13-19 digits (single spaces or dashes inside) passing
+    Luhn."""
+    found = []
+    for m in _RUN.finditer(text):
+        digits = re.sub(r"[ -]", "", m.group())
+        if 13 <= len(digits) <= 19 and luhn(digits):
+            found.append(m.group())
+    return found
