@@ -57,15 +57,6 @@ class TenantConnection(psycopg.Connection):
             self._name_tenant()
 
 
-def use_tenant(conn: psycopg.Connection, tenant_id: str) -> None:
-    """From now on ``conn``'s transactions work for ``tenant_id`` (code that serves several tenants over one
-    connection names each before its work)."""
-    if isinstance(conn, TenantConnection):
-        conn.use_tenant(tenant_id)
-    else:
-        conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
-
-
 _CHECKED: set[str] = set()
 
 
