@@ -7,6 +7,7 @@
   recon unmatch  --tenant T --relation R --record F#N --reason ..                propose revoking a match
   recon correction list|approve|reject --tenant T [--id N] [--reason ..]       four eyes on every correction
   recon access   grant --tenant T --user U --role R | list --tenant T           who may do what for a tenant
+  recon queue    list|assign|status|note|write-off|match|csv --tenant T ...      work the exceptions queue
   recon stage    {parse,match,ledger,publish} --tenant T --business-date D   one stage (spark-submit entry)
   recon db       {migrate,start,url}                                    the operational database
   recon audit    verify --tenant T                                      check the audit trail's hash chain
@@ -132,6 +133,24 @@ def build_parser() -> argparse.ArgumentParser:
     access.add_argument("--user")
     access.add_argument("--role")
 
+    queue = sub.add_parser("queue", help="work the exceptions queue as the person you run as (jobs/exception_queue.py)")
+    queue.add_argument("action", choices=["list", "csv", "assign", "status", "note", "write-off", "match"])
+    queue.add_argument("--tenant", required=True)
+    queue.add_argument("--key", action="append", default=[],
+                       help="an exception, RELATION:EVENT_ID as `list` prints it (repeat for several)")
+    queue.add_argument("--to", help="assign: the assignee (empty: unassign)")
+    queue.add_argument("--status", help="status: new, investigating, waiting or resolved; list: open (default), all "
+                                        "or a status")
+    queue.add_argument("--note", help="status, note: the text (resolving needs one)")
+    queue.add_argument("--reason", help="write-off, match: why")
+    for name in ("source", "assignee", "currency", "min-amount", "max-amount"):
+        queue.add_argument(f"--{name}")
+    queue.add_argument("--reason-code")
+    queue.add_argument("--age", choices=["0-2", "3-7", "8-30", "31+"])
+    queue.add_argument("--overdue", action="store_true")
+    queue.add_argument("--page", type=int, default=1)
+    queue.add_argument("--page-size", type=int, default=50)
+
     db = sub.add_parser("db", help="operational database")
     db.add_argument("action", choices=["migrate", "start", "url"])
 
@@ -207,6 +226,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     # --- end of ledger -----------------------------------------------------------------------------
     if args.command in ("correction", "access"):
         return _corrections(args, settings)
+    if args.command == "queue":
+        return _queue(args, settings)
     if args.command == "audit":
         from jobs.audit import verify
 
@@ -328,6 +349,54 @@ def _corrections(args: argparse.Namespace, settings) -> int:
             print(f"correction #{args.id} rejected by {actor}")
         return 0
     except (c.CorrectionError, ValueError) as exc:
+        print(f"recon: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _queue(args: argparse.Namespace, settings) -> int:
+    from jobs import exception_queue as q
+    from jobs.corrections import CorrectionError, actor_from_environment
+
+    actor = actor_from_environment(settings)
+    try:
+        if args.action in ("list", "csv"):
+            filters = q.Filters(source=args.source, reason=args.reason_code, age_bucket=args.age,
+                                min_amount=args.min_amount, max_amount=args.max_amount, currency=args.currency,
+                                assignee=args.assignee, status=args.status or "open", overdue_only=args.overdue,
+                                page=args.page, page_size=args.page_size)
+            result = q.page(settings, args.tenant, actor, filters, every_row=args.action == "csv")
+            if args.action == "csv":
+                sys.stdout.write(q.to_csv(result.rows))
+                return 0
+            print(f"{args.tenant}: {result.total} exception(s) as of {result.as_of}, page {filters.page} of "
+                  f"{result.pages}")
+            for r in result.rows:
+                print(f"{'OVERDUE ' if r['overdue'] else ''}{r['key']} {r['reason_code']} {r['source']} "
+                      f"{r['amount']} {r['currency']} {r['file_name']}#{r['record_ordinal']} age {r['age_days']}d "
+                      f"(SLA {r['sla_days']}d) {r['workflow_status']} {r['assignee'] or '-'}")
+            return 0
+        if not args.key:
+            raise q.QueueError(f"{args.action} needs --key")
+        if args.action == "assign":
+            n = q.assign(settings, args.tenant, args.key, args.to, actor)
+            print(f"{n} exception(s) assigned to {args.to or 'nobody'} by {actor}")
+        elif args.action == "status":
+            n = q.set_status(settings, args.tenant, args.key, args.status or "", actor, args.note)
+            print(f"{n} exception(s) now {args.status} ({actor})")
+        elif args.action == "note":
+            for key in args.key:
+                q.add_note(settings, args.tenant, key, args.note or "", actor)
+            print(f"note added by {actor}")
+        else:
+            if args.action == "write-off" and len(args.key) != 1:
+                raise q.QueueError("write-off takes one --key")
+            proposal = (q.propose_write_off(settings, args.tenant, args.key[0], args.reason or "", actor)
+                        if args.action == "write-off" else
+                        q.propose_match(settings, args.tenant, args.key, args.reason or "", actor))
+            print(f"proposed {proposal.kind} as correction #{proposal.correction_id} (by {actor}); a second person "
+                  f"approves it: recon correction approve --tenant {args.tenant} --id {proposal.correction_id}")
+        return 0
+    except (q.QueueError, CorrectionError) as exc:
         print(f"recon: {_one_line(exc)}", file=sys.stderr)
         return 1
 

@@ -1,6 +1,6 @@
 """Four eyes on every correction: the one service the CLI, the JSON API and the UI go through.
 
-A correction (a manual match or unmatch, a ledger adjustment, a dispute acceptance) is first a proposal
+A correction (a manual match or unmatch, a ledger adjustment, a dispute acceptance, a write-off of an exception) is first a proposal
 (``propose``); it takes effect only when a second person approves it (``approve``), in the same transaction as
 the approval, or never (``reject`` with a reason, or it expires). The rules, whoever calls:
 
@@ -19,17 +19,16 @@ import getpass
 import json
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 
 import psycopg
 
 from jobs import audit
 from jobs.cards import mask_json_payload, mask_text
-from jobs.money import to_minor
+from jobs.money import format_minor, to_minor
 from jobs.settings import Settings
 from jobs.store.db import connect
 
-KINDS = ("manual_match", "unmatch", "adjustment", "dispute_accept")
+KINDS = ("manual_match", "unmatch", "adjustment", "dispute_accept", "write_off")
 ROLES = ("operator", "approver", "controller", "auditor", "admin")
 APPROVING_ROLES = ("approver", "controller", "admin")
 DEFAULT_LIMITS = {"approver": {"*": "10000.00"}, "controller": {"*": "1000000.00"}, "admin": {"*": "1000000.00"}}
@@ -166,9 +165,9 @@ def approve(settings: Settings, tenant_id: str, correction_id: int, actor: str, 
             raise CorrectionError(f"{actor} may not approve corrections of {tenant_id} (roles: "
                                   f"{', '.join(roles) or 'none'}; approving roles: {', '.join(APPROVING_ROLES)})")
         if row["amount_minor"] > limit:
-            raise CorrectionError(f"correction #{correction_id} is {_major(row['amount_minor'], row['currency'])} "
+            raise CorrectionError(f"correction #{correction_id} is {format_minor(row['amount_minor'], row['currency'])} "
                                   f"{row['currency']}; {actor}'s limit ({', '.join(roles)}) is "
-                                  f"{_major(limit, row['currency'])} {row['currency']}: a controller must approve it")
+                                  f"{format_minor(limit, row['currency'])} {row['currency']}: a controller must approve it")
         result = APPLY[row["kind"]](conn, tenant_id, row["detail"], actor, row["proposed_by"], business_date)
         conn.execute("UPDATE correction SET status = 'approved', decided_by = %s, decided_at = now() "
                      "WHERE correction_id = %s", (actor, correction_id))
@@ -206,13 +205,6 @@ def list_corrections(settings: Settings, tenant_id: str, status: str | None = "p
     return [r for r in rows if status is None or r["status"] == status]
 
 
-def _major(minor: int, currency: str) -> str:
-    from jobs.money import CURRENCY_EXPONENTS
-
-    exponent = CURRENCY_EXPONENTS.get(currency.strip().upper(), 2)
-    return f"{Decimal(minor).scaleb(-exponent):.{exponent}f}"
-
-
 # --- applying an approved correction (inside the approval's transaction) ---------------------------------
 
 def _apply_manual(conn, tenant_id: str, detail: dict, actor: str, proposer: str, business_date) -> dict:
@@ -237,5 +229,11 @@ def _apply_dispute_accept(conn, tenant_id: str, detail: dict, actor: str, propos
     return {"dispute_id": detail["dispute_id"], "state": state}
 
 
+def _apply_write_off(conn, tenant_id: str, detail: dict, actor: str, proposer: str, business_date) -> dict:
+    from jobs.exception_queue import apply_write_off
+
+    return apply_write_off(conn, tenant_id, detail, actor, proposer, business_date)
+
+
 APPLY = {"manual_match": _apply_manual, "unmatch": _apply_manual, "adjustment": _apply_adjustment,
-         "dispute_accept": _apply_dispute_accept}
+         "dispute_accept": _apply_dispute_accept, "write_off": _apply_write_off}

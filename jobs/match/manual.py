@@ -98,13 +98,15 @@ def _propose(settings: Settings, tenant_id: str, action: str, relation: str, eve
 
 
 def manual_match(spark, settings: Settings, tenant_id: str, relation: str, records: list[Record], reason: str,
-                 actor: str) -> Proposal:
-    """Propose grouping ``records`` (the group's id is ``Proposal.subject``'s match id, ``manual_group_id``)."""
+                 actor: str, found: dict[Record, tuple] | None = None) -> Proposal:
+    """Propose grouping ``records`` (the group's id is ``Proposal.subject``'s match id, ``manual_group_id``).
+    ``found``: the records already resolved (the exceptions queue has them, without Spark), else read from the
+    lake."""
     if relation not in RELATIONS:
         raise ManualMatchError(f"relation must be one of {', '.join(RELATIONS)}")
     if not reason.strip() or not actor.strip():
         raise ManualMatchError("a manual match needs a reason and the person who made it")
-    found = _resolve(spark, settings, tenant_id, records)
+    found = found if found is not None else _resolve(spark, settings, tenant_id, records)
     kinds = [v[1] for v in found.values()]
     anchor = "book" if relation == BOOK_PSP else "bank"
     if kinds.count(anchor) < 1 or kinds.count("psp") < 1 or set(kinds) - {anchor, "psp"}:
