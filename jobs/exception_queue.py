@@ -4,7 +4,7 @@ Runs put exceptions into the queue (``jobs/stages/publish.py``); people work the
 
 * ``page``: one page of a tenant's queue, filtered by PSP (source), reason, age bucket, amount, currency,
   assignee and status, each row with its age at the queue's business date (the tenant's latest run, never
-  "now"), its SLA (tenant configuration ``exceptions.sla_days`` per reason code) and whether it is overdue;
+  "now"), its SLA (tenant configuration ``exceptions.sla_days`` as recorded per reason code) and whether it is overdue;
 * ``assign`` (one or many, to oneself or a colleague who holds a role for the tenant), ``set_status``
   (new, investigating, waiting on the PSP, resolved) and ``add_note``;
 * ``propose_write_off``: a write-off is a correction (``jobs/corrections.py``): a second person whose role's
@@ -89,10 +89,12 @@ def parse_key(key: str) -> tuple[str, str]:
     return relation, event_id
 
 
-def sla_days(settings: Settings, tenant_id: str) -> dict:
-    from jobs.tenants import load_tenant
-
-    configured = (load_tenant(settings, tenant_id).raw.get("exceptions") or {}).get("sla_days") or DEFAULT_SLA_DAYS
+def sla_days(conn, tenant_id: str) -> dict:
+    """Days per reason code (``*``: any other) from the tenant's recorded configuration (``exceptions.sla_days``,
+    the version the runs used; the page needs no configuration folder)."""
+    row = conn.execute("SELECT config -> 'exceptions' -> 'sla_days' AS sla FROM tenant WHERE tenant_id = %s",
+                       (tenant_id,)).fetchone()
+    configured = (row and row["sla"]) or DEFAULT_SLA_DAYS
     return {str(k): int(v) for k, v in configured.items()}
 
 
@@ -136,9 +138,9 @@ def page(settings: Settings, tenant_id: str, actor: str, filters: Filters = Filt
     if filters.page < 1 or filters.page_size not in PAGE_SIZES:
         raise QueueError(f"page must be >= 1 and page size one of {', '.join(map(str, PAGE_SIZES))}")
     low, high = AGE_BUCKETS.get(filters.age_bucket or "", (None, None))
-    sla = sla_days(settings, tenant_id)
     with connect(settings, tenant_id) as conn:
         _require(conn, tenant_id, actor, READING_ROLES, "read")
+        sla = sla_days(conn, tenant_id)
         as_of = as_of or as_of_date(conn, tenant_id)
         rows = conn.execute(sql("queue_list"), {
             "tenant_id": tenant_id, "as_of": as_of, "sla": json.dumps(sla), "exponents": _EXPONENTS,
@@ -154,6 +156,20 @@ def page(settings: Settings, tenant_id: str, actor: str, filters: Filters = Filt
         r["key"] = key_of(r)
         r["amount"] = format_minor(r["amount_minor"], r["currency"])
     return Page(rows, total, as_of, filters, sla)
+
+
+def choices(settings: Settings, tenant_id: str, actor: str) -> dict:
+    """What the page's filters and assign lists offer: the sources and reasons of the open exceptions, and the
+    people who work the queue."""
+    with connect(settings, tenant_id) as conn:
+        _require(conn, tenant_id, actor, READING_ROLES, "read")
+        values = conn.execute("SELECT array_agg(DISTINCT source ORDER BY source) AS sources, array_agg(DISTINCT "
+                              "reason_code ORDER BY reason_code) AS reasons FROM exception_item WHERE tenant_id = %s "
+                              "AND is_open", (tenant_id,)).fetchone()
+        members = conn.execute("SELECT DISTINCT user_name FROM tenant_member WHERE tenant_id = %s AND role = ANY(%s) "
+                               "ORDER BY 1", (tenant_id, list(WORKING_ROLES))).fetchall()
+    return {"sources": values["sources"] or [], "reasons": values["reasons"] or [],
+            "members": [m["user_name"] for m in members]}
 
 
 def _locked(conn, tenant_id: str, keys: list[str]) -> list[dict]:
@@ -269,6 +285,27 @@ def propose_write_off(settings: Settings, tenant_id: str, key: str, reason: str,
         audit.append(conn, tenant_id, actor, "exception_write_off_proposed", "exception", key,
                      {"correction_id": proposal.correction_id})
     return proposal
+
+
+def keys_of_records(settings: Settings, tenant_id: str, actor: str, records: list[str], relation: str) -> list[str]:
+    """The keys of ``relation``'s open exceptions of records named ``FILE#N`` (as the queue shows them)."""
+    wanted = []
+    for label in records:
+        name, sep, ordinal = label.rpartition("#")
+        if not sep or not name or not ordinal.isdigit():
+            raise QueueError(f"not a record (FILE#N): {label!r}")
+        wanted.append((name, int(ordinal)))
+    with connect(settings, tenant_id) as conn:
+        _require(conn, tenant_id, actor, READING_ROLES, "read")
+        rows = conn.execute(
+            "SELECT e.relation, e.event_id, e.file_name, e.record_ordinal FROM exception_item e JOIN "
+            "unnest(%s::text[], %s::int[]) AS k(file_name, record_ordinal) ON e.file_name = k.file_name AND "
+            "e.record_ordinal = k.record_ordinal WHERE e.tenant_id = %s AND e.is_open AND e.relation = %s",
+            ([w[0] for w in wanted], [w[1] for w in wanted], tenant_id, relation)).fetchall()
+    missing = sorted({f"{f}#{o}" for f, o in wanted} - {f"{r['file_name']}#{r['record_ordinal']}" for r in rows})
+    if missing:
+        raise QueueError(f"tenant {tenant_id}: no open {relation} exception for {', '.join(missing)}")
+    return [key_of(r) for r in rows]
 
 
 def propose_match(settings: Settings, tenant_id: str, keys: list[str], reason: str, actor: str) -> Proposal:

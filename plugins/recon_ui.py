@@ -7,6 +7,12 @@ same JWT cookie / bearer token as the Airflow UI and REST API; Airflow's auth ma
 each sees only the tenants they hold a role for (``tenant_member``, ``recon access grant``): Airflow does not
 authorize a plugin's routes, so every route checks the role itself.
 
+The exceptions queue is a workplace (``jobs/exception_queue.py``, the service the CLI ``recon queue`` uses too):
+``/recon/?tenant=T`` filters by PSP, reason, age bucket, amount, currency, assignee and status, highlights what is
+past its SLA, pages, downloads CSV and assigns in bulk; ``/recon/exception?tenant=T&key=K`` assigns, moves the
+status, takes notes, shows the history (the audit trail) and proposes a write-off or a match; ``/recon/corrections``
+lists the proposals with Approve / Reject buttons. The same as JSON under ``/recon/api/queue``.
+
 Four eyes on every correction (``jobs/corrections.py``, the one service the CLI goes through too): the pending
 adjustments a maker proposed (``recon adjustment propose`` or ``POST /recon/api/adjustments``) with an Approve
 button (``/recon/adjustments``), and every proposed correction (manual match / unmatch, adjustment, dispute
@@ -19,10 +25,13 @@ limit covers the amount; every step is audited.
 
 import html
 from datetime import date
+from pathlib import Path
+from urllib.parse import urlencode
 
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, FastAPI, Form, HTTPException, Query
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
 
 # Airflow's own authentication (the API server provides it): every route needs a signed-in user.
@@ -32,6 +41,8 @@ AUTH = [Depends(requires_authenticated())]
 
 app = FastAPI(title="psp-recon", dependencies=AUTH)
 PAGE_LIMIT = 500
+TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "recon_templates"),
+                        autoescape=select_autoescape(["html"]))
 
 
 def _query(name: str, user, **params) -> list[dict]:
@@ -203,25 +214,280 @@ STYLE = ("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collaps
          "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}")
 
 
-def _table(rows: list[dict], columns: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape('' if r[c] is None else str(r[c]))}</td>" for c in columns)
-                   + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body or '<tr><td>none</td></tr>'}</tbody></table>"
+RUN_COLUMNS = ["tenant_id", "business_date", "status", "book_match_rate", "ledger_balanced", "exceptions", "run_id",
+               "failed_stage", "error"]
+EXCEPTION_COLUMNS = ["tenant_id", "reason_code", "source", "event_type", "amount_minor", "currency", "file_name",
+                     "record_ordinal", "first_seen_date", "workflow_status", "reason_detail"]
+
+
+def _root(request: Request) -> str:
+    """Where the app is mounted (``/recon`` in Airflow's API server; empty in a bare test client)."""
+    return request.scope.get("root_path", "").rstrip("/")
+
+
+def _render(template: str, request: Request, user, **context) -> str:
+    return TEMPLATES.get_template(template).render(root=_root(request), user=_user_name(user),
+                                                   error=request.query_params.get("error"),
+                                                   notice=request.query_params.get("notice"), **context)
+
+
+def _filters(source, reason, age, min_amount, max_amount, currency, assignee, status, overdue, page_no, page_size):
+    from jobs.exception_queue import Filters
+
+    return Filters(source=source or None, reason=reason or None, age_bucket=age or None, min_amount=min_amount or None,
+                   max_amount=max_amount or None, currency=currency or None,
+                   assignee=None if assignee in (None, "*") else assignee, status=status or "open",
+                   overdue_only=bool(overdue), page=page_no, page_size=page_size)
+
+
+def _queue_error(exc) -> HTTPException:
+    text = str(exc)
+    status = 403 if " may not " in text else 404 if "no open exception" in text or "no exception" in text else 422
+    return HTTPException(status, text)
 
 
 @app.get("/", response_class=HTMLResponse)
-def page(tenant: str | None = None, reason: str | None = None, user=Depends(get_user)) -> str:
-    run_rows = runs(tenant, 30, user)
-    exc_rows = exceptions(tenant, reason, 200, user)
-    return (f"<html><head><title>Reconciliation</title><style>{STYLE}</style></head><body>"
-            "<h2>Latest runs</h2>" + _table(run_rows, ["tenant_id", "business_date", "status", "book_match_rate",
-                                                      "ledger_balanced", "exceptions", "run_id", "failed_stage", "error"])
-            + "<h2>Open exceptions</h2><p>Filter with <code>?tenant=</code> and <code>?reason=</code>; "
-              "JSON at <code>api/exceptions</code>.</p>"
-            + _table(exc_rows, ["tenant_id", "reason_code", "source", "event_type", "amount_minor", "currency",
-                                "file_name", "record_ordinal", "first_seen_date", "workflow_status", "reason_detail"])
-            + "<p>Ledger adjustments waiting for a second person: <code>adjustments?tenant=</code>.</p></body></html>")
+def page(request: Request, tenant: str | None = None, reason: str | None = None, source: str | None = None,
+         age: str | None = None, min_amount: str | None = None, max_amount: str | None = None,
+         currency: str | None = None, assignee: str | None = None, status: str | None = None,
+         overdue: str | None = None, page_no: int = Query(1, alias="page"), page_size: int = 50,
+         user=Depends(get_user)) -> str:
+    """Without a tenant: the latest runs and open exceptions of every tenant the user holds a role for. With one:
+    that tenant's queue as a workplace."""
+    from jobs import exception_queue as q
+    from jobs.settings import load_settings
+
+    if not tenant:
+        return _render("overview.html", request, user, tenant=None, runs=runs(None, 30, user),
+                       exceptions=exceptions(None, reason, 200, user), run_columns=RUN_COLUMNS,
+                       exception_columns=EXCEPTION_COLUMNS, tenants=_tenants_of(load_settings(), _user_name(user)))
+    _require_role(tenant, user)
+    settings, name = load_settings(), _user_name(user)
+    f = _filters(source, reason, age, min_amount, max_amount, currency, assignee, status, overdue, page_no, page_size)
+    try:
+        result = q.page(settings, tenant, name, f)
+        options = q.choices(settings, tenant, name)
+    except q.QueueError as exc:
+        raise _queue_error(exc) from None
+    params = {k: v for k, v in {"tenant": tenant, "source": source, "reason": reason, "age": age,
+                                "min_amount": min_amount, "max_amount": max_amount, "currency": currency,
+                                "assignee": assignee, "status": status, "overdue": overdue,
+                                "page_size": page_size}.items() if v not in (None, "")}
+    query = urlencode(params)
+    return _render("queue.html", request, user, tenant=tenant, result=result, f=f, query=query,
+                   back="/?" + urlencode({**params, "page": f.page}), runs=runs(tenant, 10, user), run_columns=RUN_COLUMNS,
+                   buckets=list(q.AGE_BUCKETS), statuses=["open", "all", *q.STATUSES], page_sizes=q.PAGE_SIZES,
+                   **options)
+
+
+@app.get("/exceptions.csv")
+def queue_csv(tenant: str, reason: str | None = None, source: str | None = None, age: str | None = None,
+              min_amount: str | None = None, max_amount: str | None = None, currency: str | None = None,
+              assignee: str | None = None, status: str | None = None, overdue: str | None = None,
+              user=Depends(get_user)) -> Response:
+    """Every row the filters select (not one page), as CSV."""
+    from jobs import exception_queue as q
+    from jobs.settings import load_settings
+
+    _require_role(tenant, user)
+    f = _filters(source, reason, age, min_amount, max_amount, currency, assignee, status, overdue, 1, 50)
+    try:
+        result = q.page(load_settings(), tenant, _user_name(user), f, every_row=True)
+    except q.QueueError as exc:
+        raise _queue_error(exc) from None
+    name = f"exceptions_{tenant}_{result.as_of or 'none'}.csv"
+    return Response(q.to_csv(result.rows), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@app.get("/exception", response_class=HTMLResponse)
+def exception_page(request: Request, tenant: str, key: str, user=Depends(get_user)) -> str:
+    from jobs import exception_queue as q
+    from jobs.settings import load_settings
+
+    _require_role(tenant, user)
+    settings, name = load_settings(), _user_name(user)
+    try:
+        row, trail = q.history(settings, tenant, key, name)
+        options = q.choices(settings, tenant, name)
+    except q.QueueError as exc:
+        raise _queue_error(exc) from None
+    return _render("exception.html", request, user, tenant=tenant, e=row, trail=trail, settable=q.SETTABLE,
+                   back="/exception?" + urlencode({"tenant": tenant, "key": key}), members=options["members"])
+
+
+def _back(request: Request, back: str, **message) -> RedirectResponse:
+    """Back to the page the form was on (a path of this app only), with a notice or an error."""
+    if not back.startswith("/") or back.startswith("//") or "\\" in back:
+        back = "/"
+    joiner = "&" if "?" in back else "?"
+    return RedirectResponse(_root(request) + back + joiner + urlencode(message), status_code=303)
+
+
+def _act(request: Request, back: str, action, success: str) -> RedirectResponse:
+    """Run a queue action for a form post; its refusal is shown on the page it came from (one line)."""
+    from jobs.corrections import CorrectionError
+    from jobs.exception_queue import QueueError
+
+    try:
+        result = action()
+    except (QueueError, CorrectionError) as exc:
+        return _back(request, back, error=str(exc))
+    return _back(request, back, notice=success.format(result=result))
+
+
+@app.post("/queue/{tenant}/assign")
+def assign_form(request: Request, tenant: str, key: list[str] = Form(default=[]), assignee: str = Form(""),
+                back: str = Form("/"), user=Depends(get_user)):
+    from jobs import exception_queue as q
+    from jobs.settings import load_settings
+
+    _require_role(tenant, user)
+    return _act(request, back, lambda: q.assign(load_settings(), tenant, key, assignee, _user_name(user)),
+                "{result} exception(s) assigned to " + (assignee or "nobody"))
+
+
+@app.post("/queue/{tenant}/status")
+def status_form(request: Request, tenant: str, key: list[str] = Form(...), status: str = Form(...),
+                note: str = Form(""), back: str = Form("/"), user=Depends(get_user)):
+    from jobs import exception_queue as q
+    from jobs.settings import load_settings
+
+    _require_role(tenant, user)
+    return _act(request, back, lambda: q.set_status(load_settings(), tenant, key, status, _user_name(user), note),
+                "{result} exception(s) now " + status)
+
+
+@app.post("/queue/{tenant}/note")
+def note_form(request: Request, tenant: str, key: str = Form(...), note: str = Form(...), back: str = Form("/"),
+              user=Depends(get_user)):
+    from jobs import exception_queue as q
+    from jobs.settings import load_settings
+
+    _require_role(tenant, user)
+    return _act(request, back, lambda: q.add_note(load_settings(), tenant, key, note, _user_name(user)), "note added")
+
+
+@app.post("/queue/{tenant}/write-off")
+def write_off_form(request: Request, tenant: str, key: str = Form(...), reason: str = Form(...),
+                   back: str = Form("/"), user=Depends(get_user)):
+    from jobs import exception_queue as q
+    from jobs.settings import load_settings
+
+    _require_role(tenant, user)
+    return _act(request, back, lambda: q.propose_write_off(load_settings(), tenant, key, reason, _user_name(user)),
+                "write-off proposed as correction #{result.correction_id}: a second person approves it")
+
+
+@app.post("/queue/{tenant}/match")
+def match_form(request: Request, tenant: str, key: str = Form(...), with_records: str = Form(..., alias="with"),
+               reason: str = Form(...), back: str = Form("/"), user=Depends(get_user)):
+    """Propose matching this exception with other open exceptions named by their records (FILE#N)."""
+    from jobs import exception_queue as q
+    from jobs.settings import load_settings
+
+    _require_role(tenant, user)
+    settings, name = load_settings(), _user_name(user)
+
+    def propose():
+        records = [r.strip() for r in with_records.split(",") if r.strip()]
+        keys = [key, *q.keys_of_records(settings, tenant, name, records, q.parse_key(key)[0])]
+        return q.propose_match(settings, tenant, keys, reason, name)
+    return _act(request, back, propose, "match proposed as correction #{result.correction_id}: a second person "
+                                        "approves it")
+
+
+@app.get("/corrections", response_class=HTMLResponse)
+def corrections_page(request: Request, tenant: str, user=Depends(get_user)) -> str:
+    from jobs.money import format_minor
+
+    rows = corrections_list(tenant, "pending", user)
+    for r in rows:
+        r["amount"] = format_minor(r["amount_minor"], r["currency"])
+    return _render("corrections.html", request, user, tenant=tenant, rows=rows)
+
+
+@app.post("/corrections/{tenant}/{correction_id}/approve")
+def correction_approve_form(request: Request, tenant: str, correction_id: int, confirm: str = Form(...),
+                            user=Depends(get_user)):
+    from jobs import corrections
+    from jobs.settings import load_settings
+
+    if confirm != str(correction_id):
+        raise HTTPException(400, "confirmation does not name this correction")
+    back = "/corrections?" + urlencode({"tenant": tenant})
+    return _act(request, back, lambda: corrections.approve(load_settings(), tenant, correction_id, _user_name(user)),
+                f"correction #{correction_id} approved")
+
+
+@app.post("/corrections/{tenant}/{correction_id}/reject")
+def correction_reject_form(request: Request, tenant: str, correction_id: int, reason: str = Form(...),
+                           user=Depends(get_user)):
+    from jobs import corrections
+    from jobs.settings import load_settings
+
+    back = "/corrections?" + urlencode({"tenant": tenant})
+    return _act(request, back, lambda: corrections.reject(load_settings(), tenant, correction_id, _user_name(user),
+                                                          reason), f"correction #{correction_id} rejected")
+
+
+# --- the queue as JSON ------------------------------------------------------------------------------------
+
+class QueueChange(BaseModel):
+    keys: list[str]
+    assignee: str | None = None           # assign
+    status: str | None = None             # status
+    note: str | None = None               # status, note
+    reason: str | None = None             # write-off, match
+
+
+@app.get("/api/queue")
+def queue_api(tenant: str, reason: str | None = None, source: str | None = None, age: str | None = None,
+              min_amount: str | None = None, max_amount: str | None = None, currency: str | None = None,
+              assignee: str | None = None, status: str | None = None, overdue: bool = False,
+              page_no: int = Query(1, alias="page"), page_size: int = 50, user=Depends(get_user)) -> dict:
+    from jobs import exception_queue as q
+    from jobs.settings import load_settings
+
+    _require_role(tenant, user)
+    f = _filters(source, reason, age, min_amount, max_amount, currency, assignee, status, overdue, page_no, page_size)
+    try:
+        result = q.page(load_settings(), tenant, _user_name(user), f)
+    except q.QueueError as exc:
+        raise _queue_error(exc) from None
+    return {"tenant": tenant, "as_of": result.as_of, "total": result.total, "page": f.page, "pages": result.pages,
+            "rows": result.rows}
+
+
+@app.post("/api/queue/{tenant}/{action}")
+def queue_change_api(tenant: str, action: str, body: QueueChange, user=Depends(get_user)) -> dict:
+    """assign | status | note | write-off | match, as the signed-in user (the service's rules)."""
+    from jobs import exception_queue as q
+    from jobs.corrections import CorrectionError
+    from jobs.settings import load_settings
+
+    _require_role(tenant, user)
+    settings, name = load_settings(), _user_name(user)
+    try:
+        if action == "assign":
+            return {"changed": q.assign(settings, tenant, body.keys, body.assignee, name)}
+        if action == "status":
+            return {"changed": q.set_status(settings, tenant, body.keys, body.status or "", name, body.note)}
+        if action == "note":
+            for key in body.keys:
+                q.add_note(settings, tenant, key, body.note or "", name)
+            return {"noted": len(body.keys)}
+        if action == "write-off" and len(body.keys) == 1:
+            proposal = q.propose_write_off(settings, tenant, body.keys[0], body.reason or "", name)
+        elif action == "match":
+            proposal = q.propose_match(settings, tenant, body.keys, body.reason or "", name)
+        else:
+            raise HTTPException(404, "actions: assign, status, note, write-off (one key), match")
+    except CorrectionError as exc:
+        raise HTTPException(409, str(exc)) from None
+    except q.QueueError as exc:
+        raise _queue_error(exc) from None
+    return {"correction_id": proposal.correction_id, "kind": proposal.kind, "proposed_by": name}
 
 
 class ReconUIPlugin(AirflowPlugin):

@@ -138,3 +138,100 @@ def test_adjustments_are_approved_in_the_ui_by_a_second_signed_in_user(plugin, s
         audit = conn.execute("SELECT actor, action FROM audit_log WHERE tenant_id = %s AND object_type = "
                              "'ledger_adjustment' ORDER BY audit_id", (tenant_id,)).fetchall()
     assert [(a["actor"], a["action"]) for a in audit] == [("alice", "adjustment_propose"), ("bob", "adjustment_approve")]
+
+
+def _seed_queue(settings, tenant_id, n=30):
+    """n open exceptions (reasons alternating), first seen 0..n-1 days before the run of 2026-11-30."""
+    from jobs import corrections
+    from jobs.pipeline import prepare
+    from jobs.store.db import connect
+
+    prepare(settings, tenant_id)
+    with connect(settings, tenant_id) as conn:
+        conn.execute("INSERT INTO recon_run (tenant_id, business_date, run_id, status, summary) VALUES "
+                     "(%s, '2026-11-30', 'r', 'succeeded', '{}')", (tenant_id,))
+        for i in range(n):
+            conn.execute("INSERT INTO exception_item (tenant_id, event_id, relation, reason_code, source, event_type, "
+                         "amount_minor, currency, file_name, record_ordinal, first_seen_date, last_seen_date) VALUES "
+                         "(%s, %s, 'book_psp', %s, %s, 'payment', %s, 'EUR', 'b.csv', %s, "
+                         "date '2026-11-30' - %s, '2026-11-30')",
+                         (tenant_id, f"e{i:02d}", "DUPLICATE" if i % 2 else "MISSING_IN_PSP",
+                          "book" if i % 3 else "stripe", 1000 + i, i, i))
+    corrections.grant(settings, tenant_id, "root", "admin", "root")
+    for user, role in (("bob", "approver"), ("olga", "operator"), ("oscar", "operator"), ("aud", "auditor")):
+        corrections.grant(settings, tenant_id, user, role, "root")
+
+
+@pytest.mark.postgres
+def test_the_queue_is_worked_in_the_page_and_the_api(plugin, settings, tenant_id, monkeypatch):
+    """Filter, page, assign in bulk, note, propose a write-off, approve it as a second user, CSV: through the app's
+    routes as signed-in users; refusals come back as one line on the page they came from."""
+    import csv
+    import io
+    from urllib.parse import parse_qs, urlparse
+
+    from airflow.api_fastapi.core_api.security import get_user
+
+    monkeypatch.setenv("RECON_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("RECON_TENANT_CONFIG_DIR", str(settings.tenant_config_dir))
+    _seed_queue(settings, tenant_id)
+    client = TestClient(plugin.app)
+    as_user = lambda name: plugin.app.dependency_overrides.__setitem__(get_user, lambda: _User(name))  # noqa: E731
+    try:
+        as_user("olga")
+        page = client.get("/", params={"tenant": tenant_id, "page_size": 25})
+        assert page.status_code == 200 and page.text.count('<tr class="') == 25
+        assert "30 exception(s) as of business date 2026-11-30; page 1 of 2" in page.text
+        # SLA (acme.yaml): DUPLICATE 2 days, others 5: overdue first, highlighted
+        first = page.text.index('data-key="')
+        assert page.text[first - 40:first].count('class="overdue"') == 1
+        second = client.get("/", params={"tenant": tenant_id, "page_size": 25, "page": 2})
+        assert second.text.count('<tr class="') == 5
+        dup = client.get("/", params={"tenant": tenant_id, "reason": "DUPLICATE", "age": "3-7"}).text
+        assert dup.count('<tr class="') == 3                                   # ages 3, 5, 7
+
+        keys = ["book_psp:e01", "book_psp:e03"]
+        done = client.post(f"/queue/{tenant_id}/assign", data={"key": keys, "assignee": "oscar",
+                                                                "back": f"/?tenant={tenant_id}"}, follow_redirects=False)
+        assert done.status_code == 303
+        assert parse_qs(urlparse(done.headers["location"]).query)["notice"] == ["2 exception(s) assigned to oscar"]
+        mine = client.get("/api/queue", params={"tenant": tenant_id, "assignee": "oscar"}).json()
+        assert sorted(r["key"] for r in mine["rows"]) == keys and mine["total"] == 2
+        evil = client.post(f"/queue/{tenant_id}/note", data={"key": keys[0], "note": "called PSP", "back": "//evil.example"},
+                           follow_redirects=False)
+        assert evil.headers["location"].startswith("/?")                       # only back into the app
+        detail = client.get("/exception", params={"tenant": tenant_id, "key": keys[0]}).text
+        assert "exception_assign" in detail and "called PSP" in detail and "oscar" in detail
+
+        wo = client.post(f"/queue/{tenant_id}/write-off", data={"key": keys[0], "reason": "not worth chasing",
+                                                                 "back": "/"}, follow_redirects=False)
+        notice = parse_qs(urlparse(wo.headers["location"]).query)["notice"][0]
+        correction_id = int(notice.split("#")[1].split(":")[0])
+        own = client.post(f"/corrections/{tenant_id}/{correction_id}/approve", data={"confirm": str(correction_id)},
+                          follow_redirects=False)
+        assert "someone other than the proposer" in parse_qs(urlparse(own.headers["location"]).query)["error"][0]
+
+        as_user("aud")
+        refused = client.post(f"/queue/{tenant_id}/assign", data={"key": keys, "assignee": "aud", "back": "/"},
+                              follow_redirects=False)
+        assert "aud may not assign exceptions" in parse_qs(urlparse(refused.headers["location"]).query)["error"][0]
+        assert client.post(f"/api/queue/{tenant_id}/assign", json={"keys": keys, "assignee": "olga"}).status_code == 403
+
+        as_user("bob")
+        pending = client.get("/corrections", params={"tenant": tenant_id}).text
+        assert f'data-id="{correction_id}"' in pending and "not worth chasing" in pending
+        ok = client.post(f"/corrections/{tenant_id}/{correction_id}/approve", data={"confirm": str(correction_id)},
+                         follow_redirects=False)
+        assert parse_qs(urlparse(ok.headers["location"]).query)["notice"] == [f"correction #{correction_id} approved"]
+        written = client.get("/api/queue", params={"tenant": tenant_id, "status": "written_off"}).json()
+        assert [r["key"] for r in written["rows"]] == [keys[0]]
+
+        text = client.get("/exceptions.csv", params={"tenant": tenant_id, "status": "all"})
+        assert text.headers["content-type"].startswith("text/csv")
+        assert len(list(csv.DictReader(io.StringIO(text.text)))) == 30
+
+        as_user("mallory")
+        assert client.get("/", params={"tenant": tenant_id}).status_code == 403
+        assert client.get("/exceptions.csv", params={"tenant": tenant_id}).status_code == 403
+    finally:
+        plugin.app.dependency_overrides.clear()
