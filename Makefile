@@ -1,7 +1,7 @@
 # psp-recon: the two commands are `make demo` and `make test`; both set everything up first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup venv jars checkov pg migrate airflow-db demo test test-fast test-remote test-ingest bench bench-pipeline bench-parse bench-history bench-quality airflow webhooks package lock clean
+.PHONY: help setup venv jars checkov browser pg migrate airflow-db demo test test-fast test-remote test-ingest bench bench-pipeline bench-parse bench-history bench-quality airflow webhooks package lock clean
 
 PY      := .venv/bin/python
 LOCAL   := .local
@@ -12,7 +12,7 @@ STAMP   := .venv/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
 
-setup: venv jars pg migrate airflow-db checkov  ## venv + Spark jars + PostgreSQL + schema + Airflow DB + checkov (idempotent)
+setup: venv jars pg migrate airflow-db checkov browser  ## venv + Spark jars + PostgreSQL + schema + Airflow DB + checkov + chromium (idempotent)
 
 venv: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml infra/local/bootstrap_venv.sh
@@ -36,6 +36,13 @@ $(LOCAL)/checkov/.installed-$(CHECKOV_VERSION):
 	@rm -rf $(LOCAL)/checkov && python3 -m venv $(LOCAL)/checkov
 	$(LOCAL)/checkov/bin/pip install -q "checkov==$(CHECKOV_VERSION)"
 	@touch $@
+
+browser:  ## Debian's chromium for the Reconciliation page's browser test (apt-get as root; skipped when installed)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; } || \
+	  { echo "chromium is missing and cannot be installed here (needs root and apt-get): install Debian's chromium"; exit 1; }
+	@echo "chromium ready: $$(chromium --version 2>/dev/null)"
 
 airflow-db: $(LOCAL)/airflow/.migrated
 $(LOCAL)/airflow/.migrated: $(STAMP)
