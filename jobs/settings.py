@@ -30,10 +30,12 @@ Resolution order for each setting: explicit argument > environment variable > pr
 | analysts' catalog  | RECON_GLUE_DATABASE, RECON_ATHENA_WORKGROUP | unset; where ``recon catalog sync`` registers the lake's tables and creates the views |
 | Redshift Spectrum  | RECON_DELTA_SYMLINK_MANIFESTS, RECON_SPECTRUM_GLUE_DATABASE | false, unset: Delta tables keep symlink manifests (no deletion vectors); the Glue database of their Spectrum tables |
 | ingestion          | RECON_S3_CONN_ID, RECON_ALERT_CONN_IDS, RECON_WEBHOOK_HOST, RECON_WEBHOOK_PORT, RECON_ACTOR | unset (boto3's credentials), unset, 127.0.0.1, 8090, the OS user: the Airflow connection S3 is reached through, the default alert channels, the webhook receiver's address, who the connector commands record |
+| SSO (OpenID Connect) | RECON_OIDC_ISSUER, RECON_OIDC_CLIENT_ID, RECON_OIDC_CLIENT_SECRET, RECON_SSO_GROUP_ROLES | unset: the identity provider the FAB auth manager signs people in through (``infra/airflow/webserver_config.py``), its client, and the Airflow roles (JSON: group -> list of roles) each of its groups gives; unset issuer: FAB's own user database |
 | DAG retries        | RECON_RECONCILE_RETRIES, RECON_RECONCILE_RETRY_DELAY_SECONDS; RECON_INGEST_RETRIES, RECON_INGEST_RETRY_DELAY_SECONDS | 2, 300; 3, 120 (exponential backoff from there) |
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -66,6 +68,18 @@ def check_tenant_id(tenant_id: str) -> str:
 def _optional(name: str):
     """The default of a setting that is unset unless the environment names it (an empty value is unset)."""
     return lambda: os.environ.get(name) or None
+
+
+def _json_object(name: str) -> dict:
+    text = os.environ.get(name) or "{}"
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
+        raise ConfigurationError(f"{name} must be a JSON object of lists, e.g. {{\"recon-operators\": [\"Viewer\", "
+                                 f"\"Reconciliation\"]}} (got {text[:80]!r})")
+    return value
 
 
 def _database_url_from_local_server(name: str = "url") -> str | None:
@@ -132,6 +146,10 @@ class Settings:
     actor: str | None = field(default_factory=_optional("RECON_ACTOR"))
     platform_admins: tuple[str, ...] = field(default_factory=lambda: tuple(
         u.strip() for u in os.environ.get("RECON_PLATFORM_ADMINS", "").split(",") if u.strip()))
+    oidc_issuer: str | None = field(default_factory=_optional("RECON_OIDC_ISSUER"))
+    oidc_client_id: str | None = field(default_factory=_optional("RECON_OIDC_CLIENT_ID"))
+    oidc_client_secret: str | None = field(default_factory=_optional("RECON_OIDC_CLIENT_SECRET"), repr=False)
+    sso_group_roles: dict = field(default_factory=lambda: _json_object("RECON_SSO_GROUP_ROLES"))
     reconcile_retries: int = field(default_factory=lambda: int(os.environ.get("RECON_RECONCILE_RETRIES", "2")))
     reconcile_retry_delay_seconds: float = field(
         default_factory=lambda: float(os.environ.get("RECON_RECONCILE_RETRY_DELAY_SECONDS", "300")))

@@ -35,11 +35,43 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
 
 # Airflow's own authentication (the API server provides it): every route needs a signed-in user.
-from airflow.api_fastapi.core_api.security import get_user, requires_authenticated
+from airflow.api_fastapi.core_api.security import get_user
 
-AUTH = [Depends(requires_authenticated())]
+VIEW = "Reconciliation"             # the custom view's resource name in the auth manager (FAB: a role's permission)
 
-app = FastAPI(title="psp-recon", dependencies=AUTH)
+
+def may_use_the_view(request: Request, user=Depends(get_user)) -> None:
+    """The auth manager decides who may use the Reconciliation view at all (FAB / SSO: a role holding can_read, and
+    can_create to act, on the resource "Reconciliation", e.g. mapped from the identity provider's groups; the simple
+    auth manager: any signed-in role). Which tenants' data a user sees and what they may do there is the tenant
+    roles' (``tenant_member``)."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    method = "GET" if request.method in ("GET", "HEAD") else "POST"
+    if not get_auth_manager().is_authorized_custom_view(method=method, resource_name=VIEW, user=user):
+        raise HTTPException(403, f"{_user_name(user)} may not {'use' if method == 'GET' else 'act in'} the "
+                                 f"{VIEW} view (the auth manager grants it: resource {VIEW!r})")
+
+
+app = FastAPI(title="psp-recon", dependencies=[Depends(may_use_the_view)])
+
+
+@app.exception_handler(HTTPException)
+async def _sign_in_first(request: Request, exc: HTTPException):
+    """A browser that is not signed in goes to the auth manager's sign-in page (and back here after it), a refusal
+    is a page with its one-line reason; API clients get the status as JSON."""
+    from fastapi.exception_handlers import http_exception_handler
+
+    browser = request.method == "GET" and "text/html" in request.headers.get("accept", "")
+    if exc.status_code == 401 and browser:
+        from airflow.api_fastapi.app import get_auth_manager
+
+        return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
+    if browser and exc.status_code in (403, 404, 422):
+        page = TEMPLATES.get_template("error.html").render(root=_root(request), user=None, error=str(exc.detail),
+                                                           notice=None, status=exc.status_code, tenant=None)
+        return HTMLResponse(page, status_code=exc.status_code)
+    return await http_exception_handler(request, exc)
 PAGE_LIMIT = 500
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "recon_templates"),
                         autoescape=select_autoescape(["html"]))

@@ -11,6 +11,9 @@ PLUGIN = Path(__file__).parents[2] / "plugins" / "recon_ui.py"
 
 @pytest.fixture(scope="module")
 def plugin():
+    from airflow.api_fastapi.app import create_auth_manager
+
+    create_auth_manager()                      # as the API server does (the configured one: the simple auth manager)
     spec = importlib.util.spec_from_file_location("recon_ui", PLUGIN)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -26,6 +29,23 @@ def test_anonymous_requests_are_refused(plugin):
     client = TestClient(plugin.app)
     assert client.get("/api/exceptions").status_code == 401
     assert client.get("/").status_code == 401
+    browser = client.get("/?tenant=acme", headers={"accept": "text/html"}, follow_redirects=False)
+    assert browser.status_code == 303                                  # a browser is sent to sign in, and back
+    assert browser.headers["location"].endswith("/auth/login?next=http%3A%2F%2Ftestserver%2F%3Ftenant%3Dacme")
+
+
+def test_the_auth_manager_decides_who_may_use_the_view(plugin):
+    """A signed-in user the auth manager gives no access to the Reconciliation view is refused before any tenant
+    role is looked at."""
+    from airflow.api_fastapi.core_api.security import get_user
+
+    plugin.app.dependency_overrides[get_user] = lambda: _User("nobody", role=None)
+    try:
+        refused = TestClient(plugin.app).get("/api/runs")
+        assert refused.status_code == 403 and "may not use the Reconciliation view" in refused.json()["detail"]
+        assert TestClient(plugin.app).post("/api/queue/acme/assign", json={"keys": []}).status_code == 403
+    finally:
+        plugin.app.dependency_overrides.clear()
 
 
 @pytest.mark.postgres
@@ -81,12 +101,11 @@ def test_signed_in_user_sees_runs_and_open_exceptions(plugin, settings, tenant_i
         plugin.app.dependency_overrides.clear()
 
 
-class _User:
-    def __init__(self, name):
-        self.name = name
+def _User(name: str, role: str | None = "user"):
+    """A user the simple auth manager signed in (its role decides whether the Reconciliation view is open to it)."""
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 
-    def get_name(self):
-        return self.name
+    return SimpleAuthManagerUser(username=name, role=role)
 
 
 @pytest.mark.postgres

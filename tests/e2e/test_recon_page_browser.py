@@ -1,13 +1,17 @@
-"""The Reconciliation page's main flow in headless Chromium against a real Airflow API server: sign in through
-Airflow's auth manager, filter the queue, assign in bulk, note and propose a write-off, then approve it as a second
-signed-in user. Debian's ``chromium`` driven by Playwright (never a downloaded browser); screenshots of every step
-are kept as test artifacts in ``.local/test-artifacts/recon-ui/``."""
+"""The Reconciliation page's main flow in headless Chromium against a real Airflow API server signing people in
+through SSO: the FAB auth manager configured by ``infra/airflow/webserver_config.py`` against an OpenID Connect
+provider on 127.0.0.1 (``oidc-provider-mock``), the ``Reconciliation`` role created by
+``infra/airflow/reconciliation_role.py`` and given by an identity-provider group. A person outside that group signs
+in and is refused by the auth manager; olga signs in, filters the queue, assigns in bulk, writes a note and
+proposes a write-off; bob signs in and approves it. Debian's ``chromium`` driven by Playwright (never a downloaded
+browser); a screenshot of every step is kept in ``.local/test-artifacts/recon-ui/``."""
 import json
 import secrets
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -18,7 +22,11 @@ from airflow_cli import REPO, airflow_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 ARTIFACTS = REPO / ".local" / "test-artifacts" / "recon-ui"
-PASSWORDS = {"olga": secrets.token_urlsafe(12), "bob": secrets.token_urlsafe(12)}
+PEOPLE = {  # the identity provider's users: subject -> claims (groups decide the Airflow roles)
+    "olga-7f3a": {"preferred_username": "olga", "email": "olga@example.com", "groups": ["finance-recon"]},
+    "bob-91c2": {"preferred_username": "bob", "email": "bob@example.com", "groups": ["finance-recon"]},
+    "eve-0d44": {"preferred_username": "eve", "email": "eve@example.com", "groups": ["marketing"]},
+}
 
 
 def _free_port() -> int:
@@ -28,34 +36,67 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def api_server(airflow_home, settings):
-    """``airflow api-server`` on 127.0.0.1 with this repository's plugin, the simple auth manager (users olga and
-    bob, passwords from a file) and the test's database and tenant configuration."""
-    (airflow_home / "passwords.json").write_text(json.dumps(PASSWORDS))
-    port = _free_port()
-    env = airflow_env(airflow_home, **{
-        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "olga:user,bob:user",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
+def identity_provider():
+    """An OpenID Connect provider on 127.0.0.1 that knows PEOPLE."""
+    import oidc_provider_mock
+    import werkzeug.serving
+
+    server = werkzeug.serving.make_server("127.0.0.1", 0, oidc_provider_mock.app(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    for subject, claims in PEOPLE.items():
+        request = urllib.request.Request(f"{url}/users/{subject}", data=json.dumps(claims).encode(), method="PUT",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 204
+    yield url
+    server.shutdown()
+
+
+def _wait(url: str, proc, log: Path, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("the API server did not start: " + log.read_text()[-3000:]) from None
+            time.sleep(0.5)
+
+
+@pytest.fixture
+def api_server(tmp_path, settings, identity_provider):
+    """``airflow api-server`` on 127.0.0.1 with this repository's plugin and the production sign-in: the FAB auth
+    manager and SSO through the identity provider (group finance-recon -> Viewer + Reconciliation), its metadata
+    database migrated and the Reconciliation role created as a deployment does it."""
+    home = tmp_path / "airflow"
+    home.mkdir()
+    env = airflow_env(home, **{
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
+        "AIRFLOW__FAB__CONFIG_FILE": str(REPO / "infra" / "airflow" / "webserver_config.py"),
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(64),
+        "RECON_OIDC_ISSUER": identity_provider, "RECON_OIDC_CLIENT_ID": "airflow",
+        "RECON_OIDC_CLIENT_SECRET": secrets.token_urlsafe(16),
+        "RECON_SSO_GROUP_ROLES": json.dumps({"finance-recon": ["Viewer", "Reconciliation"]}),
         "RECON_DATABASE_URL": settings.database_url, "RECON_TENANT_CONFIG_DIR": str(settings.tenant_config_dir),
         "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"})
     env.pop("RECON_DATABASE_ADMIN_URL", None)                  # the page runs as the application role only
-    log = (airflow_home / "api-server.log").open("w")
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "api-server", "-H", "127.0.0.1", "-p",
-                             str(port), "-w", "1"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    made = subprocess.run([sys.executable, str(REPO / "infra" / "airflow" / "reconciliation_role.py")], env=env,
+                          check=True, capture_output=True, text=True)
+    assert "Reconciliation: can_create on Reconciliation" in made.stdout
+    env["AIRFLOW__FAB__UPDATE_FAB_PERMS"] = "False"            # roles are in place: no resync at every start
+    port = _free_port()
+    log_path = home / "api-server.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen([airflow, "api-server", "-H", "127.0.0.1", "-p", str(port), "-w", "1"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("the API server did not start: "
-                                         + (airflow_home / "api-server.log").read_text()[-3000:]) from None
-                time.sleep(0.5)
+        _wait(f"{url}/api/v2/monitor/health", proc, log_path)
         yield url
     finally:
         proc.terminate()
@@ -85,17 +126,20 @@ def _seed(settings, tenant):
     corrections.grant(settings, tenant, "bob", "approver", "root")
 
 
-def _sign_in(browser, url: str, user: str, next_path: str):
+def _sign_in(browser, url: str, subject: str, next_path: str):
+    """A fresh browser opens ``next_path``, is sent to sign in, picks the organisation's provider and signs in there
+    as ``subject``; it lands back on ``next_path``."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     errors = []
     page.on("console", lambda m: errors.append(f"{m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{url}/auth/login?next={next_path}")
-    page.get_by_label("Username").fill(user)
-    page.get_by_label("Password").fill(PASSWORDS[user])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda u: "/auth/" not in u, timeout=30_000)
+    page.goto(f"{url}{next_path}")
+    assert "/auth/login/" in page.url                        # not signed in: the auth manager's sign-in page
+    page.click("#btn-signin-oidc")
+    page.get_by_placeholder("sub").fill(subject)             # the identity provider's own page
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(lambda u: u.startswith(f"{url}/recon/"), timeout=30_000)
     errors.clear()                                           # only our pages' errors count from here on
     return page, errors
 
@@ -106,7 +150,7 @@ def _shot(page, name: str) -> Path:
     return path
 
 
-def test_sign_in_filter_assign_propose_and_approve_as_a_second_user(api_server, settings, tenant_id):
+def test_sso_sign_in_filter_assign_propose_and_approve_as_a_second_user(api_server, settings, tenant_id):
     from playwright.sync_api import expect, sync_playwright
 
     chromium = shutil.which("chromium")
@@ -119,7 +163,12 @@ def test_sign_in_filter_assign_propose_and_approve_as_a_second_user(api_server, 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
         try:
-            page, errors = _sign_in(browser, api_server, "olga", queue_path)
+            outsider, _ = _sign_in(browser, api_server, "eve-0d44", queue_path)
+            expect(outsider.get_by_role("alert")).to_have_text(
+                "eve may not use the Reconciliation view (the auth manager grants it: resource 'Reconciliation')")
+            _shot(outsider, "00-outsider-refused")
+
+            page, errors = _sign_in(browser, api_server, "olga-7f3a", queue_path)
             expect(page.locator("#user")).to_have_text("olga")
             expect(page.locator("#queue tbody tr")).to_have_count(12)
             _shot(page, "01-queue")
@@ -157,7 +206,7 @@ def test_sign_in_filter_assign_propose_and_approve_as_a_second_user(api_server, 
             _shot(page, "04-write-off-proposed")
             assert errors == []
 
-            approver, approver_errors = _sign_in(browser, api_server, "bob", f"/recon/corrections?tenant={tenant_id}")
+            approver, approver_errors = _sign_in(browser, api_server, "bob-91c2", f"/recon/corrections?tenant={tenant_id}")
             row = approver.locator(f"#pending tr[data-id='{correction_id}']")
             expect(row).to_contain_text("duplicate delivery, nothing to collect")
             expect(row).to_contain_text("olga")
@@ -176,4 +225,4 @@ def test_sign_in_filter_assign_propose_and_approve_as_a_second_user(api_server, 
         finally:
             browser.close()
     shots = sorted(p.name for p in ARTIFACTS.glob("*.png"))
-    assert len(shots) == 7 and all((ARTIFACTS / s).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for s in shots)
+    assert len(shots) == 8 and all((ARTIFACTS / s).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for s in shots)
