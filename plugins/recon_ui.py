@@ -293,7 +293,6 @@ def page(request: Request, tenant: str | None = None, reason: str | None = None,
         return _render("overview.html", request, user, tenant=None, runs=runs(None, 30, user),
                        exceptions=exceptions(None, reason, 200, user), run_columns=RUN_COLUMNS,
                        exception_columns=EXCEPTION_COLUMNS, tenants=_tenants_of(load_settings(), _user_name(user)))
-    _require_role(tenant, user)
     settings, name = load_settings(), _user_name(user)
     f = _filters(source, reason, age, min_amount, max_amount, currency, assignee, status, overdue, page_no, page_size)
     try:
@@ -321,7 +320,6 @@ def queue_csv(tenant: str, reason: str | None = None, source: str | None = None,
     from jobs import exception_queue as q
     from jobs.settings import load_settings
 
-    _require_role(tenant, user)
     f = _filters(source, reason, age, min_amount, max_amount, currency, assignee, status, overdue, 1, 50)
     try:
         result = q.page(load_settings(), tenant, _user_name(user), f, every_row=True)
@@ -337,7 +335,6 @@ def exception_page(request: Request, tenant: str, key: str, user=Depends(get_use
     from jobs import exception_queue as q
     from jobs.settings import load_settings
 
-    _require_role(tenant, user)
     settings, name = load_settings(), _user_name(user)
     try:
         row, trail = q.history(settings, tenant, key, name)
@@ -374,7 +371,6 @@ def assign_form(request: Request, tenant: str, key: list[str] = Form(default=[])
     from jobs import exception_queue as q
     from jobs.settings import load_settings
 
-    _require_role(tenant, user)
     return _act(request, back, lambda: q.assign(load_settings(), tenant, key, assignee, _user_name(user)),
                 "{result} exception(s) assigned to " + (assignee or "nobody"))
 
@@ -385,7 +381,6 @@ def status_form(request: Request, tenant: str, key: list[str] = Form(...), statu
     from jobs import exception_queue as q
     from jobs.settings import load_settings
 
-    _require_role(tenant, user)
     return _act(request, back, lambda: q.set_status(load_settings(), tenant, key, status, _user_name(user), note),
                 "{result} exception(s) now " + status)
 
@@ -396,7 +391,6 @@ def note_form(request: Request, tenant: str, key: str = Form(...), note: str = F
     from jobs import exception_queue as q
     from jobs.settings import load_settings
 
-    _require_role(tenant, user)
     return _act(request, back, lambda: q.add_note(load_settings(), tenant, key, note, _user_name(user)), "note added")
 
 
@@ -406,7 +400,6 @@ def write_off_form(request: Request, tenant: str, key: str = Form(...), reason: 
     from jobs import exception_queue as q
     from jobs.settings import load_settings
 
-    _require_role(tenant, user)
     return _act(request, back, lambda: q.propose_write_off(load_settings(), tenant, key, reason, _user_name(user)),
                 "write-off proposed as correction #{result.correction_id}: a second person approves it")
 
@@ -418,7 +411,6 @@ def match_form(request: Request, tenant: str, key: str = Form(...), with_records
     from jobs import exception_queue as q
     from jobs.settings import load_settings
 
-    _require_role(tenant, user)
     settings, name = load_settings(), _user_name(user)
 
     def propose():
@@ -481,7 +473,6 @@ def queue_api(tenant: str, reason: str | None = None, source: str | None = None,
     from jobs import exception_queue as q
     from jobs.settings import load_settings
 
-    _require_role(tenant, user)
     f = _filters(source, reason, age, min_amount, max_amount, currency, assignee, status, overdue, page_no, page_size)
     try:
         result = q.page(load_settings(), tenant, _user_name(user), f)
@@ -498,7 +489,6 @@ def queue_change_api(tenant: str, action: str, body: QueueChange, user=Depends(g
     from jobs.corrections import CorrectionError
     from jobs.settings import load_settings
 
-    _require_role(tenant, user)
     settings, name = load_settings(), _user_name(user)
     try:
         if action == "assign":
