@@ -2,7 +2,6 @@
 run: only the raw zone keeps the files as delivered (README, Controls: where card data can be)."""
 import json
 import logging
-import shutil
 
 import pytest
 
@@ -13,11 +12,13 @@ from jobs.store.db import connect
 from reference.cards import card_numbers_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.spark]
-PLANTED = {"4111 1111 1111 1111", "5500000000000004", "6011-0009-9013-9424", "378282246310005"}
+PLANTED = {"4111 1111 1111 1111", "5500000000000004", "6011-0009-9013-9424", "378282246310005", "4012888888881881",
+           "3530111333300000"}
 
 
 def _plant(folder):
-    """The slice's files with card numbers in free text, a reference, an amount and the bank text."""
+    """The slice's files (one of each kind: the book, Stripe, Adyen, camt.053) with card numbers in free text, a
+    reference, an amount, a PSP's merchant reference and the bank statement's text."""
     book = (DATA / "slice" / "book_payments_2026-11-19.csv").read_text()
     book = book.replace("ann@example.com,Order ORD-1001", "ann@example.com,Order ORD-1001 paid with 4111 1111 1111 1111")
     book = book.replace("P2,ORD-1002,", "P2,ORD-6011-0009-9013-9424,")
@@ -25,8 +26,12 @@ def _plant(folder):
     (folder / "book_payments_2026-11-19.csv").write_text(book)
     stripe = (DATA / "slice" / "stripe_payout_po_TEST1.csv").read_text()
     (folder / "stripe_payout_po_TEST1.csv").write_text(stripe.replace('"Order ORD-1001"', '"Order ORD-1001 card 5500000000000004"', 1))
-    for name in ("settlement_detail_report_batch_7.csv", "camt053_2026-11-20.xml"):
-        shutil.copy(DATA / "slice" / name, folder / name)
+    adyen = (DATA / "slice" / "settlement_detail_report_batch_7.csv").read_text()
+    (folder / "settlement_detail_report_batch_7.csv").write_text(
+        adyen.replace("visaclassic,,7,", "visaclassic,refund of card 4012888888881881,7,", 1))
+    camt = (DATA / "slice" / "camt053_2026-11-20.xml").read_text()
+    (folder / "camt053_2026-11-20.xml").write_text(camt.replace(
+        "<AddtlNtryInf>SEPA CREDIT TRANSFER ADYEN N.V.", "<AddtlNtryInf>SEPA CREDIT TRANSFER ADYEN N.V. 3530111333300000"))
     planted = " ".join(p.read_text() for p in folder.iterdir())
     assert {c for c in PLANTED if c in planted} == PLANTED
 
