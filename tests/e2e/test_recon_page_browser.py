@@ -3,7 +3,8 @@ through SSO: the FAB auth manager configured by ``infra/airflow/webserver_config
 provider on 127.0.0.1 (``oidc-provider-mock``), the ``Reconciliation`` role created by
 ``infra/airflow/reconciliation_role.py`` and given by an identity-provider group. A person outside that group signs
 in and is refused by the auth manager; olga signs in, filters the queue, assigns in bulk, writes a note and
-proposes a write-off; bob signs in and approves it. Debian's ``chromium`` driven by Playwright (never a downloaded
+proposes a write-off; bob signs in and approves it; bob leaves the group at the provider and is refused at his
+next sign-in. Debian's ``chromium`` driven by Playwright (never a downloaded
 browser); a screenshot of every step is kept in ``.local/test-artifacts/recon-ui/``."""
 import json
 import secrets
@@ -46,12 +47,17 @@ def identity_provider():
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}"
     for subject, claims in PEOPLE.items():
-        request = urllib.request.Request(f"{url}/users/{subject}", data=json.dumps(claims).encode(), method="PUT",
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert response.status == 204
+        _set_claims(url, subject, claims)
     yield url
     server.shutdown()
+
+
+def _set_claims(provider: str, subject: str, claims: dict) -> None:
+    """What the identity provider says of ``subject`` from its next sign-in on."""
+    request = urllib.request.Request(f"{provider}/users/{subject}", data=json.dumps(claims).encode(), method="PUT",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 204
 
 
 def _wait(url: str, proc, log: Path, seconds: float = 180) -> None:
@@ -77,6 +83,7 @@ def api_server(tmp_path, settings, identity_provider):
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
         "AIRFLOW__FAB__CONFIG_FILE": str(REPO / "infra" / "airflow" / "webserver_config.py"),
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(64),
+        "AIRFLOW__FAB__CACHE_TTL": "1",                        # a signed-in user's roles are cached this long (30 s)
         "RECON_OIDC_ISSUER": identity_provider, "RECON_OIDC_CLIENT_ID": "airflow",
         "RECON_OIDC_CLIENT_SECRET": secrets.token_urlsafe(16),
         "RECON_SSO_GROUP_ROLES": json.dumps({"finance-recon": ["Viewer", "Reconciliation"]}),
@@ -150,7 +157,8 @@ def _shot(page, name: str) -> Path:
     return path
 
 
-def test_sso_sign_in_filter_assign_propose_and_approve_as_a_second_user(api_server, settings, tenant_id):
+def test_sso_sign_in_filter_assign_propose_and_approve_as_a_second_user(api_server, identity_provider, settings,
+                                                                        tenant_id):
     from playwright.sync_api import expect, sync_playwright
 
     chromium = shutil.which("chromium")
@@ -222,6 +230,12 @@ def test_sso_sign_in_filter_assign_propose_and_approve_as_a_second_user(api_serv
             expect(page.locator("#history")).to_contain_text("bob")
             _shot(page, "07-written-off")
             assert errors == []
+
+            # bob leaves the group at the identity provider: at his next sign-in the role is gone with it
+            _set_claims(identity_provider, "bob-91c2", {**PEOPLE["bob-91c2"], "groups": ["marketing"]})
+            moved, _ = _sign_in(browser, api_server, "bob-91c2", queue_path)
+            expect(moved.get_by_role("alert")).to_have_text(
+                "bob may not use the Reconciliation view (the auth manager grants it: resource 'Reconciliation')")
         finally:
             browser.close()
     shots = sorted(p.name for p in ARTIFACTS.glob("*.png"))
