@@ -19,8 +19,9 @@ in the ``groups`` claim of its userinfo and a ``preferred_username``, which is t
 
 Roles are synchronised at every sign-in: removing someone from a group at the provider removes the Airflow role at
 their next sign-in (the API server caches a signed-in user's roles for ``[fab] cache_ttl``, 30 s by default).
-People outside every mapped group get no role (``Public``): signed in, but the Reconciliation view refuses them (``plugins/recon_ui.py`` asks the auth manager for the ``Reconciliation`` resource). What they may
-see and do per tenant are their tenant roles (operator, approver, controller, auditor, admin; ``tenant_member``).
+People outside every mapped group get no role (``Public``): signed in, but the Reconciliation view refuses them
+(``plugins/recon_ui.py`` asks the auth manager for the ``Reconciliation`` resource). What they may see and do per
+tenant are their tenant roles (operator, approver, controller, auditor, admin; ``tenant_member``).
 
 Without ``RECON_OIDC_ISSUER`` FAB keeps its own user database (``airflow users create``), for a trial only.
 """
