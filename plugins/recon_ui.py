@@ -263,13 +263,24 @@ def _render(template: str, request: Request, user, **context) -> str:
                                                    notice=request.query_params.get("notice"), **context)
 
 
-def _filters(source, reason, age, min_amount, max_amount, currency, assignee, status, overdue, page_no, page_size):
-    from jobs.exception_queue import Filters
+class QueueQuery:
+    """The queue's filters as query parameters, declared once for the page, its CSV download and the JSON API:
+    ``filters`` for ``jobs.exception_queue``, ``params`` (the ones given) for the page's links."""
 
-    return Filters(source=source or None, reason=reason or None, age_bucket=age or None, min_amount=min_amount or None,
-                   max_amount=max_amount or None, currency=currency or None,
-                   assignee=None if assignee in (None, "*") else assignee, status=status or "open",
-                   overdue_only=bool(overdue), page=page_no, page_size=page_size)
+    def __init__(self, reason: str | None = None, source: str | None = None, age: str | None = None,
+                 min_amount: str | None = None, max_amount: str | None = None, currency: str | None = None,
+                 assignee: str | None = None, status: str | None = None, overdue: bool = False, page: int = 1,
+                 page_size: int = 50):
+        from jobs.exception_queue import Filters
+
+        self.params = {k: v for k, v in {"source": source, "reason": reason, "age": age, "min_amount": min_amount,
+                                         "max_amount": max_amount, "currency": currency, "assignee": assignee,
+                                         "status": status, "overdue": "1" if overdue else None,
+                                         "page_size": page_size}.items() if v not in (None, "")}
+        self.filters = Filters(source=source or None, reason=reason or None, age_bucket=age or None,
+                               min_amount=min_amount or None, max_amount=max_amount or None, currency=currency or None,
+                               assignee=None if assignee in (None, "*") else assignee, status=status or "open",
+                               overdue_only=overdue, page=page, page_size=page_size)
 
 
 def _queue_error(exc) -> HTTPException:
@@ -279,11 +290,7 @@ def _queue_error(exc) -> HTTPException:
 
 
 @app.get("/", response_class=HTMLResponse)
-def page(request: Request, tenant: str | None = None, reason: str | None = None, source: str | None = None,
-         age: str | None = None, min_amount: str | None = None, max_amount: str | None = None,
-         currency: str | None = None, assignee: str | None = None, status: str | None = None,
-         overdue: str | None = None, page_no: int = Query(1, alias="page"), page_size: int = 50,
-         user=Depends(get_user)) -> str:
+def page(request: Request, tenant: str | None = None, query: QueueQuery = Depends(), user=Depends(get_user)) -> str:
     """Without a tenant: the latest runs and open exceptions of every tenant the user holds a role for. With one:
     that tenant's queue as a workplace."""
     from jobs import exception_queue as q
@@ -291,38 +298,29 @@ def page(request: Request, tenant: str | None = None, reason: str | None = None,
 
     if not tenant:
         return _render("overview.html", request, user, tenant=None, runs=runs(None, 30, user),
-                       exceptions=exceptions(None, reason, 200, user), run_columns=RUN_COLUMNS,
+                       exceptions=exceptions(None, query.filters.reason, 200, user), run_columns=RUN_COLUMNS,
                        exception_columns=EXCEPTION_COLUMNS, tenants=_tenants_of(load_settings(), _user_name(user)))
-    settings, name = load_settings(), _user_name(user)
-    f = _filters(source, reason, age, min_amount, max_amount, currency, assignee, status, overdue, page_no, page_size)
+    settings, name, f = load_settings(), _user_name(user), query.filters
     try:
         result = q.page(settings, tenant, name, f)
         options = q.choices(settings, tenant, name)
     except q.QueueError as exc:
         raise _queue_error(exc) from None
-    params = {k: v for k, v in {"tenant": tenant, "source": source, "reason": reason, "age": age,
-                                "min_amount": min_amount, "max_amount": max_amount, "currency": currency,
-                                "assignee": assignee, "status": status, "overdue": overdue,
-                                "page_size": page_size}.items() if v not in (None, "")}
-    query = urlencode(params)
-    return _render("queue.html", request, user, tenant=tenant, result=result, f=f, query=query,
-                   back="/?" + urlencode({**params, "page": f.page}), runs=runs(tenant, 10, user), run_columns=RUN_COLUMNS,
-                   buckets=list(q.AGE_BUCKETS), statuses=["open", "all", *q.STATUSES], page_sizes=q.PAGE_SIZES,
-                   **options)
+    params = {"tenant": tenant, **query.params}
+    return _render("queue.html", request, user, tenant=tenant, result=result, f=f, query=urlencode(params),
+                   back="/?" + urlencode({**params, "page": f.page}), runs=runs(tenant, 10, user),
+                   run_columns=RUN_COLUMNS, buckets=list(q.AGE_BUCKETS), statuses=["open", "all", *q.STATUSES],
+                   page_sizes=q.PAGE_SIZES, **options)
 
 
 @app.get("/exceptions.csv")
-def queue_csv(tenant: str, reason: str | None = None, source: str | None = None, age: str | None = None,
-              min_amount: str | None = None, max_amount: str | None = None, currency: str | None = None,
-              assignee: str | None = None, status: str | None = None, overdue: str | None = None,
-              user=Depends(get_user)) -> Response:
+def queue_csv(tenant: str, query: QueueQuery = Depends(), user=Depends(get_user)) -> Response:
     """Every row the filters select (not one page), as CSV."""
     from jobs import exception_queue as q
     from jobs.settings import load_settings
 
-    f = _filters(source, reason, age, min_amount, max_amount, currency, assignee, status, overdue, 1, 50)
     try:
-        result = q.page(load_settings(), tenant, _user_name(user), f, every_row=True)
+        result = q.page(load_settings(), tenant, _user_name(user), query.filters, every_row=True)
     except q.QueueError as exc:
         raise _queue_error(exc) from None
     name = f"exceptions_{tenant}_{result.as_of or 'none'}.csv"
@@ -466,14 +464,11 @@ class QueueChange(BaseModel):
 
 
 @app.get("/api/queue")
-def queue_api(tenant: str, reason: str | None = None, source: str | None = None, age: str | None = None,
-              min_amount: str | None = None, max_amount: str | None = None, currency: str | None = None,
-              assignee: str | None = None, status: str | None = None, overdue: bool = False,
-              page_no: int = Query(1, alias="page"), page_size: int = 50, user=Depends(get_user)) -> dict:
+def queue_api(tenant: str, query: QueueQuery = Depends(), user=Depends(get_user)) -> dict:
     from jobs import exception_queue as q
     from jobs.settings import load_settings
 
-    f = _filters(source, reason, age, min_amount, max_amount, currency, assignee, status, overdue, page_no, page_size)
+    f = query.filters
     try:
         result = q.page(load_settings(), tenant, _user_name(user), f)
     except q.QueueError as exc:
