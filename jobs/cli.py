@@ -51,10 +51,12 @@ def _date(text: str) -> date:
 
 
 def _record(text: str) -> tuple[str, int]:
-    name, sep, ordinal = text.rpartition("#")
-    if not sep or not name or not ordinal.isdigit():
-        raise argparse.ArgumentTypeError(f"expected FILE_NAME#RECORD_ORDINAL, got {text!r}")
-    return name, int(ordinal)
+    from jobs.match.manual import ManualMatchError, parse_record
+
+    try:
+        return parse_record(text)
+    except ManualMatchError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _folder(text: str) -> Path:

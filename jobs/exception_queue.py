@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
@@ -70,7 +70,6 @@ class Page:
     total: int
     as_of: date | None
     filters: Filters
-    sla_days: dict = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -155,7 +154,7 @@ def page(settings: Settings, tenant_id: str, actor: str, filters: Filters = Filt
     for r in rows:
         r["key"] = key_of(r)
         r["amount"] = format_minor(r["amount_minor"], r["currency"])
-    return Page(rows, total, as_of, filters, sla)
+    return Page(rows, total, as_of, filters)
 
 
 def choices(settings: Settings, tenant_id: str, actor: str) -> dict:
@@ -289,12 +288,12 @@ def propose_write_off(settings: Settings, tenant_id: str, key: str, reason: str,
 
 def keys_of_records(settings: Settings, tenant_id: str, actor: str, records: list[str], relation: str) -> list[str]:
     """The keys of ``relation``'s open exceptions of records named ``FILE#N`` (as the queue shows them)."""
-    wanted = []
-    for label in records:
-        name, sep, ordinal = label.rpartition("#")
-        if not sep or not name or not ordinal.isdigit():
-            raise QueueError(f"not a record (FILE#N): {label!r}")
-        wanted.append((name, int(ordinal)))
+    from jobs.match.manual import ManualMatchError, parse_record
+
+    try:
+        wanted = [parse_record(label) for label in records]
+    except ManualMatchError as exc:
+        raise QueueError(str(exc)) from None
     with connect(settings, tenant_id) as conn:
         _require(conn, tenant_id, actor, READING_ROLES, "read")
         rows = conn.execute(

@@ -38,6 +38,14 @@ class ManualAction:
     match_id: str
 
 
+def parse_record(label: str) -> Record:
+    """``FILE_NAME#RECORD_ORDINAL`` (as the exceptions queue and the exports show a record) -> (name, ordinal)."""
+    name, sep, ordinal = label.rpartition("#")
+    if not sep or not name or not ordinal.isdigit():
+        raise ManualMatchError(f"expected FILE_NAME#RECORD_ORDINAL, got {label!r}")
+    return name, int(ordinal)
+
+
 def manual_group_id(relation: str, event_ids) -> str:
     """Deterministic id of a manual group. It differs from the id the engine would give the same
     members (``refs.match_id``, ``refs.group_match_id``, ``refs.member_set_id``), so re-matching by hand

@@ -19,22 +19,3 @@ CREATE INDEX audit_log_object ON audit_log (tenant_id, object_type, object_id, s
 ALTER TABLE correction DROP CONSTRAINT correction_kind_check;
 ALTER TABLE correction ADD CONSTRAINT correction_kind_check
     CHECK (kind IN ('manual_match', 'unmatch', 'adjustment', 'dispute_accept', 'write_off'));
-
--- The row-level security block every tenant table gets (V006, V008), as one function for the tables to come:
--- ENABLE + FORCE, the app's tenant policy, the platform reader's policy and the grants.
-CREATE FUNCTION recon_isolate(t regclass, append_only boolean DEFAULT false) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', t);
-    EXECUTE format('CREATE POLICY tenant_isolation ON %s TO recon_app '
-                   'USING (tenant_id = recon_tenant()) WITH CHECK (tenant_id = recon_tenant())', t);
-    EXECUTE format('CREATE POLICY platform_read ON %s FOR SELECT TO recon_platform '
-                   'USING (current_user = ''recon_platform'')', t);
-    EXECUTE format('GRANT SELECT ON %s TO recon_platform', t);
-    IF append_only THEN
-        EXECUTE format('GRANT SELECT, INSERT ON %s TO recon_app', t);
-    ELSE
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO recon_app', t);
-    END IF;
-END $$;
-REVOKE ALL ON FUNCTION recon_isolate(regclass, boolean) FROM PUBLIC;
