@@ -17,8 +17,9 @@ ROOT = Path(__file__).parents[2]
 NOT_JOB_CODE = ("ingest", "generate", "localenv", "demo.py", "runner.py", "remote.py", "catalog.py", "evaluate.py")
 RUNTIME = {"pyspark", "py4j", "delta-spark"}
 # Imports a job never reaches: storage.py uses the Amazon provider's S3Hook only when RECON_S3_CONN_ID names an Airflow
-# connection (the worker; a job gets boto3's default credentials).
-WORKER_ONLY = {("storage.py", "airflow")}
+# connection (the worker; a job gets boto3's default credentials). lake.py uses delta-rs only for a local lake's tables
+# (a job on EMR or Glue works on an S3 lake, whose tables Spark creates).
+WORKER_ONLY = {("storage.py", "airflow"), ("lake.py", "deltalake")}
 
 
 def job_imports() -> dict[str, set[str]]:
