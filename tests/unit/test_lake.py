@@ -92,3 +92,24 @@ def test_a_new_local_table_is_as_declared_and_inspected_once_per_session(spark, 
     shutil.rmtree(lake + "/gold/matches")
     lake_mod.ensure_table(spark, settings, "matches")           # already ensured in this session: not looked at
     assert not (Path(lake) / "gold" / "matches").exists()
+
+
+def test_the_latest_date_is_the_same_from_the_log_and_from_a_query(spark, lake):
+    """A local lake answers from the partitions its log lists (delta-rs), an S3 lake by a Spark query (lookback
+    first, then the whole table): the same dates, also past the lookback, for another tenant and for a day whose
+    partition was replaced by no rows."""
+    settings = Settings(lake=lake)
+    row = lambda t, d: (t, d, "f" * 64, "a.csv", 1, "BAD_AMOUNT", None, "raw")  # noqa: E731
+    days = [date(2026, 9, 1), date(2026, 11, 2), date(2026, 11, 10), date(2026, 11, 12)]
+    for tenant, day in [("t1", d) for d in days] + [("t2", date(2026, 11, 11))]:
+        lake_mod.replace_partition(spark, settings, "quarantine", spark.createDataFrame([row(tenant, day)],
+                                                                                        QUARANTINE_SCHEMA), tenant, day)
+    lake_mod.replace_partition(spark, settings, "quarantine", spark.createDataFrame([], QUARANTINE_SCHEMA), "t1",
+                               date(2026, 11, 12))                        # replaced by nothing: no longer a run day
+    table, path = lake_mod.TABLES["quarantine"], lake + "/bronze/quarantine"
+    cases = {("t1", date(2026, 11, 13), 7): date(2026, 11, 10), ("t1", date(2026, 11, 10), 7): date(2026, 11, 2),
+             ("t1", date(2026, 11, 2), 7): date(2026, 9, 1), ("t1", date(2026, 9, 1), 7): None,
+             ("t2", date(2026, 11, 20), 3): date(2026, 11, 11), ("t3", date(2026, 11, 20), 45): None}
+    for (tenant, before, lookback), expected in cases.items():
+        assert lake_mod.latest_date(spark, settings, "quarantine", tenant, before, lookback) == expected
+        assert lake_mod._SparkLog().latest_date(spark, table, path, tenant, before, lookback) == expected
