@@ -88,9 +88,9 @@ def ensure_table(spark: SparkSession, settings: Settings, name: str) -> None:
 class _LocalLog:
     """A local lake's table metadata, read and written by delta-rs (the ``deltalake`` package), which reads and
     writes ``_delta_log`` directly, without a Spark query: creating the eight tables takes 0.07-0.2 s (Spark's
-    ``DeltaTable.createIfNotExists``: 5.5-7 s warm, 20 s in a new session), the latest date of a tenant's
-    partitions a few milliseconds (Spark: a snapshot, a file listing job and an aggregate). Both engines commit
-    to a local folder by an atomic rename that fails when the version exists."""
+    ``DeltaTable.createIfNotExists``: 5.5-7 s warm, 20 s in a new session, beside a test run), the latest date of
+    a tenant's partitions a few milliseconds (Spark: a snapshot, a file listing job and an aggregate). Both
+    engines commit to a local folder by an atomic rename that fails when the version exists."""
 
     def create_or_inspect(self, spark: SparkSession, table: Table, path: str,
                           wanted: dict[str, str]) -> tuple[set[str], dict[str, str]] | None:
@@ -110,15 +110,17 @@ class _LocalLog:
         log = LogTable(path)
         return {f.name for f in log.schema().fields}, dict(log.metadata().configuration)
 
-    def latest_date(self, spark: SparkSession, table: Table, path: str, tenant_id: str, before: date,
+    def latest_date(self, spark: SparkSession, settings: Settings, name: str, tenant_id: str, before: date,
                     lookback_days: int) -> date | None:
         """From the partitions the table's log lists for the tenant (those with files: a partition replaced by
         no rows has none), whatever the lookback: reading the log costs the same."""
         from deltalake import DeltaTable as LogTable
 
-        partitions = LogTable(path).partitions(file_pruning_predicate=[("tenant_id", "=", tenant_id)])
-        return max((d for d in (date.fromisoformat(p[table.date_column]) for p in partitions) if d < before),
-                   default=None)
+        column = TABLES[name].date_column
+        log = LogTable(table_path(settings, name))
+        dates = (date.fromisoformat(p[column]) for p in log.partitions(file_pruning_predicate=[("tenant_id", "=",
+                                                                                                tenant_id)]))
+        return max((d for d in dates if d < before), default=None)
 
 
 class _SparkLog:
@@ -137,16 +139,13 @@ class _SparkLog:
         properties = {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()}
         return {f.name for f in spark.read.format("delta").load(path).schema.fields}, properties
 
-    def latest_date(self, spark: SparkSession, table: Table, path: str, tenant_id: str, before: date,
+    def latest_date(self, spark: SparkSession, settings: Settings, name: str, tenant_id: str, before: date,
                     lookback_days: int) -> date | None:
         """Looked for within ``lookback_days`` first (only those partitions listed), then, when a tenant has not
         run for longer, in the whole table."""
-        column = F.col(table.date_column)
-        rows = (spark.read.format("delta").load(path)
-                .filter((F.col("tenant_id") == tenant_id) & (column < F.lit(before))))
         for since in (before - timedelta(days=lookback_days), None):
-            found = (rows if since is None else rows.filter(column >= F.lit(since))).agg(F.max(column).alias("d"))
-            row = found.first()
+            row = (read(spark, settings, name, tenant_id, since=since, until=before - timedelta(days=1))
+                   .agg(F.max(TABLES[name].date_column).alias("d")).first())
             if row and row["d"] is not None:
                 return row["d"]
         return None
@@ -201,8 +200,7 @@ def latest_date(spark: SparkSession, settings: Settings, name: str, tenant_id: s
                 lookback_days: int) -> date | None:
     """The table's latest business date of ``tenant_id`` before ``before``."""
     ensure_table(spark, settings, name)
-    return _catalog(settings).latest_date(spark, TABLES[name], table_path(settings, name), tenant_id, before,
-                                          lookback_days)
+    return _catalog(settings).latest_date(spark, settings, name, tenant_id, before, lookback_days)
 
 
 def replace_partition(spark: SparkSession, settings: Settings, name: str, df: DataFrame, tenant_id: str,

@@ -59,9 +59,6 @@ def test_replacing_a_partition_is_idempotent_and_leaves_other_partitions(spark, 
     assert rows == [(d1, "UNKNOWN_CURRENCY"), (d2, "MISSING_ID")]
 
 
-
-
-
 def test_a_new_local_table_is_as_declared_and_inspected_once_per_session(spark, lake):
     """A fresh lake's tables (created by delta-rs, not Spark) are what Spark would have created: the declared
     schema with NOT NULL enforced on write, the partitioning and the properties; and a table is created or
@@ -106,10 +103,9 @@ def test_the_latest_date_is_the_same_from_the_log_and_from_a_query(spark, lake):
                                                                                         QUARANTINE_SCHEMA), tenant, day)
     lake_mod.replace_partition(spark, settings, "quarantine", spark.createDataFrame([], QUARANTINE_SCHEMA), "t1",
                                date(2026, 11, 12))                        # replaced by nothing: no longer a run day
-    table, path = lake_mod.TABLES["quarantine"], lake + "/bronze/quarantine"
     cases = {("t1", date(2026, 11, 13), 7): date(2026, 11, 10), ("t1", date(2026, 11, 10), 7): date(2026, 11, 2),
              ("t1", date(2026, 11, 2), 7): date(2026, 9, 1), ("t1", date(2026, 9, 1), 7): None,
              ("t2", date(2026, 11, 20), 3): date(2026, 11, 11), ("t3", date(2026, 11, 20), 45): None}
     for (tenant, before, lookback), expected in cases.items():
         assert lake_mod.latest_date(spark, settings, "quarantine", tenant, before, lookback) == expected
-        assert lake_mod._SparkLog().latest_date(spark, table, path, tenant, before, lookback) == expected
+        assert lake_mod._SparkLog().latest_date(spark, settings, "quarantine", tenant, before, lookback) == expected
