@@ -23,8 +23,8 @@ FEE_RELATION, DISPUTE_RELATION = "fee_check", "dispute"
 
 
 def fee_exceptions(spark: SparkSession, settings: Settings, tenant: str, run_date: date) -> DataFrame:
-    checks = lake.read(spark, settings, "fee_checks", tenant).filter(
-        (F.col("run_date") == F.lit(run_date)) & (F.col("status") == UNEXPECTED_FEE))
+    checks = lake.read(spark, settings, "fee_checks", tenant, since=run_date, until=run_date).filter(
+        F.col("status") == UNEXPECTED_FEE)
     return (checks.groupBy("event_id", "psp", "event_type", "currency", "file_name", "record_ordinal")
             .agg(F.sum("variance_minor").alias("amount_minor"),
                  F.concat_ws("; ", F.array_sort(F.collect_list("reason_detail"))).alias("reason_detail"))

@@ -256,7 +256,7 @@ def post_day(spark: SparkSession, settings: Settings, cfg: TenantConfig, busines
         post_on, ref = periods.posting_date(day, closed)
         exported = exported_documents(spark, settings, tenant, day)
         if exported is not None or any(p.end >= day for p in closed):
-            old = lake.read(spark, settings, "journal", tenant).filter(F.col("business_date") == F.lit(day))
+            old = lake.read(spark, settings, "journal", tenant, since=day, until=day)
             closed_day = F.lit(False)
             for p in closed:
                 closed_day = closed_day | F.col("posting_date").between(F.lit(p.start), F.lit(p.end))
@@ -280,7 +280,7 @@ def _write_fee_checks(spark: SparkSession, settings: Settings, tenant: str, day:
     """The run's checks plus the exceptions still open from the previous run (``fees.with_carried``)."""
     last = lake.latest_date(spark, settings, "fee_checks", tenant, day, lookback_days)
     previous = (lake.read(spark, settings, "fee_checks", tenant, since=last, until=last) if last
-                else lake.read(spark, settings, "fee_checks", tenant).filter(F.lit(False)))
+                else lake.empty(spark, "fee_checks"))
     carried = fees.with_carried(checks, previous,
                                 cleared_event_ids(settings, tenant, day), day)
     lake.replace_partition(spark, settings, "fee_checks", carried.withColumn("tenant_id", F.lit(tenant))

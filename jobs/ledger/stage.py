@@ -26,9 +26,8 @@ DISPUTE_FIELDS = ["event_id", "source", "psp", "event_type", "psp_ref", "psp_pay
 def dispute_records(spark: SparkSession, settings: Settings, tenant: str, day: date) -> list[dict]:
     """The day's PSP records that move a dispute, from every format (webhooks included)."""
     moving = tuple(t for t in DISPUTE_TYPES if t in disputes.PSP_ACTIONS)
-    events = lake.read(spark, settings, "events", tenant)
-    day_rows = events.filter((F.col("ingest_date") == F.lit(day)) & (F.col("source_kind") == "psp")
-                             & F.col("event_type").isin(*moving))
+    events = lake.read(spark, settings, "events", tenant, since=day, until=day)
+    day_rows = events.filter((F.col("source_kind") == "psp") & F.col("event_type").isin(*moving))
     return [r.asDict() for r in day_rows.select(*DISPUTE_FIELDS).collect()]
 
 

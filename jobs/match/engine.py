@@ -38,8 +38,7 @@ def run_match(spark: SparkSession, settings: Settings, cfg: TenantConfig, run_da
     tenant = cfg.tenant_id
     rules = MatchRules.from_tenant(cfg)
     revoked = sorted(revoked_match_ids(list(manual)))
-    all_matches = lake.read(spark, settings, "matches", tenant)
-    reopen, forbidden_bp, forbidden_pb = _revoked(spark, settings, tenant, all_matches, revoked, run_date)
+    reopen, forbidden_bp, forbidden_pb = _revoked(spark, settings, tenant, revoked, run_date)
     lookback = cfg.lookback_days
     items, prev = open_items(spark, settings, tenant, run_date, lookback, reopen, rules.notification_formats)
     if rules.notification_formats:
@@ -94,12 +93,14 @@ def run_match(spark: SparkSession, settings: Settings, cfg: TenantConfig, run_da
         return summary
 
 
-def _revoked(spark: SparkSession, settings: Settings, tenant: str, all_matches: DataFrame, revoked: list[str],
+def _revoked(spark: SparkSession, settings: Settings, tenant: str, revoked: list[str],
              run_date: date) -> tuple[DataFrame | None, DataFrame | None, DataFrame | None]:
     """For groups people unmatched: records to reopen (those not in another active group of an earlier
-    run) and the pairs never to propose again, per relation."""
+    run) and the pairs never to propose again, per relation. Only then are the tenant's matches of every
+    day read (an unmatched group can be of any earlier run)."""
     if not revoked:
         return None, None, None
+    all_matches = lake.read(spark, settings, "matches", tenant)
     gone = all_matches.filter(F.col("match_id").isin(revoked))
     earlier_active = all_matches.filter((F.col("run_date") < F.lit(run_date)) & ~F.col("match_id").isin(revoked))
     reopen = (gone.select("event_id", "relation", "ingest_date").dropDuplicates(["event_id", "relation"])
@@ -137,7 +138,7 @@ def _summarise(spark: SparkSession, settings: Settings, tenant: str, run_date: d
                prev: date | None) -> MatchSummary:
     by_level = written.groupBy("relation", "level").agg(F.count(F.lit(1)).alias("records"),
                                                          F.countDistinct("match_id").alias("groups")).collect()
-    state = lake.read(spark, settings, "item_status", tenant).filter(F.col("run_date") == F.lit(run_date))
+    state = lake.read(spark, settings, "item_status", tenant, since=run_date, until=run_date)
     by_status = (state.withColumn("k", F.coalesce("reason_code", "status"))
                  .groupBy("k").agg(F.countDistinct("event_id").alias("n")).collect())
     return MatchSummary(

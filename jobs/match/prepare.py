@@ -63,7 +63,7 @@ def events_of(spark: SparkSession, settings: Settings, tenant_id: str, rows: Dat
     if None in dates:
         return lake.read(spark, settings, "events", tenant_id, until=until)
     if since is None and until is None and not dates:
-        return lake.read(spark, settings, "events", tenant_id).filter(F.lit(False))
+        return lake.empty(spark, "events")
     return lake.read(spark, settings, "events", tenant_id, since=since, until=until, also=dates)
 
 

@@ -58,8 +58,8 @@ def publish(spark: SparkSession, settings: Settings, tenant_id: str, business_da
     """Returns the number of open exceptions published."""
     from jobs.ledger.exceptions import fee_exceptions
 
-    exceptions = (lake.read(spark, settings, "item_status", tenant_id)
-                  .filter((F.col("run_date") == F.lit(business_date)) & (F.col("status") == "EXCEPTION"))
+    exceptions = (lake.read(spark, settings, "item_status", tenant_id, since=business_date, until=business_date)
+                  .filter(F.col("status") == "EXCEPTION")
                   .select(*STAGE_COLUMNS)
                   .unionByName(fee_exceptions(spark, settings, tenant_id, business_date).select(*STAGE_COLUMNS)))
     with connect(settings, tenant_id) as conn:

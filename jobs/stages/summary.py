@@ -23,10 +23,10 @@ def compute(spark: SparkSession, settings: Settings, tenant_id: str, business_da
 
     for r in events.filter(F.col("ingest_date") == day).groupBy("source").count().collect():
         metrics.append(("records_loaded", r["source"], r["count"]))
-    quarantine = lake.read(spark, settings, "quarantine", tenant_id).filter(F.col("ingest_date") == day)
+    quarantine = lake.read(spark, settings, "quarantine", tenant_id, since=business_date, until=business_date)
     for r in quarantine.groupBy("reason_code").count().collect():
         metrics.append(("records_quarantined", r["reason_code"], r["count"]))
-    files = lake.read(spark, settings, "file_stats", tenant_id).filter(F.col("ingest_date") == day)
+    files = lake.read(spark, settings, "file_stats", tenant_id, since=business_date, until=business_date)
     for r in files.groupBy("format").count().collect():
         metrics.append(("files_parsed", r["format"], r["count"]))
 
@@ -39,7 +39,7 @@ def compute(spark: SparkSession, settings: Settings, tenant_id: str, business_da
         metrics.append(("matched_records", f"{r['relation']}/L{r['level']}", r["records"]))
         metrics.append(("match_groups", f"{r['relation']}/L{r['level']}", r["groups"]))
 
-    status = lake.read(spark, settings, "item_status", tenant_id).filter(F.col("run_date") == day)
+    status = lake.read(spark, settings, "item_status", tenant_id, since=business_date, until=business_date)
     for r in (status.withColumn("k", F.coalesce("reason_code", "status")).groupBy("status", "k")
               .agg(F.countDistinct("file_name", "record_ordinal").alias("n")).collect()):
         metrics.append(("exceptions" if r["status"] == "EXCEPTION" else "expected", r["k"], r["n"]))
@@ -53,7 +53,7 @@ def compute(spark: SparkSession, settings: Settings, tenant_id: str, business_da
     metrics += [("book_records", "total", book_total), ("book_records", "matched", book_matched),
                 ("book_records", "window_days", lookback_days)]
 
-    journal = lake.read(spark, settings, "journal", tenant_id).filter(F.col("business_date") == day)
+    journal = lake.read(spark, settings, "journal", tenant_id, since=business_date, until=business_date)
     balance = journal.groupBy("currency").agg(F.sum("debit_minor").alias("dr"), F.sum("credit_minor").alias("cr"),
                                               F.countDistinct("journal_id").alias("journals")).collect()
     for r in balance:
@@ -79,7 +79,7 @@ def _ledger_metrics(spark: SparkSession, settings: Settings, tenant_id: str, bus
     """Fee checks of the run (records by status) and disputes by lifecycle state."""
     from jobs.store.db import connect
 
-    fees = lake.read(spark, settings, "fee_checks", tenant_id).filter(F.col("run_date") == F.lit(business_date))
+    fees = lake.read(spark, settings, "fee_checks", tenant_id, since=business_date, until=business_date)
     out = [("fee_checks", r["status"], r["n"])
            for r in fees.groupBy("status").agg(F.countDistinct("event_id").alias("n")).collect()]
     with connect(settings, tenant_id) as conn:

@@ -76,9 +76,7 @@ class DayJournals:
         self.spark, self.settings, self.tenant, self.day = spark, settings, tenant, day
 
     def _journal(self):
-        from pyspark.sql import functions as F
-
-        return lake.read(self.spark, self.settings, "journal", self.tenant).filter(F.col("business_date") == F.lit(self.day))
+        return lake.read(self.spark, self.settings, "journal", self.tenant, since=self.day, until=self.day)
 
     @cached_property
     def documents(self) -> int:
