@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -109,16 +110,17 @@ class _LocalLog:
         from deltalake import DeltaTable as LogTable
         from pyspark.sql.pandas.types import to_arrow_schema
 
-        if not LogTable.is_deltatable(path):
+        uri = _log_uri(path)
+        if not LogTable.is_deltatable(uri):
             try:
-                LogTable.create(path, to_arrow_schema(table.schema), mode="error",
+                LogTable.create(uri, to_arrow_schema(table.schema), mode="error",
                                 partition_by=table.partition_columns, configuration=wanted,
                                 raise_if_key_not_exists=False)
                 return None
             except Exception:                     # another process created it first: inspect theirs
-                if not LogTable.is_deltatable(path):
+                if not LogTable.is_deltatable(uri):
                     raise
-        log = LogTable(path)
+        log = LogTable(uri)
         return {f.name for f in log.schema().fields}, dict(log.metadata().configuration)
 
     def latest_date(self, spark: SparkSession, settings: Settings, name: str, tenant_id: str, before: date,
@@ -128,7 +130,7 @@ class _LocalLog:
         from deltalake import DeltaTable as LogTable
 
         column = TABLES[name].date_column
-        log = LogTable(table_path(settings, name))
+        log = LogTable(_log_uri(table_path(settings, name)))
         dates = (date.fromisoformat(p[column]) for p in log.partitions(file_pruning_predicate=[("tenant_id", "=",
                                                                                                 tenant_id)]))
         return max((d for d in dates if d < before), default=None)
@@ -138,10 +140,10 @@ class _LocalLog:
         from deltalake import DeltaTable as LogTable
 
         table, path = TABLES[name], table_path(settings, name)
-        log = LogTable(path)
+        log = LogTable(_log_uri(path))
         if not _first_protocol(log):
             return _SparkLog().read(spark, settings, name, tenant_id, dates)
-        files = log.file_uris(file_pruning_predicate=dates.pruning(table, tenant_id))
+        files = dates.files(log, path, table, tenant_id)
         if not files:
             return empty(spark, name)
         df = spark.read.schema(_read_schema(table)).option("basePath", path).parquet(*files)
@@ -153,11 +155,16 @@ class _LocalLog:
         from deltalake import write_deltalake
 
         table, path = TABLES[name], table_path(settings, name)
-        if not _IN_DRIVER.get() or settings.delta_symlink_manifests or not _first_protocol(LogTable(path)):
+        if not _IN_DRIVER.get() or settings.delta_symlink_manifests or not _first_protocol(LogTable(_log_uri(path))):
             _SparkLog().replace(spark, settings, name, rows, tenant_id, day)
             return
         data = _arrow_rows(rows, table, tenant_id, day)
-        write_deltalake(path, data, mode="overwrite", predicate=_partition_predicate(table, tenant_id, day))
+        write_deltalake(_log_uri(path), data, mode="overwrite", predicate=_partition_predicate(table, tenant_id, day))
+
+
+def _log_uri(path: str) -> str:
+    """A local table's location as a ``file://`` URI for delta-rs."""
+    return Path(path.removeprefix("file:")).absolute().as_uri()
 
 
 def _first_protocol(log) -> bool:
@@ -260,21 +267,38 @@ class _Dates:
             window = extra if window is None else window | extra
         return df if window is None else df.filter(window)
 
-    def pruning(self, table: Table, tenant_id: str | None) -> list[list[tuple]] | None:
-        """The same as partition filters for delta-rs's file listing (a disjunction of conjunctions)."""
-        tenant = [("tenant_id", "=", tenant_id)] if tenant_id else []
-        column = table.date_column
-        window = ([(column, ">=", self.since.isoformat())] if self.since else []) + (
-            [(column, "<=", self.until.isoformat())] if self.until else [])
-        ranges = [tenant + window] if window or not self.also else []
-        if self.also:
-            ranges.append(tenant + [(column, "in", [d.isoformat() for d in self.also])])
-        return [r for r in ranges if r] or None
+    def wants(self, day: date) -> bool:
+        """Whether rows of ``day`` are wanted (what ``filtered`` keeps of a tenant's rows)."""
+        in_window = self.since is not None or self.until is not None
+        if in_window and (self.since is None or day >= self.since) and (self.until is None or day <= self.until):
+            return True
+        return day in self.also or not (in_window or self.also)
+
+    def files(self, log, path: str, table: Table, tenant_id: str | None) -> list[str]:
+        """The data files of the table's current version (a delta-rs ``DeltaTable``) in the partitions wanted:
+        their log paths (relative, URL-encoded as the protocol says) below ``path``."""
+        import pyarrow as pa
+
+        actions = pa.table(log.get_add_actions(flatten=True))
+        if not actions.num_rows:
+            return []
+        rows = zip(actions["path"].to_pylist(), actions["partition.tenant_id"].to_pylist(),
+                   actions[f"partition.{table.date_column}"].to_pylist())
+        return [f"{path}/{unquote(relative)}" for relative, tenant, day in rows
+                if (tenant_id is None or tenant == tenant_id) and self.wants(day)]
+
+
+# Characters in a local lake's path that only Spark copes with: Spark's file reader takes the glob characters
+# for a pattern, and delta-rs decodes a folder's ``%20`` as a space (also from a ``file://`` URI).
+SPARK_ONLY_CHARACTERS = "%{}[]*?\\"
 
 
 def _catalog(settings: Settings) -> _LocalLog | _SparkLog:
-    """How the tables are read and written and their metadata kept: chosen once, by the lake's storage."""
-    return _SparkLog() if settings.lake_is_s3 else _LocalLog()
+    """How the tables are read and written and their metadata kept: chosen once, by the lake's storage (and a
+    local lake whose path has a character only Spark copes with is kept by Spark, as S3)."""
+    if settings.lake_is_s3 or any(c in settings.lake for c in SPARK_ONLY_CHARACTERS):
+        return _SparkLog()
+    return _LocalLog()
 
 
 def _evolve(spark: SparkSession, path: str, table: Table, wanted: dict[str, str], existing: set[str],

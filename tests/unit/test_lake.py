@@ -205,3 +205,17 @@ def test_the_latest_date_is_the_same_from_the_log_and_from_a_query(spark, lake):
     for (tenant, before, lookback), expected in cases.items():
         assert lake_mod.latest_date(spark, settings, "quarantine", tenant, before, lookback) == expected
         assert lake_mod._SparkLog().latest_date(spark, settings, "quarantine", tenant, before, lookback) == expected
+
+
+@pytest.mark.parametrize("folder", ["my lake", "50% lake[1]"])
+def test_a_lake_folder_with_spaces_percent_signs_or_glob_characters_reads_back_what_was_written(spark, tmp_path,
+                                                                                                 folder):
+    """The log stores file paths URL-encoded; Spark takes ``[`` for a glob pattern and delta-rs decodes ``%20`` in
+    a folder's name as a space, so a lake with such a character in its path is kept by Spark."""
+    settings = Settings(lake=str(tmp_path / folder))
+    d = date(2026, 11, 19)
+    rows = [("t1", d, "f" * 64, "a b%.csv", 1, "BAD_AMOUNT", None, "raw")]
+    lake_mod.replace_partition(spark, settings, "quarantine", spark.createDataFrame(rows, QUARANTINE_SCHEMA), "t1", d)
+    assert [(r.file_name, r.ingest_date) for r in lake_mod.read(spark, settings, "quarantine", "t1", since=d)
+            .collect()] == [("a b%.csv", d)]
+    assert type(lake_mod._catalog(settings)).__name__ == ("_LocalLog" if folder == "my lake" else "_SparkLog")
