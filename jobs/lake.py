@@ -102,7 +102,7 @@ class _LocalLog:
     rename that fails when the version exists; a commit that lost a race is checked against the winner's
     (a concurrent write to the same partition fails, one to another tenant's partition goes through).
     The slice (tests/data/slice), runs 2-4 of one session: 23.7-24.4 s with Spark's reader and writer,
-    15.0-16.7 s this way (213 Spark jobs -> 133); a first run 49.8 -> 33.5 s."""
+    14.6-15.4 s this way (213 Spark jobs a run -> 133); a first run 49.8 -> 33.6 s."""
 
     def create_or_inspect(self, spark: SparkSession, table: Table, path: str,
                           wanted: dict[str, str]) -> tuple[set[str], dict[str, str]] | None:

@@ -54,27 +54,25 @@ def test_replacing_a_partition_is_idempotent_and_leaves_other_partitions(spark, 
     settings = Settings(lake=lake)
     row = lambda t, d, reason: (t, d, "f" * 64, "a.csv", 1, reason, None, "raw")  # noqa: E731
     d1, d2 = date(2026, 11, 19), date(2026, 11, 20)
+    write = lambda t, d, reason: lake_mod.replace_partition(  # noqa: E731
+        spark, settings, "quarantine", spark.createDataFrame([row(t, d, reason)], QUARANTINE_SCHEMA), t, d)
     with lake_mod.small_data(small):
-        for _ in range(2):
-            lake_mod.replace_partition(spark, settings, "quarantine",
-                                       spark.createDataFrame([row("t1", d1, "BAD_AMOUNT")], QUARANTINE_SCHEMA), "t1", d1)
-        lake_mod.replace_partition(spark, settings, "quarantine",
-                                   spark.createDataFrame([row("t1", d2, "MISSING_ID")], QUARANTINE_SCHEMA), "t1", d2)
-        lake_mod.replace_partition(spark, settings, "quarantine",
-                                   spark.createDataFrame([row("t2", d1, "BAD_DATE")], QUARANTINE_SCHEMA), "t2", d1)
-        lake_mod.replace_partition(spark, settings, "quarantine",
-                                   spark.createDataFrame([row("t1", d1, "UNKNOWN_CURRENCY")], QUARANTINE_SCHEMA), "t1", d1)
+        for t, d, reason in [("t1", d1, "BAD_AMOUNT"), ("t1", d1, "BAD_AMOUNT"), ("t1", d2, "MISSING_ID"),
+                             ("t2", d1, "BAD_DATE"), ("t1", d1, "UNKNOWN_CURRENCY")]:
+            write(t, d, reason)
     commits = [json.loads(line) for log in sorted(glob.glob(lake + "/bronze/quarantine/_delta_log/*.json"))
                for line in open(log)]
-    engines = {re.split("[:/]", c["commitInfo"].get("engineInfo") or c["commitInfo"].get("clientVersion", ""))[0].lower()
-               for c in commits if "commitInfo" in c and c["commitInfo"].get("operation") == "WRITE"}
+    engines = {re.split("[:/]", c["commitInfo"].get("engineInfo") or c["commitInfo"].get("clientVersion", ""))[0]
+               .lower() for c in commits if "commitInfo" in c and c["commitInfo"].get("operation") == "WRITE"}
     assert engines == ({"delta-rs"} if small else {"apache-spark"}), engines
+    t1_both = [(d1, "UNKNOWN_CURRENCY"), (d2, "MISSING_ID")]
     for reader in (lake_mod._LocalLog(), lake_mod._SparkLog()):
-        for tenant, dates, want in [("t1", lake_mod._Dates(), [(d1, "UNKNOWN_CURRENCY"), (d2, "MISSING_ID")]),
+        for tenant, dates, want in [("t1", lake_mod._Dates(), t1_both),
                                     ("t1", lake_mod._Dates(since=d2), [(d2, "MISSING_ID")]),
-                                    ("t1", lake_mod._Dates(until=d1, also=(d2,)), [(d1, "UNKNOWN_CURRENCY"), (d2, "MISSING_ID")]),
+                                    ("t1", lake_mod._Dates(until=d1, also=(d2,)), t1_both),
                                     ("t2", lake_mod._Dates(also=(d1, d2)), [(d1, "BAD_DATE")]),
-                                    (None, lake_mod._Dates(since=d1, until=d1), [(d1, "BAD_DATE"), (d1, "UNKNOWN_CURRENCY")]),
+                                    (None, lake_mod._Dates(since=d1, until=d1),
+                                     [(d1, "BAD_DATE"), (d1, "UNKNOWN_CURRENCY")]),
                                     ("t3", lake_mod._Dates(), [])]:
             got = reader.read(spark, settings, "quarantine", tenant, dates).collect()
             assert sorted((r.ingest_date, r.reason_code) for r in got) == want, (type(reader).__name__, tenant, dates)
