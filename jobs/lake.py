@@ -154,12 +154,14 @@ class _LocalLog:
         from deltalake import DeltaTable as LogTable
         from deltalake import write_deltalake
 
-        table, path = TABLES[name], table_path(settings, name)
-        if not _IN_DRIVER.get() or settings.delta_symlink_manifests or not _first_protocol(LogTable(_log_uri(path))):
+        table = TABLES[name]
+        log = LogTable(_log_uri(table_path(settings, name))) if _IN_DRIVER.get() else None
+        if log is None or settings.delta_symlink_manifests or not _first_protocol(log):
             _SparkLog().replace(spark, settings, name, rows, tenant_id, day)
             return
+        # only inside ``small_data``: the caller decided the rows are few (``Settings.small_run_rows``)
         data = _arrow_rows(rows, table, tenant_id, day)
-        write_deltalake(_log_uri(path), data, mode="overwrite", predicate=_partition_predicate(table, tenant_id, day))
+        write_deltalake(log, data, mode="overwrite", predicate=_partition_predicate(table, tenant_id, day))
 
 
 def _log_uri(path: str) -> str:
