@@ -44,6 +44,7 @@ def refresh_queue(conn, tenant_id: str, business_date: date, batches: Iterable,
     count = copy_arrow(conn, "exception_stage", STAGE_COLUMNS, batches)
     # the ledger's refused dispute transitions join the same staging, so that closing below spares them
     count += conn.execute(sql("exceptions_stage_disputes"), params).rowcount
+    conn.execute(sql("exceptions_stage_index"))
     conn.execute("ANALYZE exception_stage")
     mark("copy")
     conn.execute(sql("exceptions_upsert"), params)

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from jobs.stages.publish import STAGE_COLUMNS, refresh_queue
-from jobs.store.db import connect
+from jobs.store.db import connect, sql
 
 pytestmark = pytest.mark.postgres
 D1, D2 = date(2026, 11, 19), date(2026, 11, 20)
@@ -89,3 +89,32 @@ def test_tenant_reference_is_enforced_per_statement_like_a_foreign_key(settings,
     with connect(settings, tenant_id) as conn:                       # other changes to the tenant row are allowed
         conn.execute("UPDATE tenant SET name = 'renamed' WHERE tenant_id = %s", (tenant_id,))
         assert len(_queue(conn, tenant_id)) == 1
+
+
+def _nodes(plan):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+def test_closing_never_rescans_the_staging_table_per_open_exception(settings, tenant_id):
+    """A tenant's first large day: exception_item's statistics still say it is empty, so the planner joins the
+    close step's lookups with a nested loop. Each open exception must then probe the staging table's key, not scan
+    the whole table (772 s for 126,492 exceptions at bench 1M, 2026-12-07, before the key was indexed)."""
+    plans = []
+
+    def explain_close(step):
+        if step == "upsert":
+            plans.append(conn.execute("EXPLAIN (FORMAT JSON) " + sql("exceptions_close"),
+                                      {"tenant_id": tenant_id, "business_date": D1}).fetchone())
+
+    with connect(settings, tenant_id) as conn:
+        _tenant(conn, tenant_id)
+        refresh_queue(conn, tenant_id, D1, [_batch([f"e{i}" for i in range(3000)])], explain_close)
+    (row,) = plans
+    nodes = list(_nodes(next(iter(row.values()))[0]["Plan"]))
+    loops = [n for n in nodes if n["Node Type"] == "Nested Loop"]
+    assert not any(c["Node Type"] == "Seq Scan" and c.get("Relation Name") == "exception_stage"
+                   for loop in loops for c in loop["Plans"]), [n["Node Type"] for n in nodes]
+    with connect(settings, tenant_id) as conn:
+        assert sum(r["is_open"] for r in _queue(conn, tenant_id).values()) == 3000
