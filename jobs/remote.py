@@ -74,6 +74,9 @@ def check(settings: Settings) -> Settings:
     if not settings.database_secret:
         raise ConfigurationError(f"RECON_SPARK_MODE={settings.spark_mode} needs RECON_DATABASE_SECRET: a job reads "
                                  "and writes the operational database with the credentials in that secret")
+    if not settings.lake_is_s3:
+        raise ConfigurationError(f"RECON_SPARK_MODE={settings.spark_mode} needs a lake on S3 (RECON_LAKE=s3://...), "
+                                 f"not {settings.lake}: a job on EMR or Glue cannot see this machine's folders")
     return settings
 
 

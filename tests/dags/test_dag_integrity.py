@@ -64,7 +64,7 @@ REMOTE_ENV = {"RECON_CODE_URI": "s3://code/psp_recon_jobs.zip", "RECON_ENTRY_URI
               "RECON_UDF_JAR_URI": "s3://code/psp-recon-udf.jar", "RECON_PII_SALT_SECRET_PREFIX": "recon/pii-salt/",
               "RECON_DATABASE_SECRET": "recon/database", "RECON_EMR_SERVERLESS_APP_ID": "00abc",
               "RECON_EMR_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/job", "RECON_EMR_CLUSTER_ID": "j-1",
-              "RECON_GLUE_JOB_NAME": "psp-recon"}
+              "RECON_GLUE_JOB_NAME": "psp-recon", "RECON_LAKE": "s3://recon-lake/lake"}
 
 
 @pytest.mark.parametrize("mode, operators", [("emr_serverless", ["EmrServerlessStartJobOperator"]),

@@ -20,6 +20,7 @@ from conftest import DATA, use_s3a, write_tenant_config
 from jobs import lake, remote
 from jobs.landing import land_file
 from jobs.pipeline import prepare, stage_parse
+from jobs.settings import ConfigurationError
 from jobs.store.db import connect, connect_platform
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
@@ -78,17 +79,26 @@ def table_rows(spark, settings, name: str, tenant: str) -> list[tuple]:
     return sorted(tuple(str(r[c]) for c in cols) for r in df.where(f"tenant_id = '{tenant}'").collect())
 
 
-@pytest.mark.parametrize("where", ["local", "s3"])
-def test_the_packaged_job_parses_as_the_in_process_stage_does(spark, settings, tmp_path, package, aws, where):
-    salt = "0123456789abcdef-" + where
-    job_tenant, local_tenant = f"job{where}{os.getpid() % 1000}", f"inp{where}{os.getpid() % 1000}"
+def test_a_job_on_a_lake_it_cannot_see_is_refused_before_it_is_submitted(settings, tmp_path):
+    """A remote job runs on the cluster's machines: a local lake would be written to their disks, not this one's."""
+    emr = settings.with_(spark_mode="emr", emr_cluster_id="j-1", code_uri="s3://c/a.zip", entry_uri="s3://c/e.py",
+                         udf_jar_uri="s3://c/u.jar", pii_salt_secret_prefix=SALT_PREFIX, database_secret="d",
+                         database_url=None, lake=str(tmp_path / "lake"))
+    with pytest.raises(ConfigurationError, match=r"RECON_SPARK_MODE=emr needs a lake on S3 \(RECON_LAKE=s3://...\), "
+                                                 f"not {tmp_path}/lake: a job on EMR or Glue cannot see"):
+        remote.render(emr, "parse", "acme", DAY, "r")
+    assert remote.render(emr.with_(lake="s3a://bucket/lake"), "parse", "acme", DAY, "r")["steps"]
+
+
+def test_the_packaged_job_parses_as_the_in_process_stage_does(spark, settings, tmp_path, package, aws):
+    salt = "0123456789abcdef-s3"
+    job_tenant, local_tenant = f"jobs3{os.getpid() % 1000}", f"inps3{os.getpid() % 1000}"
     for tenant in (job_tenant, local_tenant):
         aws["secrets"].create_secret(Name=SALT_PREFIX + tenant, SecretString=salt)
     base = settings.with_(tenant_config_dir=tmp_path / "tenants", aws_endpoint_url=aws["endpoint"],
                           pii_salt_secret_prefix=SALT_PREFIX)
-    if where == "s3":
-        base = base.with_(lake=f"s3://{BUCKET}/lake-{where}", s3_endpoint_url=aws["endpoint"])
-        use_s3a(spark, base)
+    base = base.with_(lake=f"s3://{BUCKET}/lake", s3_endpoint_url=aws["endpoint"])
+    use_s3a(spark, base)
     land_slice(base, job_tenant)
     land_slice(base, local_tenant)
 
@@ -96,8 +106,7 @@ def test_the_packaged_job_parses_as_the_in_process_stage_does(spark, settings, t
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECON_")}
     env.update({"RECON_AWS_ENDPOINT_URL": aws["endpoint"], "SPARK_LOCAL_IP": "127.0.0.1",
                 "PYSPARK_PYTHON": sys.executable})            # no configuration folder: the recorded configuration
-    if where == "s3":
-        env["RECON_S3_ENDPOINT_URL"] = aws["endpoint"]
+    env["RECON_S3_ENDPOINT_URL"] = aws["endpoint"]
     command = spark_submit(base, package, job_tenant, "manual__packaged")
     job = json.loads(command[command.index("--recon_job") + 1])
     assert job["env"]["RECON_LAKE"] == base.lake and "RECON_DATABASE_URL" not in job["env"]
