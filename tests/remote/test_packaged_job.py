@@ -1,9 +1,10 @@
 """The packaged job runs a real stage the way EMR starts it: ``make package``'s archive, entry script and JVM functions
 jar through ``spark-submit``, with the arguments ``jobs.remote`` renders for an EMR step (only what differs on this
 machine changed: the local master and client mode, Delta's jars from the local jar folder instead of the runtime's,
-this machine's Python instead of the image's, no Spark UI), reading its PII salt and its database URL from Secrets Manager (moto) and nothing else from this
-process (its tenant configuration is the one recorded in PostgreSQL): on a local lake and on S3 (moto, through s3a).
-Its output equals the in-process parse of the same files."""
+this machine's Python instead of the image's, no Spark UI), reading its PII salt and its database URL from Secrets
+Manager (moto) and nothing else from this process (its tenant configuration is the one recorded in PostgreSQL), on S3
+(moto, through s3a). Its output equals the in-process parse of the same files. A remote job is never given a local
+lake (it would write to the cluster's disks): refused before it is submitted."""
 from __future__ import annotations
 
 import json
