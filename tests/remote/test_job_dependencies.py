@@ -63,8 +63,8 @@ def test_the_package_pins_them_for_the_image_and_glue_installs_what_it_lacks(tmp
     from jobs.settings import Settings
 
     glue = remote.render(Settings(spark_mode="glue", lake="s3://l/lake", glue_job_name="j", code_uri="s3://c/a.zip",
-                                  entry_uri="s3://c/e.py",
-                                  udf_jar_uri="s3://c/u.jar", pii_salt_secret_prefix="p/", database_secret="d"),
+                                  entry_uri="s3://c/e.py", udf_jar_uri="s3://c/u.jar", pii_salt_secret_prefix="p/",
+                                  database_secret="d"),
                          "parse", "acme", date(2026, 11, 20), "r")["script_args"]["--additional-python-modules"]
     assert sorted(glue.split(",")) == sorted(p for p in pinned if p.split("==")[0] not in remote.GLUE_PROVIDED)
     serverless = remote.render(Settings(spark_mode="emr_serverless", lake="s3://l/lake", emr_serverless_app_id="a",
