@@ -10,6 +10,7 @@ import pytest
 
 from jobs.ledger.erp import netsuite, quickbooks, sap
 from jobs.ledger.erp.documents import ErpExportError, check_balanced, day_lines, first_problem, map_accounts, number
+from jobs.ledger.erp.text import clean
 from jobs.ledger.periods import Period, PeriodError, posting_date
 from jobs.settings import ConfigurationError
 
@@ -77,11 +78,24 @@ def test_documents_are_per_journal_and_currency_with_mapped_accounts(spark, docs
     assert [r["line_no"] for r in got if r["doc_seq"] == 1] == [1, 2, 3, 4, 5]
     assert [r["account_code"] for r in got if r["doc_seq"] == 1] == ["1121", "1290", "7910", "6110", "1121"]
     assert [r["account_code"] for r in got if r["doc_seq"] == 3] == ["1010", "1120"]            # "*" for adyen
-    assert got[0]["line_memo"] == 'stripe payment ch_1 "ORD, 1"\nx gross' and got[0]["doc_memo"].startswith("stripe")
+    # Memos are one line of text for every ERP: the line break became a space.
+    assert got[0]["line_memo"] == 'stripe payment ch_1 "ORD, 1" x gross' and got[0]["doc_memo"].startswith("stripe")
     with pytest.raises(ConfigurationError, match=r"erp.netsuite.accounts has no account for bank \(psp -\)"):
         lines_of(spark, ROWS, mapping={k: v for k, v in MAP.items() if k != "bank"})
     with pytest.raises(ErpExportError, match="not balanced: debit 123456789012 credit 0"):
         lines_of(spark, ROWS[:1])
+
+
+def test_clean_text_is_one_trimmed_line_cut_to_length(spark):
+    """Each run of control characters (tabs, line breaks, NUL, DEL) becomes one space, then blanks around are trimmed;
+    other characters stay (a no-break space is not a blank here), and the cut comes last."""
+    from pyspark.sql import functions as F
+
+    values = [" \t a\r\n\x00b \x7f", "plain", "", None, "\u00a0x\u00a0", "a\t\tb\n", "  lead and trail  ", "\n\r\t"]
+    df = spark.createDataFrame([(v,) for v in values], "v string")
+    got = [(r["full"], r["cut"]) for r in df.select(clean(F.col("v")).alias("full"), clean(F.col("v"), 3).alias("cut")).collect()]
+    expected = ["a b", "plain", "", "", "\u00a0x\u00a0", "a b", "lead and trail", ""]
+    assert got == [(e, e[:3]) for e in expected]
 
 
 def test_numbering_continues_and_grows_past_six_digits(spark):

@@ -24,6 +24,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from jobs.formats.common import exponent_of
+from jobs.ledger.erp.text import clean
 from jobs.settings import ConfigurationError
 
 
@@ -43,10 +44,10 @@ def day_lines(journal: DataFrame, business_date: date) -> DataFrame:
             .select(*DOC_KEY, exponent_of(F.col("currency")).alias("exp"), F.row_number().over(doc).alias("line_no"),
                     F.coalesce(F.col("account_key"), F.lit("")).alias("account_key"), "psp", "account",
                     "debit_minor", "credit_minor",
-                    F.concat_ws(" ", nonempty("memo"), nonempty("component")).alias("line_memo"),
+                    clean(F.concat_ws(" ", nonempty("memo"), nonempty("component"))).alias("line_memo"),
                     F.first(F.coalesce("posting_date", "business_date")).over(doc).alias("posting_date"),
                     F.first("journal_type").over(doc).alias("journal_type"),
-                    F.first(F.coalesce(nonempty("memo"), F.col("journal_type"))).over(doc).alias("doc_memo")))
+                    clean(F.first(F.coalesce(nonempty("memo"), F.col("journal_type"))).over(doc)).alias("doc_memo")))
     return number(lines, business_date, 1)
 
 

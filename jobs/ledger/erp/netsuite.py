@@ -36,7 +36,7 @@ from jobs.ledger.erp.documents import ErpExportError
 from jobs.ledger.erp.text import (
     amount,
     amount_cell,
-    clean,
+    cut,
     csv_cells,
     csv_record,
     integer_digits,
@@ -79,8 +79,8 @@ def records(lines: DataFrame, conf: dict) -> DataFrame:
     """One CSV record per document line."""
     pattern = spark_date_pattern(conf.get("date_format", "%m/%d/%Y"))
     text = csv_record([F.col("doc_no"), F.date_format("posting_date", pattern), F.lit(conf.get("subsidiary", "")),
-                       F.col("currency"), clean(F.col("doc_memo"), 999), F.col("account_code"), amount_cell("debit_minor"),
-                       amount_cell("credit_minor"), clean(F.col("line_memo"), 999)])
+                       F.col("currency"), cut(F.col("doc_memo"), 999), F.col("account_code"), amount_cell("debit_minor"),
+                       amount_cell("credit_minor"), cut(F.col("line_memo"), 999)])
     return rendered(lines, text)
 
 

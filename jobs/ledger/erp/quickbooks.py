@@ -32,7 +32,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from jobs.ledger.erp.documents import ErpExportError
-from jobs.ledger.erp.text import amount_cell, clean, csv_cells, csv_record, minor_of, parse_amount, rendered
+from jobs.ledger.erp.text import amount_cell, csv_cells, csv_record, cut, minor_of, parse_amount, rendered
 
 LAYOUT = "quickbooks_online.journal_entries_csv.v1"
 BASE_HEADER = ["Journal No.", "Journal Date", "Account Name", "Debits", "Credits", "Description", "Name"]
@@ -67,7 +67,7 @@ def record_count(documents: int, lines: int) -> int:
 def records(lines: DataFrame, conf: dict) -> DataFrame:
     """One CSV record per document line."""
     values = [F.col("doc_no"), F.date_format("posting_date", SPARK_DATE_FORMAT), F.col("account_code"),
-              amount_cell("debit_minor"), amount_cell("credit_minor"), clean(F.col("line_memo"), 4000), F.lit("")]
+              amount_cell("debit_minor"), amount_cell("credit_minor"), cut(F.col("line_memo"), 4000), F.lit("")]
     return rendered(lines, csv_record(values + ([F.col("currency")] if conf.get("multicurrency") else [])))
 
 

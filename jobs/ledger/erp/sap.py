@@ -34,7 +34,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from jobs.ledger.erp.documents import ErpExportError
-from jobs.ledger.erp.text import amount, clean, minor_of, parse_amount, rendered
+from jobs.ledger.erp.text import amount, clean, cut, minor_of, parse_amount, rendered
 
 LAYOUT = "sap.acc_document05_idoc_flat.v1"
 FILE_SUFFIX = "txt"
@@ -65,7 +65,7 @@ def problems(lines: DataFrame, conf: dict) -> Column:
 def _record(name: str, *values: Column) -> Column:
     if len(values) != len(SEGMENTS[name]):
         raise AssertionError(f"{name} takes {len(SEGMENTS[name])} fields")
-    return F.concat_ws("\t", F.lit(name), *[F.translate(v, "\t", " ") for v in values])
+    return F.concat_ws("\t", F.lit(name), *[F.replace(v, F.lit("\t"), F.lit(" ")) for v in values])
 
 
 def _item() -> Column:
@@ -86,9 +86,9 @@ def records(lines: DataFrame, conf: dict) -> DataFrame:
         rendered(first, _record("EDI_DC40", F.col("doc_no"), lit("ACC_DOCUMENT05"), lit("ACC_DOCUMENT"),
                                 lit(conf.get("sender", "PSPRECON")), lit(conf.get("receiver", ""))), 0),
         rendered(first, _record("E1BPACHE09", clean(lit(conf.get("username", "PSPRECON")), 12),
-                                clean(F.col("doc_memo"), 25), lit(conf.get("company_code")), day, day,
+                                cut(F.col("doc_memo"), 25), lit(conf.get("company_code")), day, day,
                                 lit(conf.get("document_type", "SA")), F.col("doc_no")), 1),
-        rendered(lines, _record("E1BPACGL09", item, account_code(F.col("account_code")), clean(F.col("line_memo"), 50),
+        rendered(lines, _record("E1BPACGL09", item, account_code(F.col("account_code")), cut(F.col("line_memo"), 50),
                                 F.substring("journal_id", 1, 18)), 2),
         rendered(lines, _record("E1BPACCR09", item, lit("00"), F.col("currency"),
                                 amount(F.col("debit_minor") - F.col("credit_minor"), F.col("exp"))), 3),
