@@ -220,11 +220,11 @@ def read_csv(spark: SparkSession, settings: Settings, files: list[LandedFile]) -
     for (width, delimiter), members in sorted(groups.items()):
         if width == 0:
             continue
-        names = _positions({f.sha256: result.columns_by_file[f.sha256] for f in members})
+        names = column_positions({f.sha256: result.columns_by_file[f.sha256] for f in members})
         for df, multiline, size in read_rows(spark, settings, members, width, header=True, delimiter=delimiter):
             df = with_ordinals(df, members)
             sha = F.col("file_sha256")
-            named = [_pick(sha, where, len(members)).alias(name) for name, where in names.items()]
+            named = [pick_column(sha, where, len(members)).alias(name) for name, where in names.items()]
             raw = F.coalesce(F.col(CORRUPT), F.concat_ws(delimiter, *[F.coalesce(F.col(f"c{i}"), F.lit(""))
                                                                     for i in range(width)]))
             df = df.select("file_sha256", "file_name", "record_ordinal", *named, raw.alias("_raw"),
@@ -243,8 +243,9 @@ def read_csv(spark: SparkSession, settings: Settings, files: list[LandedFile]) -
 _OWN = frozenset({"file_sha256", "file_name", "record_ordinal", "_raw", "_malformed", "_delimiter"})
 
 
-def _positions(headers: dict[str, list[str]]) -> dict[str, dict[int, list[str]]]:
-    """name -> {position in the header -> the files (sha256) that have the name there}."""
+def column_positions(headers: dict[str, list[str]]) -> dict[str, dict[int, list[str]]]:
+    """name -> {position in the header -> the files (sha256) that have the name there} (a name given
+    twice is read from its first position; the reader's own column names are not read)."""
     names: dict[str, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
     for sha, header in headers.items():
         seen = set(_OWN)
@@ -255,15 +256,17 @@ def _positions(headers: dict[str, list[str]]) -> dict[str, dict[int, list[str]]]
     return names
 
 
-def _pick(sha, where: dict[int, list[str]], files: int):
-    """The column at the position the row's file has the name in (null for a file without it); no
-    per-row test when every file of the group has the name at the same position (the usual case)."""
+def pick_column(sha, where: dict[int, list[str]], files: int, offset: int = 0):
+    """The column at the position the row's file has the name in (``c<position + offset>``; null for a
+    file without it); no per-row test when every file of the group has the name at the same position
+    (the usual case)."""
     if len(where) == 1:
         (pos, shas), = where.items()
-        return F.col(f"c{pos}") if len(shas) == files else F.when(sha.isin(*shas), F.col(f"c{pos}"))
+        column = F.col(f"c{pos + offset}")
+        return column if len(shas) == files else F.when(sha.isin(*shas), column)
     expr = None
     for pos, shas in sorted(where.items()):
-        expr = (F.when if expr is None else expr.when)(sha.isin(*shas), F.col(f"c{pos}"))
+        expr = (F.when if expr is None else expr.when)(sha.isin(*shas), F.col(f"c{pos + offset}"))
     return expr
 
 

@@ -46,7 +46,7 @@ from pyspark.sql.types import BooleanType, StringType, StructField, StructType
 
 from jobs import storage
 from jobs.formats import common as c
-from jobs.formats.csvread import file_sha_from_path, normalize_header, read_rows
+from jobs.formats.csvread import column_positions, file_sha_from_path, normalize_header, pick_column, read_rows
 from jobs.formats.drift import check_header
 from jobs.formats.registry import FormatSpec, Head, paypal_column_header
 from jobs.landing import LandedFile
@@ -92,8 +92,11 @@ WITHDRAWALS = ("T0400", "T0401", "T0402", "T0403")
 
 @dataclass
 class _Layout:
-    header: list[str]                 # normalised CH names
+    """Files whose CH records have the same number of names (read in one Spark read; each file's columns
+    are picked by name from its own header)."""
+    width: int
     files: list[LandedFile]
+    headers: dict[str, list[str]]     # sha256 -> normalised CH names
 
 
 def parse_stl(spark: SparkSession, settings: Settings, spec: FormatSpec, files: list[LandedFile],
@@ -107,7 +110,7 @@ def parse_trr(spark: SparkSession, settings: Settings, spec: FormatSpec, files: 
 
 
 def _layouts(settings: Settings, files: list[LandedFile]) -> tuple[list[_Layout], dict, dict]:
-    groups: dict[tuple, list[LandedFile]] = defaultdict(list)
+    groups: dict[int, _Layout] = {}
     rejected, notes = {}, {}
     for f in files:
         names = paypal_column_header(Head(storage.read_head(settings, f.raw_uri, 256 * 1024)))
@@ -124,12 +127,14 @@ def _layouts(settings: Settings, files: list[LandedFile]) -> tuple[list[_Layout]
             f"column(s) {', '.join(twice)} appear more than once: the first is read")]))
         if note:
             notes[f.sha256] = note
-        groups[tuple(header)].append(f)
-    return [_Layout(list(h), fs) for h, fs in groups.items()], rejected, notes
+        layout = groups.setdefault(len(header), _Layout(len(header), [], {}))
+        layout.files.append(f)
+        layout.headers[f.sha256] = header
+    return [groups[width] for width in sorted(groups)], rejected, notes
 
 
 def _read(spark: SparkSession, settings: Settings, layout: _Layout, files: list[LandedFile]) -> DataFrame:
-    width = len(layout.header) + 1             # SB rows have exactly this many fields; other records do not
+    width = layout.width + 1                   # SB rows have exactly this many fields; other records do not
     names = F.create_map(*[F.lit(x) for f in files for x in (f.sha256, f.file_name)])
     frames = [df for df, _, _ in read_rows(spark, settings, layout.files, width, header=False)]
     df = reduce(lambda a, b: a.unionByName(b), frames)
@@ -146,31 +151,27 @@ def _read(spark: SparkSession, settings: Settings, layout: _Layout, files: list[
 
 def _parse(spark: SparkSession, settings: Settings, spec: FormatSpec, files: list[LandedFile],
            ctx: c.ParseContext) -> c.ParseOutput:
+    """One read per header width; the bodies of all widths become events in one plan (a day whose files
+    have many column orders stays one small plan), and the footers are collected in one job."""
     layouts, rejected, notes = _layouts(settings, files)
-    parsed, checks = [], []
+    if not layouts:
+        return c.nothing_parsed(spark, rejected, notes)
+    bodies, footers = [], []
+    order = Window.partitionBy("file_sha256").orderBy("_pos_block", "_pos_row")
     for layout in layouts:
         lines = _read(spark, settings, layout, files)
-        body = lines.filter(F.col("_rt") == "SB")
-        width = len(layout.header)
-        body = body.select(
-            "file_sha256", "file_name", "_section", "_pos_block", "_pos_row",
-            *[F.col(f"c{i + 1}").alias(name) for i, name in _named(layout.header)],
+        sha = F.col("file_sha256")
+        named = [pick_column(sha, where, len(layout.files), offset=1).alias(name)
+                 for name, where in column_positions(layout.headers).items()]
+        body = lines.filter(F.col("_rt") == "SB").select(
+            "file_sha256", "file_name", "_section", "_pos_block", "_pos_row", *named,
             F.col("_corrupt_record").isNotNull().alias("_malformed"),
             F.coalesce(F.col("_corrupt_record"), F.concat_ws(",", *[F.coalesce(F.col(f"c{i}"), F.lit(""))
-                                                                    for i in range(width + 1)])).alias("_raw"))
-        order = Window.partitionBy("file_sha256").orderBy("_pos_block", "_pos_row")
-        body = body.withColumn("record_ordinal", F.row_number().over(order)).drop("_pos_block", "_pos_row")
-        events = to_events(body, ctx)
-        parsed.append(events)
-        checks.append(_control_rows(lines, events))
-    if not parsed:
-        return c.nothing_parsed(spark, rejected, notes)
-    events = parsed[0]
-    for other in parsed[1:]:
-        events = events.unionByName(other)
-    totals = {}
-    for footer_rows, sums in checks:
-        totals.update(_verify(footer_rows, sums))
+                                                                    for i in range(layout.width + 1)])).alias("_raw"))
+        bodies.append(body.withColumn("record_ordinal", F.row_number().over(order)).drop("_pos_block", "_pos_row"))
+        footers.append(_footer_rows(lines))
+    events = to_events(reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), bodies), ctx)
+    totals = _verify(_collect_footers(footers), _sums(events))
     for sha, (ok, detail) in totals.items():
         if ok is False:
             rejected[sha] = (c.CONTROL_TOTAL_MISMATCH, detail)
@@ -181,17 +182,6 @@ def _parse(spark: SparkSession, settings: Settings, spec: FormatSpec, files: lis
                                               StructField("control_totals_ok", BooleanType()),
                                               StructField("detail", StringType())]))
     return c.finish(kept, spec, ctx, extra_stats=stats, rejected=rejected, notes=notes, files=files)
-
-
-def _named(header: list[str]) -> list[tuple[int, str]]:
-    """(position, name) of the columns to read: a name given twice is read from its first column, and a
-    column named like one of the reader's own (``file_name``...) is not read (the drift check names it)."""
-    taken, out = {"file_sha256", "file_name", "record_ordinal"}, []
-    for i, name in enumerate(header):
-        if name and name not in taken:
-            taken.add(name)
-            out.append((i, name))
-    return out
 
 
 def _hundredths_to_minor(df: DataFrame, out: str, text, exp_col: str, optional: bool) -> DataFrame:
@@ -293,13 +283,23 @@ def to_events(df: DataFrame, ctx: c.ParseContext) -> DataFrame:
     )
 
 
-def _control_rows(lines: DataFrame, events: DataFrame):
-    """(footer records, SB sums) of the files: both small, collected to the driver."""
+def _footer_rows(lines: DataFrame) -> DataFrame:
+    """The control records of the files (a handful of lines each), fields c0..c<width>."""
     width = [c_ for c_ in lines.columns if c_.startswith("c") and c_[1:].isdigit()]
-    footers = (lines.filter(F.col("_rt").isin(*CONTROL_RECORDS))
-               .select("file_sha256", "_section", "_rt", "_corrupt_record", *width)
-               .orderBy("file_sha256", "_pos_block", "_pos_row").collect())
-    sums = (events.groupBy("file_sha256", "_section", "_units_ccy")
+    return (lines.filter(F.col("_rt").isin(*CONTROL_RECORDS))
+            .select("file_sha256", "_section", "_rt", "_corrupt_record", "_pos_block", "_pos_row", *width))
+
+
+def _collect_footers(footers: list[DataFrame]) -> list:
+    """The control records of every width, in file order (a width's missing fields are null, as its trailing
+    empty fields are: ``_fields`` drops both)."""
+    union = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), footers)
+    return union.orderBy("file_sha256", "_pos_block", "_pos_row").drop("_pos_block", "_pos_row").collect()
+
+
+def _sums(events: DataFrame) -> list:
+    """Per file, section and currency: the SB rows' gross and fee credits and debits, rows, unreadable rows."""
+    return (events.groupBy("file_sha256", "_section", "_units_ccy")
             .agg(F.sum(F.when(F.col("_dc") == "CR", F.col("_gross_units")).otherwise(0)).alias("gross_cr"),
                  F.sum(F.when(F.col("_dc") == "DR", F.col("_gross_units")).otherwise(0)).alias("gross_dr"),
                  F.sum(F.when(F.col("_fee_dc") == "CR", F.col("_fee_units")).otherwise(0)).alias("fee_cr"),
@@ -308,7 +308,6 @@ def _control_rows(lines: DataFrame, events: DataFrame):
                  F.count(F.when(F.col("_error").isin(c.MALFORMED_ROW, c.BAD_AMOUNT, c.UNKNOWN_CURRENCY), 1))
                  .alias("unreadable"))
             .collect())
-    return footers, sums
 
 
 def _fields(row) -> list[str]:

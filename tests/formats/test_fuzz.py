@@ -539,11 +539,12 @@ def test_a_damaged_workbook_is_unreadable_not_a_crash(tmp_path):
 
 
 def test_json_and_paypal_footers_that_crashed_the_driver():
-    from jobs.formats.paypal import _int, _named
+    from jobs.formats.csvread import column_positions
+    from jobs.formats.paypal import _int
     from jobs.formats.stripe_events import is_json_lines
 
     assert not is_json_lines(b'{"object": "event", "amount": ' + b"9" * 5000 + b"}\n")   # int() digit limit
     assert not is_json_lines(b"{" + b'"a": [' * 3000 + b"\n")
     assert _int("\u00b2") is None and _int(" 12 ") == 12                                  # '²'.isdigit()
-    assert _named(["transaction_id", "gross", "transaction_id", "file_name", "", "fee"]) == [
-        (0, "transaction_id"), (1, "gross"), (5, "fee")]
+    assert column_positions({"f": ["transaction_id", "gross", "transaction_id", "file_name", "", "fee"]}) == {
+        "transaction_id": {0: ["f"]}, "gross": {1: ["f"]}, "fee": {5: ["f"]}}

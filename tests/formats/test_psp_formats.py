@@ -198,7 +198,15 @@ def paypal_files(work):
     footer.write_text(stl.replace('"SF","USD",12000,11767', '"SF","USD",12000,11768'))
     no_gross = work / "STL-drift.CSV"
     no_gross.write_text(stl.replace('"Gross Transaction Amount",', '"Gross Amount",'))
-    return [COMPOSED / "paypal" / "STL-20240610.01.009.CSV", broken, footer, no_gross,
+    reordered = work / "STL-reordered.CSV"        # same width, other column order: read in the STL's Spark read
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for fields in csv.reader(io.StringIO(stl)):
+        if fields[0] in ("CH", "SB"):
+            fields[1], fields[9], fields[5], fields[8] = fields[9], fields[1], fields[8], fields[5]
+        writer.writerow(fields)
+    reordered.write_text(out.getvalue())
+    return [COMPOSED / "paypal" / "STL-20240610.01.009.CSV", broken, footer, no_gross, reordered,
             COMPOSED / "paypal" / "TRR-20240610.01.008.CSV"]
 
 
@@ -232,6 +240,14 @@ def test_paypal_stl_broken_rows_footer_and_drift(paypal):
     reason, detail = paypal.rejected["STL-footer.CSV"]
     assert reason == "CONTROL_TOTAL_MISMATCH" and "SF USD" in detail and not paypal.of("STL-footer.CSV")
     assert paypal.rejected["STL-drift.CSV"][0] == "SCHEMA_DRIFT"
+
+
+def test_paypal_reordered_columns_give_the_same_events(paypal):
+    """Files of one header width are read together; each file's columns are taken by its own CH names."""
+    key = lambda e: (e.record_ordinal, e.event_type, e.amount_minor, e.fee_minor, e.currency, e.psp_ref)  # noqa
+    want = [key(e) for e in paypal.of("STL-20240610.01.009.CSV")]
+    assert len(want) == 7 and [key(e) for e in paypal.of("STL-reordered.CSV")] == want
+    assert paypal.stats["STL-reordered.CSV"].control_totals_ok is True
 
 
 def test_paypal_trr_statuses_and_payer_hashes(paypal):
