@@ -139,8 +139,10 @@ def export_period(spark, settings: Settings, cfg: TenantConfig, erp: str, day: d
         batches = conn.execute("SELECT batch_id, period, documents FROM erp_export_batch WHERE tenant_id = %s AND "
                                "erp = %s AND business_date = %s ORDER BY batch_id", (tenant, erp, day)).fetchall()
     sent_count = sum(b["documents"] for b in batches)
-    if sent_count >= journals.documents:       # sent journals are frozen: every document was sent
-        return _existing(settings, cfg.tenant_id, batches[0]["batch_id"], erp) if batches else None
+    # sent journals are frozen: when every document was sent there is nothing to do (a first export has no
+    # batch and does not count the day's documents: that is one more pass over the day's journal lines)
+    if batches and sent_count >= journals.documents:
+        return _existing(settings, cfg.tenant_id, batches[0]["batch_id"], erp)
     lines = journals.lines
     sent = exported_documents(spark, settings, tenant, day, erp) if sent_count else None
     unsent = lines if sent is None else lake.materialize(lines.join(sent, documents.DOC_KEY, "left_anti"))
