@@ -12,7 +12,8 @@ without a mapping is an error naming the tenant, ERP, key and PSP.
 
 A document line (``day_lines``) carries: journal_id, currency, exp (its ISO 4217 exponent), line_no
 (1.. in entry order), account_key, psp, account, debit_minor, credit_minor, line_memo, the
-document's posting_date, journal_type and doc_memo (from its first line), doc_seq and doc_no
+document's posting_date, journal_type and doc_memo (from its first line; both memos one line of text,
+``text.clean``: each layout only cuts them to length), doc_seq and doc_no
 (``number``: a supplement batch numbers its documents on from the batches before it);
 ``map_accounts`` adds account_code.
 """

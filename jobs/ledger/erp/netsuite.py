@@ -36,9 +36,9 @@ from jobs.ledger.erp.documents import ErpExportError
 from jobs.ledger.erp.text import (
     amount,
     amount_cell,
-    cut,
     csv_cells,
     csv_record,
+    cut,
     integer_digits,
     minor_of,
     parse_amount,
