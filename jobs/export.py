@@ -52,7 +52,7 @@ def export(settings: Settings, tenant_id: str, what: str, out: Path) -> int:
     from pyspark.sql import functions as F
 
     from jobs import lake
-    from jobs.spark import get_spark
+    from jobs.spark import get_spark, local_frame
 
     spark = get_spark(settings, app_name=f"recon-export-{what}")
     cols = COLUMNS[what]
@@ -69,7 +69,7 @@ def export(settings: Settings, tenant_id: str, what: str, out: Path) -> int:
               .unionByName(fee_exceptions(spark, settings, tenant_id, latest).select(*cols)))
         disputes = dispute_exception_records(settings, tenant_id) if settings.has_database else []
         if disputes:
-            df = df.unionByName(spark.createDataFrame(disputes, "file_name string, record_ordinal int, reason_code string"))
+            df = df.unionByName(local_frame(spark, disputes, "file_name string, record_ordinal int, reason_code string"))
         df = df.distinct().orderBy(*cols)
     elif what == "quarantine":
         df = lake.read(spark, settings, "quarantine", tenant_id).select(*cols).orderBy("file_name", "record_ordinal")

@@ -23,6 +23,7 @@ from pyspark.sql.types import StructField, StructType
 from jobs.schema import (EVENT_SCHEMA, FEE_CHECK_SCHEMA, FILE_STATS_SCHEMA, ITEM_STATUS_SCHEMA, JOURNAL_SCHEMA,
                          MATCH_SCHEMA, OPEN_ITEM_SCHEMA, QUARANTINE_SCHEMA, conform)
 from jobs.settings import Settings
+from jobs.spark import local_frame
 
 
 @dataclass(frozen=True)
@@ -332,7 +333,7 @@ def read(spark: SparkSession, settings: Settings, name: str, tenant_id: str | No
 
 def empty(spark: SparkSession, name: str) -> DataFrame:
     """No rows, with the table's columns (without reading it)."""
-    return spark.createDataFrame([], _read_schema(TABLES[name]))
+    return local_frame(spark, [], _read_schema(TABLES[name]))
 
 
 def _read_schema(table: Table) -> StructType:

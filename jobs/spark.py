@@ -7,6 +7,7 @@ the session options are set; the JVM functions jar comes with the job (``make pa
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from jobs.settings import ConfigurationError, Settings, load_settings
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 DELTA_OPTIONS = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -111,7 +112,7 @@ def get_spark(settings: Settings | None = None, app_name: str = "psp-recon",
     settings = settings or load_settings()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON") or __import__("sys").executable)
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     _forget_dead_session()
     builder = SparkSession.builder.appName(app_name)
@@ -208,7 +209,7 @@ def _forget_dead_session() -> None:
     JVM instead of handing out a session whose every call fails with "Connection refused" (a task
     retried in the same process, e.g. under ``airflow dags test``, would otherwise never recover)."""
     from pyspark import SparkContext
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     sc = SparkContext._active_spark_context
     if sc is None or jvm_alive(sc):
@@ -254,3 +255,59 @@ def arrow_frame(spark: "SparkSession", frame, schema=None):
     """A Spark DataFrame of a pandas frame, sent through Arrow (not as one Python object per row)."""
     with session_conf(spark, {"spark.sql.execution.arrow.pyspark.enabled": "true"}):
         return spark.createDataFrame(frame) if schema is None else spark.createDataFrame(frame, schema)
+
+
+def local_frame(spark: "SparkSession", rows, schema) -> "DataFrame":
+    """A DataFrame of a few rows made in Python (tuples, dicts or Rows in ``schema``'s order; ``schema`` a
+    ``StructType`` or a DDL string), held as a local relation in the JVM like a literal table.
+
+    ``spark.createDataFrame`` of a Python list plans a Python RDD: every query that reads the frame, even an
+    empty one, starts Python workers for each of its partitions (a tenth of a second a task, most of a warm
+    small run's match stage where a stage joined such a frame). Here the rows go to the JVM once as JSON
+    lines, are parsed there with the schema (``FAILFAST``: a value of the wrong type raises, nothing becomes
+    null quietly) and collected into a local relation; an empty frame needs no job at all."""
+    from pyspark.sql import DataFrame
+    from pyspark.sql.types import StructType, _parse_datatype_string
+
+    struct = schema if isinstance(schema, StructType) else _parse_datatype_string(schema)
+    jvm, jsession = spark.sparkContext._jvm, spark._jsparkSession
+    jschema = jvm.org.apache.spark.sql.types.DataType.fromJson(struct.json())
+    rows = list(rows)
+    if not rows:
+        return DataFrame(jsession.createDataFrame(jvm.java.util.ArrayList(), jschema), spark)
+    lines = [json.dumps(_json_value(row, struct, ()), ensure_ascii=False) for row in rows]
+    parsed = (jsession.read().schema(jschema).option("mode", "FAILFAST")
+              .json(jsession.createDataset(lines, jvm.org.apache.spark.sql.Encoders.STRING())))
+    return DataFrame(jsession.createDataFrame(parsed.collectAsList(), jschema), spark)
+
+
+def _json_value(value, data_type, path: tuple[str, ...]):
+    """``value`` of ``data_type`` as the JSON Spark's reader parses back to the same value (decimals as
+    text, dates and times in ISO form); a null where the schema forbids one raises, as
+    ``createDataFrame`` does."""
+    from pyspark.sql.types import ArrayType, DateType, DecimalType, MapType, StructType, TimestampType
+
+    if value is None:
+        return None
+    if isinstance(data_type, StructType):
+        if hasattr(value, "asDict"):
+            value = value.asDict()
+        if not isinstance(value, dict) and len(value) != len(data_type.fields):
+            raise ValueError(f"{'.'.join(path) or 'row'}: {len(value)} values for {len(data_type.fields)} fields")
+        fields = value if isinstance(value, dict) else dict(zip(data_type.names, value))
+        out = {}
+        for f in data_type.fields:
+            item = fields.get(f.name)
+            if item is None and not f.nullable:
+                raise ValueError(f"field {'.'.join(path + (f.name,))}: this field is not nullable, but got None")
+            out[f.name] = _json_value(item, f.dataType, path + (f.name,))
+        return out
+    if isinstance(data_type, ArrayType):
+        return [_json_value(v, data_type.elementType, path) for v in value]
+    if isinstance(data_type, MapType):
+        return {k: _json_value(v, data_type.valueType, path) for k, v in value.items()}
+    if isinstance(data_type, DecimalType):
+        return str(value)
+    if isinstance(data_type, (DateType, TimestampType)):
+        return value.isoformat()
+    return value

@@ -45,6 +45,7 @@ from jobs.formats.registry import FormatSpec
 from jobs.landing import LandedFile
 from jobs.money import CURRENCY_EXPONENTS
 from jobs.settings import Settings
+from jobs.spark import local_frame
 
 ROW_SCHEMA = StructType([
     StructField("file_sha256", StringType()), StructField("file_name", StringType()),
@@ -395,5 +396,5 @@ def parse_bai2(spark: SparkSession, settings: Settings, spec: FormatSpec, files:
               .withColumn("psp", F.lit(None).cast("string"))
               .withColumn("fee_minor", F.lit(0).cast("long"))
               .withColumn("net_minor", F.col("amount_minor")))
-    return c.finish(parsed, spec, ctx, extra_stats=spark.createDataFrame(totals, TOTALS_SCHEMA), rejected=rejected,
+    return c.finish(parsed, spec, ctx, extra_stats=local_frame(spark, totals, TOTALS_SCHEMA), rejected=rejected,
                     files=files)

@@ -45,6 +45,7 @@ from jobs.landing import LandedFile
 from jobs.money import CURRENCY_EXPONENTS, WITHDRAWN_CURRENCIES, MoneyError, to_minor
 from jobs.privacy import hash_pii
 from jobs.settings import Settings
+from jobs.spark import local_frame
 
 ROW_SCHEMA = StructType([
     StructField("file_sha256", StringType()), StructField("file_name", StringType()),
@@ -309,5 +310,5 @@ def parse_camt053(spark: SparkSession, settings: Settings, spec: FormatSpec, fil
               .withColumn("fee_minor", F.lit(0).cast("long"))
               .withColumn("net_minor", F.col("amount_minor"))
               .withColumn("counterparty_name_hash", hash_pii(F.col("_counterparty"), ctx.pii_salt)))
-    return c.finish(parsed, spec, ctx, extra_stats=spark.createDataFrame(totals, TOTALS_SCHEMA), rejected=rejected,
+    return c.finish(parsed, spec, ctx, extra_stats=local_frame(spark, totals, TOTALS_SCHEMA), rejected=rejected,
                     files=files)

@@ -21,6 +21,7 @@ from jobs.lake import checkpoint
 from jobs.money import CURRENCY_EXPONENTS
 from jobs.privacy import hash_pii, mask_card_numbers, redact_emails
 from jobs.schema import EVENT_SCHEMA, EVENT_SCHEMA_VERSION, FILE_STATS_SCHEMA, QUARANTINE_SCHEMA, conform
+from jobs.spark import arrow_frame, local_frame
 
 # Reason codes for quarantined rows and files.
 UNKNOWN_FORMAT = "UNKNOWN_FORMAT"
@@ -285,8 +286,8 @@ def finish(parsed: DataFrame, spec: FormatSpec, ctx: ParseContext, extra_stats: 
                    F.count(F.when(F.col("_error").isNotNull(), 1)).alias("records_quarantined"),
                    F.count(F.when(F.col("_skip"), 1)).alias("_skipped")))
     if files:
-        listed = base.sparkSession.createDataFrame([(f.sha256, f.file_name) for f in files],
-                                                   "file_sha256 string, file_name string")
+        listed = local_frame(base.sparkSession, [(f.sha256, f.file_name) for f in files],
+                             "file_sha256 string, file_name string")
         counts = (listed.join(counts.drop("file_name"), "file_sha256", "left")
                   .select("file_sha256", "file_name",
                           *[F.coalesce(F.col(n), F.lit(0).cast("long")).alias(n)
@@ -326,8 +327,8 @@ def nothing_parsed(spark: SparkSession, rejected: dict, notes: dict | None = Non
 
 
 def empty_output(spark: SparkSession) -> ParseOutput:
-    return ParseOutput(spark.createDataFrame([], EVENT_SCHEMA), spark.createDataFrame([], QUARANTINE_SCHEMA),
-                       spark.createDataFrame([], FILE_STATS_SCHEMA))
+    return ParseOutput(local_frame(spark, [], EVENT_SCHEMA), local_frame(spark, [], QUARANTINE_SCHEMA),
+                       local_frame(spark, [], FILE_STATS_SCHEMA))
 
 
 class DriverRows:
@@ -346,7 +347,7 @@ class DriverRows:
 
     def to_df(self, spark: SparkSession) -> DataFrame:
         if self.count == 0:
-            return spark.createDataFrame([], self.schema)
+            return local_frame(spark, [], self.schema)
         import pandas as pd
         import pyarrow as pa
         from pyspark.sql.pandas.types import to_arrow_type
@@ -355,6 +356,4 @@ class DriverRows:
         frame = pa.table(arrays).to_pandas(date_as_object=True, timestamp_as_object=False)
         if not isinstance(frame, pd.DataFrame):
             raise TypeError("expected a pandas DataFrame")
-        from jobs.spark import arrow_frame
-
         return arrow_frame(spark, frame, self.schema)

@@ -52,6 +52,7 @@ from jobs.formats.registry import FormatSpec, Head, paypal_column_header
 from jobs.landing import LandedFile
 from jobs.privacy import hash_pii
 from jobs.settings import Settings
+from jobs.spark import local_frame
 
 STL_COLUMNS = ["transaction_id", "invoice_id", "paypal_reference_id", "paypal_reference_id_type",
                "transaction_event_code", "transaction_initiation_date", "transaction_completion_date",
@@ -177,10 +178,10 @@ def _parse(spark: SparkSession, settings: Settings, spec: FormatSpec, files: lis
             rejected[sha] = (c.CONTROL_TOTAL_MISMATCH, detail)
     held = [sha for sha in rejected]
     kept = events.filter(~F.col("file_sha256").isin(held)) if held else events
-    stats = spark.createDataFrame([(sha, ok, detail) for sha, (ok, detail) in totals.items()],
-                                  StructType([StructField("file_sha256", StringType()),
-                                              StructField("control_totals_ok", BooleanType()),
-                                              StructField("detail", StringType())]))
+    stats = local_frame(spark, [(sha, ok, detail) for sha, (ok, detail) in totals.items()],
+                        StructType([StructField("file_sha256", StringType()),
+                                    StructField("control_totals_ok", BooleanType()),
+                                    StructField("detail", StringType())]))
     return c.finish(kept, spec, ctx, extra_stats=stats, rejected=rejected, notes=notes, files=files)
 
 

@@ -31,6 +31,7 @@ from jobs.ledger.fx import DEFAULT_MAX_DIFFERENCE_BPS
 from jobs.match.prepare import duplicates, events_of
 from jobs.match.rules import BOOK_PSP, PAYOUT_BANK
 from jobs.settings import Settings
+from jobs.spark import local_frame
 from jobs.tenants import TenantConfig
 
 # one row per journal: these columns and its ``legs`` (``rules.LEG``), numbered into lines by ``to_lines``
@@ -175,7 +176,7 @@ def adjustment_lines(spark: SparkSession, chart: Chart, adjustments: list[Adjust
                       (2, "adjustment", a.credit_key, -a.amount_minor, a.currency)]))
     schema = ("journal_id string, journal_type string, event_id string, match_id string, source_file_name string, "
               f"source_record_ordinal int, psp string, memo string, source_event_ids array<string>, legs array<{rules.LEG}>")
-    df = spark.createDataFrame(rows, schema)
+    df = local_frame(spark, rows, schema)
     return df.withColumn("journal_id", F.substring(F.sha2("journal_id", 256), 1, 32))
 
 

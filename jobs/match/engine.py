@@ -22,6 +22,7 @@ from jobs.match.prepare import events_of, open_items
 from jobs.match.rules import BOOK_PSP, PAYOUT_BANK, PSP_SETTLEMENT, MatchRules
 from jobs.schema import MATCH_COLUMNS, MATCH_SCHEMA, conform
 from jobs.settings import Settings
+from jobs.spark import local_frame
 from jobs.tenants import TenantConfig
 
 
@@ -122,7 +123,7 @@ def _manual_groups(spark: SparkSession, items: DataFrame, actions: list[ManualAc
     rows = [(a.match_id, a.relation, e, json.dumps({"level": 0, "manual_match_id": a.action_id}))
             for a in actions for e in a.event_ids]
     schema = "match_id string, relation string, event_id string, evidence string"
-    wanted = spark.createDataFrame(rows, schema)
+    wanted = local_frame(spark, rows, schema)
     open_now = wanted.join(items.select("event_id", "relation", "source_kind"), ["event_id", "relation"], "left")
     complete = (open_now.groupBy("match_id").agg(F.count(F.lit(1)).alias("n"), F.count("source_kind").alias("k"))
                 .filter("n = k").select("match_id"))

@@ -30,6 +30,7 @@ from jobs.formats.registry import UNKNOWN_FORMAT, by_id
 from jobs.landing import LandedFile
 from jobs.schema import FILE_STATS_SCHEMA, QUARANTINE_SCHEMA
 from jobs.settings import Settings
+from jobs.spark import local_frame
 
 log = logging.getLogger(__name__)
 DETAIL_CHARS = 400
@@ -227,13 +228,12 @@ def _write(spark: SparkSession, settings: Settings, tenant_id: str, ingest_date:
             stats_rows[sha]["detail"] = "; ".join(filter(None, [prior, note]))
     empty = c.empty_output(spark)
     events = _union([empty.events] + [p.out.events for p in parts])
-    quarantine = _union([p.out.quarantine for p in parts] + [spark.createDataFrame(whole_file_rows, QUARANTINE_SCHEMA)])
+    quarantine = _union([p.out.quarantine for p in parts] + [local_frame(spark, whole_file_rows, QUARANTINE_SCHEMA)])
     # a day of a few thousand records is written from the driver (``lake.small_data``)
     with lake.small_data(sum(r["records_read"] or 0 for r in stats_rows.values()) <= settings.small_run_rows):
         lake.replace_partition(spark, settings, "events", events, tenant_id, ingest_date)
         lake.replace_partition(spark, settings, "quarantine", quarantine, tenant_id, ingest_date)
-        lake.replace_partition(spark, settings, "file_stats", spark.createDataFrame(list(stats_rows.values()),
-                                                                                    FILE_STATS_SCHEMA),
+        lake.replace_partition(spark, settings, "file_stats", local_frame(spark, stats_rows.values(), FILE_STATS_SCHEMA),
                                tenant_id, ingest_date)
     by_sha = {f.sha256: f for p in parts for f in p.files} | {f.sha256: f for f, _, _ in rejected.values()}
     return [FileSummary(sha, r["file_name"], r["format"], r["parser_version"], r["records_read"], r["records_loaded"],

@@ -27,6 +27,7 @@ from pyspark.sql import functions as F
 from jobs.formats.common import exponent_of
 from jobs.ledger.erp.text import clean
 from jobs.settings import ConfigurationError
+from jobs.spark import local_frame
 
 
 class ErpExportError(RuntimeError):
@@ -96,7 +97,7 @@ def map_accounts(lines: DataFrame, mapping: dict, tenant: str, erp: str) -> Data
     missing = sorted(f"{key} (psp {psp or '-'})" for key, psp, code in codes if code is None)
     if missing:
         raise ConfigurationError(f"tenant {tenant}: erp.{erp}.accounts has no account for {', '.join(missing)}")
-    table = lines.sparkSession.createDataFrame(codes, "m_key string, m_psp string, account_code string")
+    table = local_frame(lines.sparkSession, codes, "m_key string, m_psp string, account_code string")
     joined = lines.join(F.broadcast(table), (F.col("account_key") == F.col("m_key")) &
                         F.col("psp").eqNullSafe(F.col("m_psp")))
     return joined.drop("m_key", "m_psp")
