@@ -355,6 +355,11 @@ def match(items: DataFrame, rules: MatchRules, population: DataFrame | None = No
         members.append(found)
         book = _remaining(book, found, "b_id")
         psp = _remaining(psp, found, "p_id")
+        if level == 2:
+            # the residue of the exact levels, computed once: the references in free text, every later level,
+            # the mismatch check and the flags (computed when the item status is written) read it; not
+            # materialized, each of them read both whole sides again through the levels' anti-joins
+            book, psp = materialize(book), materialize(psp)
         if level == 2 and rules.extractors:
             pairs, several = level2_text(book, psp, rules, forbidden)
             found = materialize(_pairs_to_members(pairs, 2, rules.rule_id(2, "text_reference"), rules))
@@ -362,9 +367,6 @@ def match(items: DataFrame, rules: MatchRules, population: DataFrame | None = No
             flags.append(several)
             book = _remaining(book, found, "b_id")
             psp = _remaining(psp, found, "p_id")
-        if level == 2:
-            # the residue of the exact levels, which every later level and the mismatch check read: once
-            book, psp = materialize(book), materialize(psp)
         if level == 3:
             names = psp.select(F.col("p_id"), _label("p").alias("p_label"))
             labelled = (ambiguous.select("b_id", F.explode("candidates").alias("p_id")).join(names, "p_id")
