@@ -17,6 +17,9 @@ a date in a closed period go to the next open date (``periods.py``).
 """
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -196,18 +199,24 @@ def to_lines(journals: DataFrame, chart: Chart) -> DataFrame:
         key.alias("account_key"), "psp", F.col("leg_component").alias("component"), "memo", "source_event_ids")
 
 
-def assert_balanced(lines: DataFrame, tenant: str, day: date) -> None:
-    bad = (lines.groupBy("journal_id", "currency").agg(F.sum(F.col("debit_minor") - F.col("credit_minor")).alias("d"))
-           .filter(F.col("d") != 0).limit(5).collect())
-    if bad:
-        detail = ", ".join(f"{r['journal_id']} {r['currency']} off by {r['d']}" for r in bad)
-        raise LedgerError(f"tenant {tenant}, business date {day}: unbalanced journals: {detail}")
+@contextmanager
+def unbalanced_as_ledger_error(tenant: str, day: date) -> Iterator[None]:
+    """A query failing on ``rules.balanced_or_fail`` inside the block raises ``LedgerError`` naming the
+    tenant, the business date and the journal."""
+    try:
+        yield
+    except Exception as exc:             # Spark wraps the error of the failed task (a Py4J or captured error)
+        found = re.search(rf"{rules.UNBALANCED} [^\n]*", str(exc))
+        if found is None:
+            raise
+        raise LedgerError(f"tenant {tenant}, business date {day}: {found.group(0).strip()}") from None
 
 
 def build_lines(events: DataFrame, matches: DataFrame, adjustments: DataFrame, day: date, chart: Chart,
                 card: fees.RateCard, opts: LedgerOptions) -> tuple[DataFrame, DataFrame]:
     """(journal lines of ``day``, fee checks of the records posted) from the tenant's events, its active
-    matches up to ``day`` and the day's adjustment lines (``adjustment_lines``). Pure: no I/O."""
+    matches up to ``day`` and the day's adjustment lines (``adjustment_lines``). Pure: no I/O. A query of the
+    lines fails if a journal does not balance per currency (``rules.balanced_or_fail``)."""
     bp = matches.filter(F.col("relation") == BOOK_PSP).groupBy("event_id").agg(F.min("match_id").alias("match_id"))
     pb = matches.filter(F.col("relation") == PAYOUT_BANK)
     posted = lake.materialize(posted_events(events, day, "psp", opts.notification_formats).join(bp, "event_id", "left"))
@@ -227,7 +236,7 @@ def build_lines(events: DataFrame, matches: DataFrame, adjustments: DataFrame, d
     union = journals[0]
     for part in journals[1:]:
         union = union.unionByName(part)
-    return to_lines(union, chart), checks
+    return to_lines(union.filter(rules.balanced_or_fail(F.col("journal_id"), F.col("legs"))), chart), checks
 
 
 LINES_PER_RECORD = 4           # journal lines per posted record, about: gross, fee(s), payout, bank
@@ -248,11 +257,9 @@ def post_day(spark: SparkSession, settings: Settings, cfg: TenantConfig, busines
     today = events.filter(F.col("ingest_date") == F.lit(day)).count()
     with lake.small_data(today * LINES_PER_RECORD <= settings.small_run_rows):
         adjustments = adjustment_lines(spark, chart, approved_for(settings, tenant, day))
-        built, checks = build_lines(events, matches, adjustments, day, chart, card, opts)
-        lines = lake.materialize(built)
-        assert_balanced(lines, tenant, day)
-        _write_fee_checks(spark, settings, tenant, day, run_id, checks, cfg.lookback_days)
-
+        # the lines are computed once, by the journal's write (or the restatement's merge), which fails on an
+        # unbalanced journal before anything is committed
+        lines, checks = build_lines(events, matches, adjustments, day, chart, card, opts)
         closed = periods.closed_periods(settings, tenant)
         post_on, ref = periods.posting_date(day, closed)
         exported = exported_documents(spark, settings, tenant, day)
@@ -266,14 +273,17 @@ def post_day(spark: SparkSession, settings: Settings, cfg: TenantConfig, busines
                 old = old.join(sent, "journal_id", "left")
                 closed_day = closed_day | F.col("_sent").isNotNull()
             frozen = old.filter(closed_day).drop("_sent")
-            final = lake.materialize(restate.merge(lines, frozen, post_on, ref))    # reads the partition it replaces
+            with unbalanced_as_ledger_error(tenant, day):
+                final = lake.materialize(restate.merge(lines, frozen, post_on, ref))  # reads the partition it replaces
         else:
             final = lines.withColumn("posting_date", F.lit(post_on)).withColumn("period_ref", F.lit(ref))
         keep = lambda name, value: F.coalesce(F.col(name), F.lit(value)) if name in final.columns else F.lit(value)  # noqa
         journal = (final.withColumn("tenant_id", F.lit(tenant)).withColumn("business_date", F.lit(day))
                    .withColumn("chart_version", keep("chart_version", chart.version))    # frozen lines keep theirs
                    .withColumn("run_id", keep("run_id", run_id)))
-        lake.replace_partition(spark, settings, "journal", journal, tenant, day)
+        with unbalanced_as_ledger_error(tenant, day):
+            lake.replace_partition(spark, settings, "journal", journal, tenant, day)
+        _write_fee_checks(spark, settings, tenant, day, run_id, checks, cfg.lookback_days)
 
 
 def _write_fee_checks(spark: SparkSession, settings: Settings, tenant: str, day: date, run_id: str,

@@ -128,3 +128,22 @@ def in_entry_order(journal_legs: Column) -> Column:
         F.regexp_replace(x["leg_component"], r"\.variance$", "").alias("base"),
         x["leg_no"].alias("no"), x["leg_currency"].alias("currency"), x.alias("leg")))
     return F.transform(F.array_sort(keyed), lambda k: k["leg"])
+
+
+UNBALANCED = "unbalanced journal"       # starts the message of the error ``balanced_or_fail`` raises
+
+
+def balanced_or_fail(journal_id: Column, journal_legs: Column) -> Column:
+    """True for a journal whose legs sum to zero in each currency; for any other the query fails with
+    ``unbalanced journal <id>: <currency> off by <minor units>, ...``. Checked on the journal's own row (its
+    legs are one array), so the day's lines need no aggregate, and no line is written before every journal
+    of the write has been checked: a failing write commits nothing."""
+    currencies = F.array_distinct(F.transform(journal_legs, lambda x: x["leg_currency"]))
+    off = F.transform(currencies, lambda c: F.struct(c.alias("currency"), F.aggregate(
+        F.filter(journal_legs, lambda x: x["leg_currency"].eqNullSafe(c)), F.lit(0).cast("bigint"),
+        lambda acc, x: acc + x["leg_amount"]).alias("off")))
+    wrong = F.filter(off, lambda x: x["off"] != 0)
+    message = F.concat(F.lit(UNBALANCED + " "), journal_id, F.lit(": "), F.array_join(F.transform(
+        wrong, lambda x: F.concat(F.coalesce(x["currency"], F.lit("(no currency)")), F.lit(" off by "),
+                                  x["off"].cast("string"))), ", "))
+    return F.coalesce(F.when(F.size(wrong) > 0, F.raise_error(message)).cast("boolean"), F.lit(True))

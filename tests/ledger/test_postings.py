@@ -119,6 +119,32 @@ def test_every_journal_balances_per_currency_and_every_type_posts(posted):
     assert len(entries) == len(set(entries))
 
 
+def test_an_unbalanced_journal_fails_the_lines_with_its_id_and_difference(spark):
+    """The balance is checked on each journal's row as the lines are computed (no aggregate of the day's
+    lines): a journal whose legs do not sum to zero per currency fails the query, and ``post_day`` reports
+    it as a LedgerError naming the tenant, the date, the journal and what it is off by."""
+    from jobs.ledger import rules
+    from jobs.ledger.postings import LedgerError, unbalanced_as_ledger_error
+    from jobs.spark import local_frame
+
+    events = spark.createDataFrame([tuple(r[f.name] for f in EVENT_SCHEMA.fields) for r in ROWS[:2]], EVENT_SCHEMA)
+    matches = spark.createDataFrame([], "match_id string, relation string, event_id string, role string, run_date date")
+    chart = Chart.from_tenant(CFG)
+    schema = ("journal_id string, journal_type string, event_id string, match_id string, source_file_name string, "
+              f"source_record_ordinal int, psp string, memo string, source_event_ids array<string>, legs array<{rules.LEG}>")
+    legs = [(1, "adjustment", "payment_fees", 100, "EUR"), (2, "adjustment", "unexpected_fees", -95, "EUR"),
+            (3, "adjustment", "payment_fees", 7, "GBP"), (4, "adjustment", "unexpected_fees", -7, "GBP")]
+    bad = local_frame(spark, [("j-off", "adjustment", None, None, None, None, "stripe", "x", [], legs)], schema)
+    lines, _ = build_lines(events, matches, bad, D, chart, fees.RateCard.from_tenant(CFG), LedgerOptions.from_tenant(CFG))
+    with pytest.raises(LedgerError, match=r"^tenant acme, business date 2026-11-20: unbalanced journal j-off: "
+                                          r"EUR off by 5$"):
+        with unbalanced_as_ledger_error("acme", D):
+            lines.collect()
+    good = local_frame(spark, [("j-ok", "adjustment", None, None, None, None, "stripe", "x", [], legs[2:])], schema)
+    lines, _ = build_lines(events, matches, good, D, chart, fees.RateCard.from_tenant(CFG), LedgerOptions.from_tenant(CFG))
+    assert {r["journal_id"] for r in lines.collect()} >= {"j-ok"}
+
+
 def test_rules_move_the_expected_accounts(posted):
     lines, _ = posted
     assert journal_of(lines, "s4") == sorted([
