@@ -31,7 +31,7 @@ from jobs.ledger import fees, periods, restate, rules
 from jobs.ledger.adjustments import Adjustment, approved_for, cleared_event_ids
 from jobs.ledger.chart import Chart
 from jobs.ledger.fx import DEFAULT_MAX_DIFFERENCE_BPS
-from jobs.match.prepare import duplicates, events_of
+from jobs.match.prepare import duplicates, events_of, repeated_deliveries
 from jobs.match.rules import BOOK_PSP, PAYOUT_BANK
 from jobs.settings import Settings
 from jobs.spark import local_frame
@@ -66,15 +66,17 @@ def journal_id(*parts: Column | str) -> Column:
     return F.substring(F.sha2(F.concat_ws(":", *parts), 256), 1, 32)
 
 
-def posted_events(events: DataFrame, day: date, kind: str, notification_formats: tuple[str, ...]) -> DataFrame:
-    """Records of ``kind`` ingested on ``day`` that post: not a repeat delivery, not a notification."""
+def posted_events(events: DataFrame, day: date, kind: str, notification_formats: tuple[str, ...],
+                  repeated: DataFrame | None = None) -> DataFrame:
+    """Records of ``kind`` ingested on ``day`` that post: not a repeat delivery, not a notification.
+    ``repeated``: ``repeated_deliveries`` of the events up to ``day``, when the caller computed it."""
     upto = events.filter(F.col("ingest_date") <= F.lit(day))
     new = events.filter((F.col("ingest_date") == F.lit(day)) & (F.col("source_kind") == kind))
     if kind == "psp":
         new = new.filter(F.col("event_type").isin(*rules.POSTED_TYPES))
         if notification_formats:
             new = new.filter(~F.col("format").isin(*notification_formats))
-    return new.join(duplicates(upto, new).select("event_id"), "event_id", "left_anti")
+    return new.join(duplicates(upto, new, repeated).select("event_id"), "event_id", "left_anti")
 
 
 def _psp_journal_columns(df: DataFrame) -> DataFrame:
@@ -103,10 +105,11 @@ def _payout_amount() -> Column:
 
 
 def payouts_of(events: DataFrame, posted: DataFrame, pb_match: DataFrame, day: date,
-               notification_formats: tuple[str, ...]) -> DataFrame:
+               notification_formats: tuple[str, ...], repeated: DataFrame | None = None) -> DataFrame:
     """One row per (payout, currency) with records posted on ``day``: what the payout moves as known on
     ``day`` minus what the runs of earlier dates moved for it, so a payout whose records arrive on
-    different days (a payouts report a day after the transactions) is moved once in total."""
+    different days (a payouts report a day after the transactions) is moved once in total. ``repeated``: as
+    for ``posted_events``."""
     key = F.concat_ws("|", *[F.coalesce(F.col(c), F.lit("")) for c in PAYOUT_KEY])
     today = posted.filter(F.col("payout_ref").isNotNull()).withColumn("_payout", key)
     upto = events.filter(F.col("ingest_date") <= F.lit(day))
@@ -115,7 +118,7 @@ def payouts_of(events: DataFrame, posted: DataFrame, pb_match: DataFrame, day: d
                   .withColumn("_payout", key).join(today.select("_payout").distinct(), "_payout", "left_semi"))
     if notification_formats:
         candidates = candidates.filter(~F.col("format").isin(*notification_formats))
-    history = candidates.join(duplicates(upto, candidates).select("event_id"), "event_id", "left_anti")
+    history = candidates.join(duplicates(upto, candidates, repeated).select("event_id"), "event_id", "left_anti")
     moved = history.groupBy("_payout").agg(_payout_amount().alias("now"))
     earlier = history.filter(F.col("ingest_date") < F.lit(day)).groupBy("_payout").agg(_payout_amount().alias("before"))
     member = F.col("event_type") != "payout"
@@ -219,17 +222,20 @@ def build_lines(events: DataFrame, matches: DataFrame, adjustments: DataFrame, d
     lines fails if a journal does not balance per currency (``rules.balanced_or_fail``)."""
     bp = matches.filter(F.col("relation") == BOOK_PSP).groupBy("event_id").agg(F.min("match_id").alias("match_id"))
     pb = matches.filter(F.col("relation") == PAYOUT_BANK)
-    posted = lake.materialize(posted_events(events, day, "psp", opts.notification_formats).join(bp, "event_id", "left"))
+    # the repeat deliveries up to the day, computed once for the three sets of records that exclude them
+    repeated = lake.materialize(repeated_deliveries(events.filter(F.col("ingest_date") <= F.lit(day))))
+    posted = lake.materialize(posted_events(events, day, "psp", opts.notification_formats, repeated)
+                              .join(bp, "event_id", "left"))
     checks = lake.materialize(fees.check(posted, card))
     fee_components = (fees.posted_fee_components(checks).groupBy("event_id")
                       .agg(F.collect_list(F.struct("component", "charged_minor", "ordinary_minor")).alias("_fees")))
     psp = _psp_journal_columns(posted).join(fee_components, "event_id", "left")
     pb_match = pb.filter(F.col("role") == "psp").groupBy("event_id").agg(F.max("match_id").alias("match_id"))
-    bank = bank_postings(events, posted_events(events, day, "bank", ()), pb, day)
+    bank = bank_postings(events, posted_events(events, day, "bank", (), repeated), pb, day)
     bps = opts.max_fx_difference_bps
     journals = [psp.select(*JOURNAL_COLUMNS, F.concat(rules.psp_gross_legs(bps), rules.psp_fee_legs(F.col("_fees")))
                            .alias("legs")),
-                payouts_of(events, posted.drop("match_id"), pb_match, day, opts.notification_formats)
+                payouts_of(events, posted.drop("match_id"), pb_match, day, opts.notification_formats, repeated)
                 .select(*JOURNAL_COLUMNS, rules.payout_legs().alias("legs")),
                 bank.select(*JOURNAL_COLUMNS, rules.bank_legs(bps).alias("legs")),
                 adjustments.select(*JOURNAL_COLUMNS, "legs")]

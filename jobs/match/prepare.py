@@ -67,19 +67,25 @@ def events_of(spark: SparkSession, settings: Settings, tenant_id: str, rows: Dat
     return lake.read(spark, settings, "events", tenant_id, since=since, until=until, also=dates)
 
 
-def duplicates(events_upto: DataFrame, new: DataFrame) -> DataFrame:
-    """(event_id, original_event_id) for new events that repeat an earlier delivery: the natural keys
-    delivered more than once (a count per key), then for those few keys the first delivery (by ingest
-    date, file name, record ordinal), joined with the new events' keys; no window over the history. The
-    count is a hash aggregate; the first delivery (a minimum of a struct with text, which Spark can only
-    aggregate by sorting) is taken over the repeated keys' records alone, not over every record."""
+def repeated_deliveries(events_upto: DataFrame) -> DataFrame:
+    """(_key, original_event_id) for the natural keys delivered more than once: a count per key, then for
+    those few keys the first delivery (by ingest date, file name, record ordinal); no window over the
+    history. The count is a hash aggregate; the first delivery (a minimum of a struct with text, which Spark
+    can only aggregate by sorting) is taken over the repeated keys' records alone, not over every record.
+    Few rows: a caller asking ``duplicates`` of several sets of events computes it once."""
     first = F.struct("ingest_date", "file_name", "record_ordinal", "event_id")
     keyed = (events_upto.select("event_id", dedupe_key().alias("_key"), first.alias("_first"))
              .filter(F.col("_key").isNotNull()))
     repeated_keys = keyed.groupBy("_key").agg(F.count(F.lit(1)).alias("_n")).filter(F.col("_n") > 1).select("_key")
-    repeated = (keyed.join(repeated_keys, "_key", "left_semi")
-                .groupBy("_key").agg(F.min("_first").alias("_first"))
-                .select("_key", F.col("_first.event_id").alias("original_event_id")))
+    return (keyed.join(repeated_keys, "_key", "left_semi")
+            .groupBy("_key").agg(F.min("_first").alias("_first"))
+            .select("_key", F.col("_first.event_id").alias("original_event_id")))
+
+
+def duplicates(events_upto: DataFrame, new: DataFrame, repeated: DataFrame | None = None) -> DataFrame:
+    """(event_id, original_event_id) for new events that repeat an earlier delivery: their natural keys
+    joined with ``repeated_deliveries(events_upto)`` (``repeated``, when the caller computed it already)."""
+    repeated = repeated_deliveries(events_upto) if repeated is None else repeated
     return (new.select("event_id", dedupe_key().alias("_key")).filter(F.col("_key").isNotNull())
             .join(repeated, "_key", "inner")
             .filter(F.col("event_id") != F.col("original_event_id"))
