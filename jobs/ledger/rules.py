@@ -136,8 +136,8 @@ UNBALANCED = "unbalanced journal"       # starts the message of the error ``bala
 def balanced_or_fail(journal_id: Column, journal_legs: Column) -> Column:
     """True for a journal whose legs sum to zero in each currency; for any other the query fails with
     ``unbalanced journal <id>: <currency> off by <minor units>, ...``. Checked on the journal's own row (its
-    legs are one array), so the day's lines need no aggregate, and no line is written before every journal
-    of the write has been checked: a failing write commits nothing."""
+    legs are one array), so the day's lines need no aggregate and are computed once, by their write: a task
+    that fails fails the write, which Delta commits only after every task succeeded."""
     currencies = F.array_distinct(F.transform(journal_legs, lambda x: x["leg_currency"]))
     off = F.transform(currencies, lambda c: F.struct(c.alias("currency"), F.aggregate(
         F.filter(journal_legs, lambda x: x["leg_currency"].eqNullSafe(c)), F.lit(0).cast("bigint"),
