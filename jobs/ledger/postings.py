@@ -10,10 +10,10 @@ What the run of date D posts (``jobs/ledger/rules.py`` has the accounts):
   * every bank entry ingested on D (against the matched payout, else suspense) and the
     reclassification of earlier bank entries the run of D matched;
   * the approved adjustments whose post date is D.
-Each journal is balanced per currency (checked before writing), carries its records (lineage) and
-the match that justified it, and has an id derived from what it posts, so rerunning D writes the same
-journals (the partition of D is replaced; frozen journals are kept, see ``restate.py``). Postings of
-a date in a closed period go to the next open date (``periods.py``).
+Each journal is balanced per currency (checked as its lines are written: an unbalanced one fails the
+write), carries its records (lineage) and the match that justified it, and has an id derived from what
+it posts, so rerunning D writes the same journals (the partition of D is replaced; frozen journals are
+kept, see ``restate.py``). Postings of a date in a closed period go to the next open date (``periods.py``).
 """
 from __future__ import annotations
 
