@@ -112,7 +112,7 @@ def get_spark(settings: Settings | None = None, app_name: str = "psp-recon",
     settings = settings or load_settings()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON") or __import__("sys").executable)
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
     _forget_dead_session()
     builder = SparkSession.builder.appName(app_name)
@@ -209,7 +209,7 @@ def _forget_dead_session() -> None:
     JVM instead of handing out a session whose every call fails with "Connection refused" (a task
     retried in the same process, e.g. under ``airflow dags test``, would otherwise never recover)."""
     from pyspark import SparkContext
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
     sc = SparkContext._active_spark_context
     if sc is None or jvm_alive(sc):
