@@ -20,6 +20,7 @@ The day a file is received under (`received_date`) is the date of the data inter
 rerun of an hour lands into the same day; the reconcile DAG parses the files received on its
 business date. Connectors are configured per tenant with `recon connector add|update|disable` (see
 the README); every run of every connector is in the `connector_run` table, every alert in `alert`.
+A task that fails on its last try raises a P1 alert as well (`jobs.alerts.callbacks`), resolved when it succeeds.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
 
+from jobs.alerts.callbacks import RunFailed, default_callbacks
 from jobs.settings import load_settings
 
 _SETTINGS = load_settings()
@@ -57,7 +59,8 @@ def _plan() -> dict:
     tags=["recon", "ingest", "hourly"],
     doc_md=__doc__,
     default_args={"owner": "finance-ops", "retries": RETRIES, "retry_delay": RETRY_DELAY,
-                  "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=30)},
+                  "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=30), **default_callbacks()},
+    on_failure_callback=RunFailed(),
     params={
         "tenant": Param(None, type=["null", "string"], description="only this tenant's connectors"),
         "connector": Param(None, type=["null", "string"],

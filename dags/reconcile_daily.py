@@ -11,7 +11,14 @@ For each tenant (or the one given in the `tenant` parameter), for the business d
    day's chargebacks and disputes applied to their lifecycle;
 5. **publish**: the exceptions queue, the run summary and its figures go to PostgreSQL;
 6. **erp_export**: the day's journals not sent yet, as one import file per ERP the tenant uses
-   (NetSuite, SAP, QuickBooks) in the lake's outbox, with a manifest; a batch is recorded once.
+   (NetSuite, SAP, QuickBooks) in the lake's outbox, with a manifest; a batch is recorded once;
+7. **alerts** (beside the export, after publish): the run's figures against the tenant's thresholds
+   (`alerts` in its configuration: match rate and its drop, open exceptions, unreconciled amount per
+   currency, SLA breaches, missing files, the ledger's balance); an alert per condition that holds, routed
+   by priority to the tenant's channels; those that cleared are resolved.
+
+Every task that fails on its last try raises a P1 alert (`jobs.alerts.callbacks`), resolved when it
+succeeds later; a failed run raises one more.
 
 Where Spark runs is chosen once, by `RECON_SPARK_MODE` when the DAG is parsed: `local` runs every stage in the
 worker's process (`jobs.pipeline.run_stage`); `emr_serverless`, `emr` and `glue` run parse, match, ledger, publish and
@@ -30,8 +37,9 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task, task_group
 
+from jobs.alerts.callbacks import RunFailed, default_callbacks
 from jobs.settings import load_settings
-from jobs.stages import STAGE_NAMES
+from jobs.stages import SPARK_STAGES
 
 _SETTINGS = load_settings()
 SPARK_MODE = _SETTINGS.spark_mode                # the one switch: where the Spark stages run
@@ -54,7 +62,8 @@ def _run(stage: str, tenant: str) -> dict:
     doc_md=__doc__,
     default_args={"owner": "finance-ops", "retries": _SETTINGS.reconcile_retries,
                   "retry_delay": timedelta(seconds=_SETTINGS.reconcile_retry_delay_seconds),
-                  "retry_exponential_backoff": True},
+                  "retry_exponential_backoff": True, **default_callbacks()},
+    on_failure_callback=RunFailed(),
     params={
         "tenant": Param(None, type=["null", "string"], description="only this tenant (default: all configured)"),
         "business_date": Param(None, type=["null", "string"], format="date",
@@ -85,7 +94,8 @@ def reconcile_daily():
             return _run(stage, tenant)
 
         previous = land(tenant)
-        for stage in STAGE_NAMES[1:]:            # parse, match, ledger, publish, erp_export: the Spark stages
+        published = None
+        for stage in SPARK_STAGES:              # parse, match, ledger, publish, erp_export
             if SPARK_MODE == "local":
                 first = last = in_process.override(task_id=stage)(stage, tenant)
             else:
@@ -94,6 +104,9 @@ def reconcile_daily():
                 first, last = stage_tasks(stage, tenant)
             previous >> first
             previous = last
+            if stage == "publish":
+                published = last
+        published >> in_process.override(task_id="alerts")("alerts", tenant)      # beside the ERP export
 
     reconcile.expand(tenant=tenants())
 

@@ -8,9 +8,11 @@
   recon correction list|approve|reject --tenant T [--id N] [--reason ..]       four eyes on every correction
   recon access   grant --tenant T --user U --role R | list --tenant T           who may do what for a tenant
   recon queue    list|assign|status|note|write-off|match|csv --tenant T ...      work the exceptions queue
-  recon stage    {parse,match,ledger,publish} --tenant T --business-date D   one stage (spark-submit entry)
+  recon stage    {parse,match,ledger,publish,erp_export,alerts} --tenant T --business-date D   one stage
   recon db       {migrate,start,url}                                    the operational database
   recon audit    verify --tenant T                                      check the audit trail's hash chain
+  recon evidence --tenant T --period YYYY-MM [--out FILE.zip]           the period's signed evidence pack
+  recon evidence verify PACK [--public-key B64]                         check a pack (signature, files, audit rows)
   recon catalog  sync [--database D --workgroup W]                      Glue tables + Athena views (sql/athena)
   recon generate ...                                                    synthetic data (see --help)
   recon connector|alerts|webhooks ...                                   ingestion (see jobs/ingest/cli.py)
@@ -160,6 +162,18 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("action", choices=["verify"])
     audit.add_argument("--tenant", required=True)
 
+    evidence = sub.add_parser("evidence", help="a period's evidence pack for the auditors (jobs/evidence.py); "
+                                               "'verify PACK' checks one")
+    evidence.add_argument("--tenant")
+    evidence.add_argument("--period", help="YYYY-MM or YYYY-MM-DD")
+    evidence.add_argument("--out", type=Path, help="also write the archive here")
+    evidence.add_argument("--lake", help="lake location (folder or s3://...); default RECON_LAKE or .local/lake")
+    checks = evidence.add_subparsers(dest="action")
+    check = checks.add_parser("verify", help="check a pack: exit code 1 when it does not verify")
+    check.add_argument("pack", help="a local path or a lake URI")
+    check.add_argument("--public-key", help="the tenant's public key (base64); default: the keys registered in "
+                                            "PostgreSQL for the pack's tenant")
+
     catalog = sub.add_parser("catalog", help="register the lake's tables in the Glue catalog and create the Athena "
                                              "views (sql/athena)")
     catalog.add_argument("action", choices=["sync"])
@@ -236,6 +250,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         result = verify(settings, args.tenant)
         print(result.describe(), file=sys.stdout if result.ok else sys.stderr)
         return 0 if result.ok else 1
+    if args.command == "evidence":
+        return _evidence(args, settings)
     if args.command == "run":
         from jobs.pipeline import run_all
         from jobs.report import load_run, render
@@ -312,6 +328,29 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(json.dumps(pipeline.STAGES[args.name].report(result), default=str))
         return 0
     raise AssertionError(args.command)
+
+
+def _evidence(args: argparse.Namespace, settings) -> int:
+    from jobs import evidence
+
+    if args.action == "verify":
+        verdict = evidence.verify_pack(settings, args.pack, args.public_key)
+        print(verdict.describe(), file=sys.stdout if verdict.ok else sys.stderr)
+        return 0 if verdict.ok else 1
+    if not args.tenant or not args.period:
+        print("recon: evidence needs --tenant and --period (or: evidence verify PACK)", file=sys.stderr)
+        return 2
+    from jobs.corrections import actor_from_environment
+
+    try:
+        pack = evidence.build(settings, args.tenant, args.period, actor_from_environment(settings), out=args.out)
+    except evidence.EvidenceError as exc:
+        print(f"recon: {exc}", file=sys.stderr)
+        return 1
+    files = pack.manifest["files"]
+    print(f"evidence pack #{pack.pack_no} of {pack.tenant_id} {pack.period}: {pack.uri} (SHA-256 {pack.archive_sha256}); "
+          + ", ".join(f"{name} {meta['rows']} rows" for name, meta in files.items()))
+    return 0
 
 
 def _corrections(args: argparse.Namespace, settings) -> int:

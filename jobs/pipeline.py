@@ -128,6 +128,13 @@ def stage_publish(spark, settings: Settings, cfg: TenantConfig, business_date: d
     return summary
 
 
+def stage_alerts(settings: Settings, tenant_id: str, business_date: date) -> dict:
+    """The run's outcome against the tenant's alert thresholds: alerts raised and resolved (jobs/alerts)."""
+    from jobs.alerts.outcomes import check
+
+    return check(settings, tenant_id, business_date)
+
+
 @dataclass(frozen=True)
 class Stage:
     """One stage: ``run`` does the work (``spark`` is None for a stage that needs no Spark session) and
@@ -136,6 +143,7 @@ class Stage:
     spark: bool
     run: Callable[[RunContext, TenantConfig, Any], Any]
     report: Callable[[Any], dict]
+    recorded: bool = True           # False: the stage observes the run, its start and end do not change recon_run
 
 
 def _land(ctx: RunContext, cfg: TenantConfig, spark) -> list[LandResult]:
@@ -167,6 +175,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("erp_export", True,
           lambda ctx, cfg, spark: stage_erp_export(spark, ctx.settings, cfg, ctx.business_date, ctx.run_id),
           lambda r: {"erp": r}),
+    Stage("alerts", False, lambda ctx, cfg, spark: stage_alerts(ctx.settings, ctx.tenant_id, ctx.business_date),
+          lambda r: r, recorded=False),
 )}
 AFTER_PUBLISH = ("erp_export",)
 
@@ -177,6 +187,7 @@ def run_stage(ctx: RunContext, name: str, spark=None, cfg: TenantConfig | None =
     A Spark stage without ``spark`` gets this process's session."""
     stage = STAGES[name]
     cfg = cfg or prepare(ctx.settings, ctx.tenant_id)
+    record = record and stage.recorded
     if record:
         mark_started(ctx)
     try:
@@ -196,7 +207,8 @@ def run_stage(ctx: RunContext, name: str, spark=None, cfg: TenantConfig | None =
 
 def run_all(settings: Settings, tenant_id: str, business_date: date, landing: Path | None, run_id: str,
             spark=None) -> dict:
-    """land, parse, match, ledger and publish in one process (one Spark session): what ``recon run`` does."""
+    """land, parse, match, ledger, publish and the outcome alerts in one process (one Spark session): what ``recon
+    run`` does."""
     from jobs.spark import get_spark
 
     ctx = RunContext(settings, tenant_id, business_date, run_id, landing)
@@ -207,6 +219,7 @@ def run_all(settings: Settings, tenant_id: str, business_date: date, landing: Pa
     matched = run_stage(ctx, "match", spark, cfg)
     run_stage(ctx, "ledger", spark, cfg)
     summary = run_stage(ctx, "publish", spark, cfg)
+    summary["alerts"] = run_stage(ctx, "alerts", spark, cfg)
     summary["landed"] = [asdict(r) for r in landed]
     summary["files"] = [asdict(f) for f in files]
     summary["match"] = asdict(matched)

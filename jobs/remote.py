@@ -196,6 +196,7 @@ def stage_tasks(stage: str, tenant, settings: Settings | None = None):
 
     from airflow.sdk import get_current_context, task
 
+    from jobs.alerts.callbacks import default_callbacks
     from jobs.pipeline import AFTER_PUBLISH
     from jobs.runner import business_date_of
 
@@ -210,9 +211,11 @@ def stage_tasks(stage: str, tenant, settings: Settings | None = None):
     job_task_id = prepared.operator.task_id
     poll = max(1, settings.remote_poll_seconds)
     attempts = max(1, math.ceil(settings.remote_max_wait_minutes * 60 / poll))
-    callbacks = {"on_failure_callback": partial(record_failure, job_task_id=job_task_id)}
+    # the run's record and the alerts every task has (an operator's own callbacks replace the DAG's default_args)
+    callbacks = default_callbacks(job_task_id)
+    callbacks["on_failure_callback"].insert(0, partial(record_failure, job_task_id=job_task_id))
     if stage in AFTER_PUBLISH:
-        callbacks["on_success_callback"] = partial(record_success_after_publish, job_task_id=job_task_id)
+        callbacks["on_success_callback"].insert(0, partial(record_success_after_publish, job_task_id=job_task_id))
     common = {"aws_conn_id": settings.aws_conn_id, **callbacks}
     if settings.spark_mode == "emr_serverless":
         from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator

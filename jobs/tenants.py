@@ -111,6 +111,12 @@ def parse_tenant(text: str, origin: str = "<config>") -> TenantConfig:
         raise ConfigurationError(f"{origin}: missing required keys: {', '.join(missing)}")
     cfg = TenantConfig(raw)
     cfg.lookback_days                        # validated now, with the file named, not when a run reads it
+    from jobs.alerts.outcomes import Thresholds
+
+    try:
+        Thresholds.from_config(cfg.tenant_id, raw.get("alerts"))
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{origin}: {exc}") from None
     return cfg
 
 

@@ -461,6 +461,17 @@ resource "aws_secretsmanager_secret" "pii_salt" {
   kms_key_id  = aws_kms_key.lake.arn
 }
 
+# One secret per tenant, "<RECON_EVIDENCE_KEY_SECRET_PREFIX><tenant>": the Ed25519 private key (32 raw bytes, base64,
+# e.g. `openssl rand -base64 32`, put once) that signs the tenant's evidence packs; Airflow's workers read it
+# (jobs/evidence.py), the jobs never do. Its public key is registered in PostgreSQL when the first pack is built.
+resource "aws_secretsmanager_secret" "evidence_key" {
+  # checkov:skip=CKV2_AWS_57:the packs signed with a key are verified against it for years: a new key is registered beside the old one by hand, not rotated by a Lambda
+  for_each    = toset(var.tenants)
+  name        = "${local.name}/evidence-key/${each.key}"
+  description = "Evidence pack signing key of tenant ${each.key} (Ed25519, base64)"
+  kms_key_id  = aws_kms_key.lake.arn
+}
+
 # The operational database's connection for the Spark jobs: a postgresql:// URL, or RDS's JSON (host, port,
 # username, password, dbname), put once outside Terraform. Jobs read it themselves (jobs/secrets.py).
 resource "aws_secretsmanager_secret" "database" {

@@ -1,19 +1,20 @@
 output "recon_environment" {
   description = "The settings Airflow workers need (see README, Configuration)"
   value = {
-    RECON_LAKE                   = "s3://${aws_s3_bucket.lake.bucket}/lake"
-    RECON_SPARK_MODE             = "emr_serverless"
-    RECON_EMR_SERVERLESS_APP_ID  = aws_emrserverless_application.spark.id
-    RECON_EMR_EXECUTION_ROLE_ARN = aws_iam_role.job.arn
-    RECON_CODE_URI               = "s3://${aws_s3_bucket.lake.bucket}/code/psp_recon_jobs.zip"
-    RECON_ENTRY_URI              = "s3://${aws_s3_bucket.lake.bucket}/code/recon_entry.py"
-    RECON_UDF_JAR_URI            = "s3://${aws_s3_bucket.lake.bucket}/code/psp-recon-udf.jar"
-    RECON_PII_SALT_SECRET_PREFIX = "${local.name}/pii-salt/"
-    RECON_DATABASE_SECRET        = aws_secretsmanager_secret.database.name
-    RECON_RAW_KMS_KEY_ID         = aws_kms_key.raw.arn
-    RECON_GLUE_JOB_NAME          = aws_glue_job.stages.name
-    RECON_GLUE_DATABASE          = aws_glue_catalog_database.recon.name
-    RECON_ATHENA_WORKGROUP       = aws_athena_workgroup.analysts.name
+    RECON_LAKE                       = "s3://${aws_s3_bucket.lake.bucket}/lake"
+    RECON_SPARK_MODE                 = "emr_serverless"
+    RECON_EMR_SERVERLESS_APP_ID      = aws_emrserverless_application.spark.id
+    RECON_EMR_EXECUTION_ROLE_ARN     = aws_iam_role.job.arn
+    RECON_CODE_URI                   = "s3://${aws_s3_bucket.lake.bucket}/code/psp_recon_jobs.zip"
+    RECON_ENTRY_URI                  = "s3://${aws_s3_bucket.lake.bucket}/code/recon_entry.py"
+    RECON_UDF_JAR_URI                = "s3://${aws_s3_bucket.lake.bucket}/code/psp-recon-udf.jar"
+    RECON_PII_SALT_SECRET_PREFIX     = "${local.name}/pii-salt/"
+    RECON_EVIDENCE_KEY_SECRET_PREFIX = "${local.name}/evidence-key/"
+    RECON_DATABASE_SECRET            = aws_secretsmanager_secret.database.name
+    RECON_RAW_KMS_KEY_ID             = aws_kms_key.raw.arn
+    RECON_GLUE_JOB_NAME              = aws_glue_job.stages.name
+    RECON_GLUE_DATABASE              = aws_glue_catalog_database.recon.name
+    RECON_ATHENA_WORKGROUP           = aws_athena_workgroup.analysts.name
   }
 }
 

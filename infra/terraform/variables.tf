@@ -49,7 +49,7 @@ variable "raw_card_data_retention_days" {
 }
 
 variable "tenants" {
-  description = "Tenant ids: each gets its PII salt secret <name>/pii-salt/<tenant> (value put once, outside Terraform)"
+  description = "Tenant ids: each gets its PII salt secret <name>/pii-salt/<tenant> and its evidence signing key <name>/evidence-key/<tenant> (values put once, outside Terraform)"
   type        = list(string)
   default     = []
 }

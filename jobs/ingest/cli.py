@@ -6,7 +6,7 @@
   recon connector list    [--tenant T] [--json]
   recon connector show    --tenant T --id ID [--version N] [--history]
   recon connector runs    --tenant T [--id ID] [--limit N]
-  recon alerts            [--tenant T] [--all]
+  recon alerts            [--tenant T] [--all]          open alerts (--all: resolved too), every kind
   recon webhooks serve    [--host 127.0.0.1] [--port 8090]
 """
 from __future__ import annotations
@@ -48,7 +48,8 @@ def add_commands(sub) -> None:
     runs.add_argument("--id", dest="connector_id")
     runs.add_argument("--limit", type=int, default=20)
 
-    alerts = sub.add_parser("alerts", help="ingestion alerts (open ones by default)")
+    alerts = sub.add_parser("alerts", help="alerts: connectors, late files, failed tasks, run outcomes (open ones "
+                                           "by default)")
     alerts.add_argument("--tenant")
     alerts.add_argument("--all", action="store_true", help="include resolved alerts")
 
@@ -107,16 +108,19 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "alerts":
         with connect(settings, args.tenant) if args.tenant else connect_platform(settings) as db:
             rows = db.execute(
-                "SELECT alert_id, tenant_id, connector_id, kind, severity, raised_at, resolved_at, delivered_via, "
-                "delivery_errors, message FROM alert WHERE (%s::text IS NULL OR tenant_id = %s) "
+                "SELECT alert_id, tenant_id, connector_id, kind, priority, raised_at, resolved_at, delivered_via, "
+                "rate_limited_via, delivery_errors, seen_count, resolved_by, message FROM alert "
+                "WHERE (%s::text IS NULL OR tenant_id = %s) "
                 "AND (%s OR resolved_at IS NULL) ORDER BY raised_at DESC LIMIT 200",
                 (args.tenant, args.tenant, args.all)).fetchall()
         for r in rows:
-            state = "resolved" if r["resolved_at"] else "OPEN"
-            print(f"#{r['alert_id']} {r['raised_at']:%Y-%m-%d %H:%M} {state} {r['severity']} {r['kind']} "
-                  f"{r['tenant_id']}/{r['connector_id']}: {r['message']} "
-                  f"(via {', '.join(r['delivered_via']) or 'database only'}"
-                  f"{'; delivery errors: ' + r['delivery_errors'] if r['delivery_errors'] else ''})")
+            state = f"resolved ({r['resolved_by']})" if r["resolved_at"] else "OPEN"
+            who = f"{r['tenant_id']}/{r['connector_id']}" if r["connector_id"] else r["tenant_id"]
+            print(f"#{r['alert_id']} {r['raised_at']:%Y-%m-%d %H:%M} {state} {r['priority']} {r['kind']} {who}: "
+                  f"{r['message']} (via {', '.join(r['delivered_via']) or 'database only'}"
+                  f"{'; held back by the rate limit: ' + ', '.join(r['rate_limited_via']) if r['rate_limited_via'] else ''}"
+                  f"{'; delivery errors: ' + r['delivery_errors'] if r['delivery_errors'] else ''}"
+                  f"{'; seen %d times' % r['seen_count'] if r['seen_count'] > 1 else ''})")
         return 0
     return _connector(args, settings)
 

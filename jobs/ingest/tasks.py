@@ -14,7 +14,7 @@ import importlib
 import logging
 from typing import Callable
 
-from jobs.ingest.alerts import raise_alert, resolve_alerts
+from jobs.alerts.record import raise_alert, resolve_alerts
 from jobs.ingest.config import Connector, get_connector, list_connectors, window_of
 from jobs.ingest.errors import PERMANENT_ERRORS, ConnectorConfigError, ConnectorError, FileLateError
 from jobs.ingest.runs import IngestResult, deliveries_on, fail_run, finish_run, start_run
@@ -71,10 +71,11 @@ def run_connector(spec: dict, window: RunWindow, try_number: int = 1, last_try: 
             message = str(exc) if isinstance(exc, ConnectorError) else f"{c.label}: {type(exc).__name__}: {exc}"
             fail_run(db, run_pk, message, result)
             if isinstance(exc, PERMANENT_ERRORS) or last_try:
-                raise_alert(db, c.tenant_id, c, "connector_failed", message,
-                            dedupe_key=f"connector_failed:{c.label}:{window.run_id}",
+                raise_alert(db, c.tenant_id, "connector_failed", message,
+                            dedupe_key=f"connector_failed:{c.label}:{window.run_id}", priority="P2",
                             detail={"try_number": try_number, "run_id": window.run_id, "kind": c.kind,
-                                    "version": c.version, "landed_before_failure": len(result.landed)})
+                                    "version": c.version, "landed_before_failure": len(result.landed)},
+                            connector_id=c.connector_id, connector_channels=c.config.get("alert_conn_ids"))
             if isinstance(exc, ConnectorError):
                 raise
             raise ConnectorError(message) from exc
@@ -96,14 +97,16 @@ def check_delivery(spec: dict, window: RunWindow, settings: Settings | None = No
     with connect(settings, c.tenant_id) as db:
         delivered = deliveries_on(db, c, day)
         if delivered >= min_files:
-            resolve_alerts(db, c.tenant_id, c.connector_id, "file_late", f"file_late:{c.label}:{day}")
+            resolve_alerts(db, c.tenant_id, "file_late", f"file_late:{c.label}:{day}",
+                           resolved_by=f"{delivered} file(s) delivered", connector_id=c.connector_id)
             return {"connector": c.label, "status": "delivered", "files": delivered}
         message = (f"{c.label}: {delivered} of {min_files} expected file(s) for {day} delivered by "
                    f"{c.config['delivery_window']['expected_by']} {c.config['timezone']} (checked at the end of "
                    f"interval {window.end.isoformat()}); check the {c.kind} source and the connector's last runs")
-        raise_alert(db, c.tenant_id, c, "file_late", message, dedupe_key=f"file_late:{c.label}:{day}",
-                    severity="warning", detail={"received_date": day.isoformat(), "delivered": delivered,
-                                                "expected": min_files, "deadline": deadline.isoformat()})
+        raise_alert(db, c.tenant_id, "file_late", message, dedupe_key=f"file_late:{c.label}:{day}", priority="P3",
+                    detail={"received_date": day.isoformat(), "delivered": delivered, "expected": min_files,
+                            "deadline": deadline.isoformat()}, connector_id=c.connector_id,
+                    connector_channels=c.config.get("alert_conn_ids"), business_date=day)
     raise FileLateError(message)
 
 

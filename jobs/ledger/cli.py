@@ -105,6 +105,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from jobs.ledger.adjustments import AdjustmentError
     from jobs.ledger.disputes import DisputeTransitionError
     from jobs.ledger.erp.documents import ErpExportError
+    from jobs.evidence import EvidenceError
     from jobs.ledger.periods import PeriodError
     from jobs.ledger.trace import TraceError
 
@@ -114,7 +115,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         args.by = actor_from_environment(settings)
     try:
         return _dispatch(args, settings)
-    except (AdjustmentError, DisputeTransitionError, ErpExportError, PeriodError, TraceError) as exc:
+    except (AdjustmentError, DisputeTransitionError, ErpExportError, EvidenceError, PeriodError, TraceError) as exc:
         print(f"recon: {exc}", file=sys.stderr)
         return 1
 

@@ -72,6 +72,11 @@ def period(args: argparse.Namespace, settings: Settings) -> int:
     status = "closed" if args.action == "close" else "open"
     p = periods.set_status(settings, args.tenant, args.period, status, args.by, args.reason)
     print(f"period {p.label} ({p.start} .. {p.end}) is {status}")
+    if status == "closed":                    # the auditors' record of how the period was reconciled
+        from jobs import evidence
+
+        pack = evidence.build(settings, args.tenant, p.label, args.by)
+        print(f"evidence pack #{pack.pack_no}: {pack.uri} (SHA-256 {pack.archive_sha256})")
     return 0
 
 

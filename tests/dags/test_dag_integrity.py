@@ -36,6 +36,19 @@ def test_dag_id_matches_file_and_has_tags_retries_and_docs(dagbag, path):
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_every_task_and_run_of_every_dag_alerts_when_it_fails(dagbag, path):
+    """A task failing on its last try raises an alert and resolves it when it succeeds later; a failed run alerts."""
+    from jobs.alerts.callbacks import RunFailed, TaskFailed, TaskSucceeded
+
+    dag = dagbag.get_dag(path.stem)
+    assert isinstance(dag.on_failure_callback, RunFailed) or any(
+        isinstance(c, RunFailed) for c in dag.on_failure_callback or [])
+    for task in dag.tasks:
+        assert any(isinstance(c, TaskFailed) for c in task.on_failure_callback or []), task.task_id
+        assert any(isinstance(c, TaskSucceeded) for c in task.on_success_callback or []), task.task_id
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_parsing_imports_no_heavy_library(path):
     code = (
         "import importlib.util, sys, time\n"
@@ -58,6 +71,9 @@ def test_reconcile_daily_runs_the_ledger_then_publishes_then_exports_to_the_erps
     for before, after in zip(chain, chain[1:]):
         assert tasks[after].task_id in tasks[before].downstream_task_ids, f"{before} >> {after}"
     assert tasks["erp_export"].downstream_task_ids == set()
+    # the outcome alerts read what publish wrote, beside the export (a failed export does not hide them)
+    assert tasks["publish"].downstream_task_ids == {tasks["erp_export"].task_id, tasks["alerts"].task_id}
+    assert tasks["alerts"].downstream_task_ids == set()
 
 
 REMOTE_ENV = {"RECON_CODE_URI": "s3://code/psp_recon_jobs.zip", "RECON_ENTRY_URI": "s3://code/recon_entry.py",
@@ -83,11 +99,19 @@ def test_reconcile_daily_in_a_remote_mode_runs_each_spark_stage_as_a_deferred_jo
         steps = [f"{stage}_job", *([f"{stage}_step"] if mode == "emr" else []), stage]
         assert tasks[f"{stage}_job"].__class__.__name__ == "_PythonDecoratedOperator"      # prepares, on the worker
         assert [tasks[t].__class__.__name__ for t in steps[1:]] == operators
-        assert tasks[stage].deferrable and tasks[stage].on_failure_callback, f"{stage} waits deferred, records failure"
+        assert tasks[stage].deferrable, f"{stage} waits deferred"
+        # records the failure in recon_run, then alerts, with the tenant and date its job task knows
+        record, alert = tasks[stage].on_failure_callback
+        assert record.func.__name__ == "record_failure" and alert.job_task_id == f"reconcile.{stage}_job"
         chain += steps
     for before, after in zip(chain, chain[1:]):
-        assert tasks[before].downstream_task_ids == {tasks[after].task_id}, f"{before} >> {after}"
-    assert tasks["erp_export"].on_success_callback and not tasks["publish"].on_success_callback
+        expected = {tasks[after].task_id} | ({tasks["alerts"].task_id} if before == "publish" else set())
+        assert tasks[before].downstream_task_ids == expected, f"{before} >> {after}"
+    success = lambda stage: [getattr(c, "func", c).__class__.__name__ if not hasattr(c, "func") else c.func.__name__
+                             for c in tasks[stage].on_success_callback]  # noqa: E731
+    assert success("erp_export") == ["record_success_after_publish", "TaskSucceeded"]
+    assert success("publish") == ["TaskSucceeded"]
+    assert tasks["alerts"].__class__.__name__ == "_PythonDecoratedOperator"      # no Spark: on the worker
     assert all(t.retries >= 1 for t in tasks.values())
 
     monkeypatch.delenv("RECON_DATABASE_SECRET")

@@ -20,6 +20,8 @@ from .servers import FakePsp, MailServer, SftpServer
 SFTP_USER, SFTP_PASSWORD = "psp", "sftp-pass"
 MAIL_USER, MAIL_PASSWORD = "reports@recon.test", "imap-pass"
 API_KEY = "sk_test_recon"
+PAGERDUTY_KEY = "R0UTINGKEY0000000000000000000000"
+ALERT_INBOX = MAIL_USER                        # the mail server's one mailbox
 BUCKET = "recon-lake"
 WHSEC = "whsec_test_secret"
 ADYEN_HMAC_HEX = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
@@ -80,6 +82,11 @@ def connections(sftp_server, mail_server, psp_api, s3_endpoint) -> dict[str, str
                  extra={"endpoint_url": s3_endpoint, "region_name": "us-east-1"}),
         conn_env("recon_alert_slack", conn_type="slackwebhook", host=f"http://127.0.0.1:{psp_api.port}",
                  password="hooks/T000/B000/alerts"),
+        conn_env("recon_alert_pagerduty", conn_type="pagerduty_events", host=f"http://127.0.0.1:{psp_api.port}",
+                 password=PAGERDUTY_KEY),
+        conn_env("recon_alert_email", conn_type="smtp", host="127.0.0.1", port=mail_server.smtp_port,
+                 extra={"to": ALERT_INBOX, "from_email": "psp-recon@recon.test", "disable_ssl": True,
+                        "disable_tls": True}),
         conn_env("recon_sns", conn_type="aws", login="testing", password="testing",
                  extra={"endpoint_url": s3_endpoint, "region_name": "us-east-1",
                         "sns_topic_arn": "arn:aws:sns:us-east-1:123456789012:recon-alerts"}),

@@ -151,7 +151,7 @@ class MailServer:
             self._loop.stop()
 
 
-# --- PSP list API + alert sink -------------------------------------------------------------------
+# --- PSP list API + alert sink (Slack webhooks, PagerDuty's Events API, any JSON POST) -------------------------------------------------------------------
 
 class FakePsp:
     def __init__(self, api_key: str):
@@ -181,6 +181,10 @@ class FakePsp:
             def do_POST(self):
                 data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 psp.posts.append((self.path, data))
+                if self.path == "/v2/enqueue":          # PagerDuty's Events API v2 answers 202 with the dedup key
+                    event = json.loads(data)
+                    return self._send(202, {"status": "success", "message": "Event processed",
+                                            "dedup_key": event.get("dedup_key") or "generated"})
                 self._send(200, b"ok", {"Content-Type": "text/plain"})
 
             def do_GET(self):

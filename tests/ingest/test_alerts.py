@@ -44,7 +44,7 @@ def test_a_late_file_alerts_once_fails_clearly_and_resolves_on_arrival(settings,
     assert "recon_sftp" in alert["delivery_errors"] and "alert channels are" in alert["delivery_errors"]
     (path, body), = psp_api.posts[posts_before:]
     assert path == "/hooks/T000/B000/alerts"
-    assert json.loads(body)["text"].startswith(f"[psp-recon warning] {tenant_id}/bank-sftp: 0 of 1 expected file")
+    assert json.loads(body)["text"].startswith(f"[psp-recon P3 warning] {tenant_id}/bank-sftp: 0 of 1 expected file")
 
     land_bytes(settings, db, tenant_id, DAY, b"statement", "camt053.xml", "bank-sftp", "/bank/camt053.xml")
     assert check_delivery(c.to_dict(), window, settings=settings) == {"connector": f"{tenant_id}/bank-sftp",
@@ -57,9 +57,9 @@ def test_without_a_channel_the_alert_is_recorded_and_logged(settings, db, add_co
     monkeypatch.delenv("RECON_ALERT_CONN_IDS", raising=False)
     c = add_connector("psp-sftp", "sftp", source="stripe", conn_id="recon_sftp", remote_path="/psp",
                       delivery_window={"expected_by": "06:00", "weekdays": [5]})       # 2026-11-20 is a Friday
-    with caplog.at_level(logging.ERROR, logger="jobs.ingest.alerts"), pytest.raises(FileLateError):
+    with caplog.at_level(logging.ERROR, logger="jobs.alerts.record"), pytest.raises(FileLateError):
         check_delivery(c.to_dict(), window, settings=settings)
     (alert,) = alerts(db, tenant_id)
     assert alert["delivered_via"] == [] and alert["delivery_errors"] is None
     assert any("no alert channel configured" in r.message for r in caplog.records)
-    assert any(r.message.startswith("ALERT ") and "[file_late]" in r.message for r in caplog.records)
+    assert any(r.message.startswith("ALERT ") and "[P3 file_late]" in r.message for r in caplog.records)

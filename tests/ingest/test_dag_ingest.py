@@ -127,8 +127,8 @@ def test_dag_run_lands_every_source_and_shows_the_failing_connector(ingest_run):
         landed = files_for_date(db, tenant, DAY)
         runs = db.execute("SELECT connector_id, try_number, status, error FROM connector_run WHERE tenant_id = %s "
                           "ORDER BY run_pk", (tenant,)).fetchall()
-        alerts = db.execute("SELECT connector_id, kind, delivered_via FROM alert WHERE tenant_id = %s",
-                            (tenant,)).fetchall()
+        alerts = db.execute("SELECT connector_id, kind, priority, delivered_via, message, detail FROM alert "
+                            "WHERE tenant_id = %s ORDER BY alert_id", (tenant,)).fetchall()
     by_name = {f.file_name: f for f in landed}
     stripe_events = [n for n in by_name if n.startswith("stripe_events_")]
     assert set(by_name) == {"stripe_payout_po_TEST1.csv", "settlement_detail_report_batch_7.csv",
@@ -148,8 +148,15 @@ def test_dag_run_lands_every_source_and_shows_the_failing_connector(ingest_run):
 
     assert [(r["connector_id"], r["try_number"], r["status"]) for r in runs if r["connector_id"] == "psp-sftp"] == [
         ("psp-sftp", 1, "failed"), ("psp-sftp", 2, "succeeded")]
-    assert [(a["connector_id"], a["kind"], a["delivered_via"]) for a in alerts] == [
-        ("old-sftp", "connector_failed", ["recon_alert_slack"])]
+    # the connector's alert, and the failed task's from its on_failure_callback (with the connector's tenant, read
+    # from the mapped task's argument)
+    assert [(a["connector_id"], a["kind"], a["priority"], a["delivered_via"]) for a in alerts] == [
+        ("old-sftp", "connector_failed", "P2", ["recon_alert_slack"]),
+        (None, "task_failed", "P1", ["recon_alert_slack"])]
+    failed = alerts[1]
+    assert failed["message"].startswith(f"{tenant}: task ingest_hourly.ingest failed for {DAY} (run manual__")
+    assert "AirflowFailException: " in failed["message"] and "recon_sftp_wrong" in failed["message"]
+    assert (failed["detail"]["task_id"], failed["detail"]["try_number"]) == ("ingest", 1)
     assert any(b"old-sftp" in body for _, body in ingest_run["alert_posts"])
     print(f"ingest_hourly ran in {ingest_run['seconds']:.0f} s")
 

@@ -16,15 +16,17 @@ from jobs.store.db import APP_ROLE, connect, connect_platform
 
 pytestmark = pytest.mark.postgres
 
+APPEND_ONLY = ("audit_log", "evidence_key", "evidence_pack")       # the application may only insert and read
 # Values that the tables' CHECK constraints accept (every other column gets a value of its type)
 CHECKED = {
     ("raw_file_delivery", "outcome"): "landed", ("recon_run", "status"): "running",
     ("connector_run", "status"): "running", ("manual_match", "action"): "match",
     ("manual_match", "relation"): "book_psp", ("connector", "kind"): "sftp", ("alert", "kind"): "file_late",
-    ("alert", "severity"): "warning", ("ledger_period", "period"): "2026-11", ("ledger_period", "status"): "open",
+    ("alert", "severity"): "warning", ("alert", "priority"): "P3", ("ledger_period", "period"): "2026-11", ("ledger_period", "status"): "open",
     ("dispute", "state"): "received", ("dispute_event", "origin"): "psp", ("dispute_event", "outcome"): "applied",
     ("erp_export_batch", "erp"): "sap", ("dispute_evidence", "sha256"): "a" * 64,
     ("correction", "kind"): "adjustment", ("tenant_member", "role"): "operator",
+    ("evidence_pack", "period"): "2026-11", ("evidence_pack", "pack_no"): 1,
 }
 
 
@@ -122,7 +124,7 @@ def test_a_tenant_reads_and_writes_no_row_of_another_on_any_table(two_tenants):
             read_of_b[t] = conn.execute(f'SELECT count(*) AS n FROM "{t}" WHERE tenant_id = %s', (b,)).fetchone()["n"]
             seen = {r["tenant_id"] for r in conn.execute(f'SELECT tenant_id FROM "{t}"').fetchall()}
             assert seen == {a}, (t, seen)
-            if t != "audit_log":                                         # append-only: no UPDATE / DELETE at all
+            if t not in APPEND_ONLY:                                     # no UPDATE / DELETE at all
                 assert conn.execute(f'UPDATE "{t}" SET tenant_id = tenant_id WHERE tenant_id = %s', (b,)).rowcount == 0
                 assert conn.execute(f'DELETE FROM "{t}" WHERE tenant_id = %s', (b,)).rowcount == 0
         conn.rollback()
