@@ -15,7 +15,9 @@ For each tenant (or the one given in the `tenant` parameter), for the business d
 7. **alerts** (beside the export, after publish): the run's figures against the tenant's thresholds
    (`alerts` in its configuration: match rate and its drop, open exceptions, unreconciled amount per
    currency, SLA breaches, missing files, the ledger's balance); an alert per condition that holds, routed
-   by priority to the tenant's channels; those that cleared are resolved.
+   by priority to the tenant's channels; those that cleared are resolved;
+8. **report** (beside them): the day's reconciliation report, one self-contained HTML page in the lake's
+   `reports` folder, linked from the Reconciliation page's run list.
 
 Every task that fails on its last try raises a P1 alert (`jobs.alerts.callbacks`), resolved when it
 succeeds later; a failed run raises one more.
@@ -106,7 +108,8 @@ def reconcile_daily():
             previous = last
             if stage == "publish":
                 published = last
-        published >> in_process.override(task_id="alerts")("alerts", tenant)      # beside the ERP export
+        for stage in ("alerts", "report"):                                         # beside the ERP export
+            published >> in_process.override(task_id=stage)(stage, tenant)
 
     reconcile.expand(tenant=tenants())
 

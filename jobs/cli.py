@@ -3,6 +3,7 @@
   recon run      --tenant T --business-date YYYY-MM-DD [--landing DIR]   land, parse, match, post, publish
   recon export   --tenant T --what {matches,exceptions,files,quarantine,journals} --out FILE.csv
   recon summary  --tenant T --business-date YYYY-MM-DD                   the stored run summary
+  recon report   --tenant T --business-date YYYY-MM-DD [--out FILE.html] the day's HTML report (to the lake)
   recon match    --tenant T --relation R --record F#N --record F#N --reason ..   propose a manual match
   recon unmatch  --tenant T --relation R --record F#N --reason ..                propose revoking a match
   recon correction list|approve|reject --tenant T [--id N] [--reason ..]       four eyes on every correction
@@ -102,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = sub.add_parser("summary", help="print the stored summary of a run")
     _common(summary)
+    report = sub.add_parser("report", help="write the day's HTML reconciliation report to the lake's reports folder")
+    _common(report)
+    report.add_argument("--out", type=Path, help="also write the page here")
 
     stage = sub.add_parser("stage", help="run one stage (the entry point spark-submit / EMR / Glue call)")
     stage.add_argument("name", choices=[n for n in STAGE_NAMES if n != "land"])
@@ -263,10 +267,24 @@ def _dispatch(args: argparse.Namespace) -> int:
         else:
             print(render(load_run(settings, args.tenant, args.business_date)))
         return 0
-    if args.command in ("summary", "export", "match", "unmatch"):
+    if args.command in ("summary", "report", "export", "match", "unmatch"):
         from jobs.tenants import load_tenant
 
         load_tenant(settings, args.tenant)          # an unknown tenant is refused, not shown as empty
+    if args.command == "report":
+        from jobs.daily_report import ReportError, report_uri, write
+
+        try:
+            written = write(settings, args.tenant, args.business_date)
+        except ReportError as exc:
+            print(f"recon: {exc}", file=sys.stderr)
+            return 1
+        if args.out:
+            from jobs import storage
+
+            args.out.write_bytes(storage.read_bytes(settings, report_uri(settings, args.tenant, args.business_date)))
+        print(f"wrote {written['report']} ({written['bytes']:,} bytes)")
+        return 0
     if args.command == "summary":
         from jobs.report import load_run, render
 

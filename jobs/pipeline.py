@@ -135,6 +135,13 @@ def stage_alerts(settings: Settings, tenant_id: str, business_date: date) -> dic
     return check(settings, tenant_id, business_date)
 
 
+def stage_report(settings: Settings, tenant_id: str, business_date: date) -> dict:
+    """The day's HTML reconciliation report, from what publish recorded, into the lake's reports folder."""
+    from jobs.daily_report import write
+
+    return write(settings, tenant_id, business_date)
+
+
 @dataclass(frozen=True)
 class Stage:
     """One stage: ``run`` does the work (``spark`` is None for a stage that needs no Spark session) and
@@ -176,6 +183,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           lambda ctx, cfg, spark: stage_erp_export(spark, ctx.settings, cfg, ctx.business_date, ctx.run_id),
           lambda r: {"erp": r}),
     Stage("alerts", False, lambda ctx, cfg, spark: stage_alerts(ctx.settings, ctx.tenant_id, ctx.business_date),
+          lambda r: r, recorded=False),
+    Stage("report", False, lambda ctx, cfg, spark: stage_report(ctx.settings, ctx.tenant_id, ctx.business_date),
           lambda r: r, recorded=False),
 )}
 AFTER_PUBLISH = ("erp_export",)

@@ -313,6 +313,21 @@ def page(request: Request, tenant: str | None = None, query: QueueQuery = Depend
                    page_sizes=q.PAGE_SIZES, **options)
 
 
+@app.get("/report", response_class=HTMLResponse)
+def daily_report(tenant: str, business_date: date, user=Depends(get_user)) -> Response:
+    """The run's HTML reconciliation report (``jobs.daily_report``), as the report task wrote it to the lake."""
+    from jobs import storage
+    from jobs.daily_report import report_uri
+    from jobs.settings import load_settings
+
+    _require_role(tenant, user)
+    settings = load_settings()
+    uri = report_uri(settings, tenant, business_date)
+    if not storage.exists(settings, uri):
+        raise HTTPException(404, f"no report of {tenant} for {business_date}: its run's report task has not written one")
+    return Response(storage.read_bytes(settings, uri), media_type="text/html; charset=utf-8")
+
+
 @app.get("/exceptions.csv")
 def queue_csv(tenant: str, query: QueueQuery = Depends(), user=Depends(get_user)) -> Response:
     """Every row the filters select (not one page), as CSV."""

@@ -82,6 +82,17 @@ def _ledger_metrics(spark: SparkSession, settings: Settings, tenant_id: str, bus
     fees = lake.read(spark, settings, "fee_checks", tenant_id, since=business_date, until=business_date)
     out = [("fee_checks", r["status"], r["n"])
            for r in fees.groupBy("status").agg(F.countDistinct("event_id").alias("n")).collect()]
+    # charged against the rate card, per PSP and currency: the components a rule prices (charged and expected), and
+    # what was charged where no rule applies
+    priced = F.col("expected_minor").isNotNull()
+    for r in (fees.groupBy(F.coalesce("psp", F.lit("?")).alias("psp"), "currency")
+              .agg(F.sum(F.when(priced, F.col("charged_minor"))).alias("charged"),
+                   F.sum("expected_minor").alias("expected"),
+                   F.sum(F.when(~priced, F.col("charged_minor"))).alias("unpriced")).collect()):
+        dim = f"{r['psp']}|{r['currency']}"
+        out += [(name, dim, r[col]) for name, col in (("fees_charged_minor", "charged"),
+                                                       ("fees_expected_minor", "expected"),
+                                                       ("fees_unpriced_minor", "unpriced")) if r[col] is not None]
     with connect(settings, tenant_id) as conn:
         rows = conn.execute("SELECT state, count(*) AS n FROM dispute WHERE tenant_id = %s GROUP BY state",
                             (tenant_id,)).fetchall()

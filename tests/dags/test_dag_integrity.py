@@ -71,9 +71,9 @@ def test_reconcile_daily_runs_the_ledger_then_publishes_then_exports_to_the_erps
     for before, after in zip(chain, chain[1:]):
         assert tasks[after].task_id in tasks[before].downstream_task_ids, f"{before} >> {after}"
     assert tasks["erp_export"].downstream_task_ids == set()
-    # the outcome alerts read what publish wrote, beside the export (a failed export does not hide them)
-    assert tasks["publish"].downstream_task_ids == {tasks["erp_export"].task_id, tasks["alerts"].task_id}
-    assert tasks["alerts"].downstream_task_ids == set()
+    # the outcome alerts and the report read what publish wrote, beside the export (a failed export hides neither)
+    assert tasks["publish"].downstream_task_ids == {tasks[t].task_id for t in ("erp_export", "alerts", "report")}
+    assert tasks["alerts"].downstream_task_ids == tasks["report"].downstream_task_ids == set()
 
 
 REMOTE_ENV = {"RECON_CODE_URI": "s3://code/psp_recon_jobs.zip", "RECON_ENTRY_URI": "s3://code/recon_entry.py",
@@ -105,13 +105,15 @@ def test_reconcile_daily_in_a_remote_mode_runs_each_spark_stage_as_a_deferred_jo
         assert record.func.__name__ == "record_failure" and alert.job_task_id == f"reconcile.{stage}_job"
         chain += steps
     for before, after in zip(chain, chain[1:]):
-        expected = {tasks[after].task_id} | ({tasks["alerts"].task_id} if before == "publish" else set())
+        expected = {tasks[after].task_id} | ({tasks[t].task_id for t in ("alerts", "report")} if before == "publish"
+                                             else set())
         assert tasks[before].downstream_task_ids == expected, f"{before} >> {after}"
     success = lambda stage: [getattr(c, "func", c).__class__.__name__ if not hasattr(c, "func") else c.func.__name__
                              for c in tasks[stage].on_success_callback]  # noqa: E731
     assert success("erp_export") == ["record_success_after_publish", "TaskSucceeded"]
     assert success("publish") == ["TaskSucceeded"]
-    assert tasks["alerts"].__class__.__name__ == "_PythonDecoratedOperator"      # no Spark: on the worker
+    for t in ("alerts", "report"):
+        assert tasks[t].__class__.__name__ == "_PythonDecoratedOperator"        # no Spark: on the worker
     assert all(t.retries >= 1 for t in tasks.values())
 
     monkeypatch.delenv("RECON_DATABASE_SECRET")

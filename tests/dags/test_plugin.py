@@ -254,3 +254,39 @@ def test_the_queue_is_worked_in_the_page_and_the_api(plugin, settings, tenant_id
         assert client.get("/exceptions.csv", params={"tenant": tenant_id}).status_code == 403
     finally:
         plugin.app.dependency_overrides.clear()
+
+
+@pytest.mark.postgres
+def test_the_runs_report_is_linked_and_served_to_the_tenants_people_only(plugin, settings, tenant_id, monkeypatch):
+    from airflow.api_fastapi.core_api.security import get_user
+
+    from jobs import corrections, storage
+    from jobs.daily_report import report_uri
+    from jobs.store.db import connect
+    from jobs.tenants import load_tenant, record_tenant
+
+    monkeypatch.setenv("RECON_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("RECON_LAKE", settings.lake)
+    day = date(2026, 11, 20)
+    with connect(settings, tenant_id) as conn:
+        record_tenant(conn, load_tenant(settings, tenant_id))
+        conn.execute("INSERT INTO recon_run (tenant_id, business_date, run_id, status) VALUES (%s, %s, 'r1', "
+                     "'succeeded')", (tenant_id, day))
+    corrections.grant(settings, tenant_id, "root", "admin", "root")
+    corrections.grant(settings, tenant_id, "olga", "operator", "root")
+    page = b"<html><body>the report of the day</body></html>"
+    storage.put_bytes(settings, page, report_uri(settings, tenant_id, day))
+    try:
+        plugin.app.dependency_overrides[get_user] = lambda: _User("olga")
+        client = TestClient(plugin.app)
+        link = f"/report?tenant={tenant_id}&amp;business_date=2026-11-20"
+        assert link in client.get("/").text and link in client.get("/", params={"tenant": tenant_id}).text
+        shown = client.get("/report", params={"tenant": tenant_id, "business_date": "2026-11-20"})
+        assert shown.status_code == 200 and shown.content == page and shown.headers["content-type"].startswith(
+            "text/html")
+        missing = client.get("/report", params={"tenant": tenant_id, "business_date": "2026-11-21"})
+        assert missing.status_code == 404 and "has not written one" in missing.json()["detail"]
+        plugin.app.dependency_overrides[get_user] = lambda: _User("mallory")                  # no role for it
+        assert client.get("/report", params={"tenant": tenant_id, "business_date": "2026-11-20"}).status_code == 403
+    finally:
+        plugin.app.dependency_overrides.clear()

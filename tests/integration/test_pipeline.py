@@ -93,6 +93,14 @@ def test_slice_matches_posts_publishes_and_reruns_identically(spark, slice_day, 
     book_matched = {(r["file_name"], r["record_ordinal"]) for r in matches
                     if r["relation"] == "book_psp" and r["file_name"].startswith("book_")}
     want[("book_records", "matched")] = len(book_matched)
+    for f in lake.read(spark, settings, "fee_checks", tenant_id).collect():     # the report's fees, per PSP
+        dim = f"{f.psp or '?'}|{f.currency}"
+        if f.expected_minor is None:
+            want[("fees_unpriced_minor", dim)] += f.charged_minor
+        else:
+            want[("fees_charged_minor", dim)] += f.charged_minor
+            want[("fees_expected_minor", dim)] += f.expected_minor
+    assert any(m == "fees_charged_minor" for m, _ in want)
     assert {k: v for k, v in stored.items() if k in want} == dict(want)
     assert {m for m, _ in stored} - {m for m, _ in want} <= {"book_records", "exceptions", "expected", "fee_checks",
                                                             "disputes", "dispute_transitions_refused"}
