@@ -142,6 +142,13 @@ def stage_report(settings: Settings, tenant_id: str, business_date: date) -> dic
     return write(settings, tenant_id, business_date)
 
 
+def stage_maintain(spark, settings: Settings, cfg: TenantConfig, business_date: date) -> dict:
+    """The tenant's retention, compaction and VACUUM (jobs/maintenance.py), as of the business date."""
+    from jobs.maintenance import maintain
+
+    return maintain(spark, settings, cfg, business_date)
+
+
 @dataclass(frozen=True)
 class Stage:
     """One stage: ``run`` does the work (``spark`` is None for a stage that needs no Spark session) and
@@ -185,6 +192,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("alerts", False, lambda ctx, cfg, spark: stage_alerts(ctx.settings, ctx.tenant_id, ctx.business_date),
           lambda r: r, recorded=False),
     Stage("report", False, lambda ctx, cfg, spark: stage_report(ctx.settings, ctx.tenant_id, ctx.business_date),
+          lambda r: r, recorded=False),
+    Stage("maintain", True, lambda ctx, cfg, spark: stage_maintain(spark, ctx.settings, cfg, ctx.business_date),
           lambda r: r, recorded=False),
 )}
 AFTER_PUBLISH = ("erp_export",)

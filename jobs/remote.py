@@ -151,7 +151,8 @@ def prepare_job(stage: str, tenant_id: str, business_date: date, run_id: str) ->
 
     settings = check(load_settings())
     pipeline.prepare(settings, tenant_id)
-    pipeline.mark_started(pipeline.RunContext(settings, tenant_id, business_date, run_id))
+    if pipeline.STAGES[stage].recorded:                 # a stage of the daily run (not the weekly maintenance)
+        pipeline.mark_started(pipeline.RunContext(settings, tenant_id, business_date, run_id))
     return {**render(settings, stage, tenant_id, business_date, run_id),
             "run": {"stage": stage, "tenant_id": tenant_id, "business_date": business_date.isoformat(),
                     "run_id": run_id}}
@@ -197,7 +198,7 @@ def stage_tasks(stage: str, tenant, settings: Settings | None = None):
     from airflow.sdk import get_current_context, task
 
     from jobs.alerts.callbacks import default_callbacks
-    from jobs.pipeline import AFTER_PUBLISH
+    from jobs.pipeline import AFTER_PUBLISH, STAGES
     from jobs.runner import business_date_of
 
     settings = check(settings or load_settings())
@@ -213,7 +214,8 @@ def stage_tasks(stage: str, tenant, settings: Settings | None = None):
     attempts = max(1, math.ceil(settings.remote_max_wait_minutes * 60 / poll))
     # the run's record and the alerts every task has (an operator's own callbacks replace the DAG's default_args)
     callbacks = default_callbacks(job_task_id)
-    callbacks["on_failure_callback"].insert(0, partial(record_failure, job_task_id=job_task_id))
+    if STAGES[stage].recorded:
+        callbacks["on_failure_callback"].insert(0, partial(record_failure, job_task_id=job_task_id))
     if stage in AFTER_PUBLISH:
         callbacks["on_success_callback"].insert(0, partial(record_success_after_publish, job_task_id=job_task_id))
     common = {"aws_conn_id": settings.aws_conn_id, **callbacks}

@@ -112,9 +112,11 @@ def parse_tenant(text: str, origin: str = "<config>") -> TenantConfig:
     cfg = TenantConfig(raw)
     cfg.lookback_days                        # validated now, with the file named, not when a run reads it
     from jobs.alerts.outcomes import Thresholds
+    from jobs.maintenance import Retention
 
     try:
         Thresholds.from_config(cfg.tenant_id, raw.get("alerts"))
+        Retention.of(cfg.tenant_id, raw.get("retention"))
     except ConfigurationError as exc:
         raise ConfigurationError(f"{origin}: {exc}") from None
     return cfg

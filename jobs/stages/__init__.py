@@ -4,7 +4,8 @@ reads and writes the lake idempotently; ``jobs.pipeline.STAGES`` registers them,
 ``STAGE_NAMES`` is their order, importable without the pipeline's dependencies (the command line's parser is
 built from it inside the job archive). ``SPARK_STAGES`` are those that need a Spark session: in a remote mode the DAG
 runs them as jobs; ``land``, ``alerts`` (the outcome check, ``jobs.alerts.outcomes``) and ``report`` (the daily HTML
-report, ``jobs.daily_report``) run in the worker."""
+report, ``jobs.daily_report``) run in the worker. ``maintain`` (retention, compaction, VACUUM: ``jobs.maintenance``)
+is the weekly ``lake_maintenance`` DAG's, a Spark stage outside the daily chain."""
 
-STAGE_NAMES = ("land", "parse", "match", "ledger", "publish", "erp_export", "alerts", "report")
+STAGE_NAMES = ("land", "parse", "match", "ledger", "publish", "erp_export", "alerts", "report", "maintain")
 SPARK_STAGES = ("parse", "match", "ledger", "publish", "erp_export")     # the others run in the worker's process

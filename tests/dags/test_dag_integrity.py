@@ -119,3 +119,22 @@ def test_reconcile_daily_in_a_remote_mode_runs_each_spark_stage_as_a_deferred_jo
     monkeypatch.delenv("RECON_DATABASE_SECRET")
     broken = DagBag(dag_folder=str(DAG_DIR / "reconcile_daily.py"))
     assert "needs RECON_DATABASE_SECRET" in next(iter(broken.import_errors.values()))
+
+
+@pytest.mark.parametrize("mode, operators", [("emr_serverless", ["EmrServerlessStartJobOperator"]),
+                                             ("glue", ["GlueJobOperator"])])
+def test_lake_maintenance_runs_in_the_worker_or_as_a_job_and_never_touches_the_daily_runs_record(monkeypatch, mode,
+                                                                                                   operators):
+    from airflow.dag_processing.dagbag import DagBag
+
+    local = DagBag(dag_folder=str(DAG_DIR / "lake_maintenance.py"))
+    assert local.import_errors == {} and local.get_dag("lake_maintenance").schedule == "@weekly"
+    assert {t.task_id for t in local.get_dag("lake_maintenance").tasks} == {"tenants", "maintain"}
+    for name, value in {**REMOTE_ENV, "RECON_SPARK_MODE": mode}.items():
+        monkeypatch.setenv(name, value)
+    bag = DagBag(dag_folder=str(DAG_DIR / "lake_maintenance.py"))
+    assert bag.import_errors == {}
+    tasks = {t.task_id.rsplit(".", 1)[-1]: t for t in bag.get_dag("lake_maintenance").tasks}
+    assert [tasks["maintain"].__class__.__name__] == operators
+    # no recon_run callback: a failed maintenance job alerts, it does not mark the day's reconciliation failed
+    assert [c.__class__.__name__ for c in tasks["maintain"].on_failure_callback] == ["TaskFailed"]

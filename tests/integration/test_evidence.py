@@ -91,7 +91,7 @@ def test_a_pack_holds_the_period_signed_and_verifies(spark, slice_day, monkeypat
     assert len(rows(files["exceptions.csv"])) == open_exceptions > 0
     assert [r["status"] for r in rows(files["runs.csv"])] == ["succeeded"]
     assert manifest["audit_chain"]["intact"] and manifest["audit_chain"]["head_seq"] == chain["seq"] - 1  # + this pack
-    assert [v["config_version"] for v in json.loads(files["config_versions.json"])] == [7]
+    assert [v["config_version"] for v in json.loads(files["config_versions.json"])] == [8]
     assert [(r["exception"], r["action"], json.loads(r["detail"])["note"]) for r in rows(files["exception_history.csv"])
             ] == [(key, "note", "asked the PSP"), (key, "note", "PSP confirmed the refund")]
 
