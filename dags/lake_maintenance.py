@@ -22,7 +22,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from jobs.alerts.callbacks import RunFailed, default_callbacks
+from jobs.alerts.callbacks import RunFailed, RunSucceeded, default_callbacks
 from jobs.settings import load_settings
 
 _SETTINGS = load_settings()
@@ -41,6 +41,7 @@ SPARK_MODE = _SETTINGS.spark_mode
                   "retry_delay": timedelta(seconds=_SETTINGS.reconcile_retry_delay_seconds),
                   "retry_exponential_backoff": True, **default_callbacks()},
     on_failure_callback=RunFailed(),
+    on_success_callback=RunSucceeded(),
     params={
         "tenant": Param(None, type=["null", "string"], description="only this tenant (default: all configured)"),
         "business_date": Param(None, type=["null", "string"], format="date",

@@ -39,9 +39,9 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task, task_group
 
-from jobs.alerts.callbacks import RunFailed, default_callbacks
+from jobs.alerts.callbacks import RunFailed, RunSucceeded, default_callbacks
 from jobs.settings import load_settings
-from jobs.stages import SPARK_STAGES
+from jobs.stages import DAILY_SPARK_STAGES
 
 _SETTINGS = load_settings()
 SPARK_MODE = _SETTINGS.spark_mode                # the one switch: where the Spark stages run
@@ -66,6 +66,7 @@ def _run(stage: str, tenant: str) -> dict:
                   "retry_delay": timedelta(seconds=_SETTINGS.reconcile_retry_delay_seconds),
                   "retry_exponential_backoff": True, **default_callbacks()},
     on_failure_callback=RunFailed(),
+    on_success_callback=RunSucceeded(),
     params={
         "tenant": Param(None, type=["null", "string"], description="only this tenant (default: all configured)"),
         "business_date": Param(None, type=["null", "string"], format="date",
@@ -97,7 +98,7 @@ def reconcile_daily():
 
         previous = land(tenant)
         published = None
-        for stage in SPARK_STAGES:              # parse, match, ledger, publish, erp_export
+        for stage in DAILY_SPARK_STAGES:              # parse, match, ledger, publish, erp_export
             if SPARK_MODE == "local":
                 first = last = in_process.override(task_id=stage)(stage, tenant)
             else:

@@ -129,10 +129,13 @@ def stage_publish(spark, settings: Settings, cfg: TenantConfig, business_date: d
 
 
 def stage_alerts(settings: Settings, tenant_id: str, business_date: date) -> dict:
-    """The run's outcome against the tenant's alert thresholds: alerts raised and resolved (jobs/alerts)."""
+    """The run's outcome against the tenant's alert thresholds: alerts raised and resolved (jobs/alerts); its
+    figures to StatsD when configured (jobs/metrics.py)."""
+    from jobs import metrics
     from jobs.alerts.outcomes import check
 
-    return check(settings, tenant_id, business_date)
+    return {**check(settings, tenant_id, business_date),
+            "metrics_sent": metrics.export(settings, tenant_id, business_date)}
 
 
 def stage_report(settings: Settings, tenant_id: str, business_date: date) -> dict:

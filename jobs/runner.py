@@ -33,5 +33,12 @@ def run_stage(stage: str, tenant_id: str, business_date: date, run_id: str, land
     if settings.spark_mode != "local" and pipeline.STAGES[stage].spark:
         raise ConfigurationError(f"stage {stage} needs Spark, which runs as a job in RECON_SPARK_MODE="
                                  f"{settings.spark_mode}: the DAG submits it (jobs.remote), not this task")
+    from time import perf_counter
+
+    from jobs import metrics
+
     ctx = pipeline.RunContext(settings, tenant_id, business_date, run_id, Path(landing) if landing else None)
-    return pipeline.STAGES[stage].report(pipeline.run_stage(ctx, stage))
+    started = perf_counter()
+    result = pipeline.run_stage(ctx, stage)
+    metrics.stage_timing(settings, tenant_id, stage, (perf_counter() - started) * 1000)
+    return pipeline.STAGES[stage].report(result)

@@ -18,6 +18,7 @@ Resolution order for each setting: explicit argument > environment variable > pr
 | small run (rows)   | RECON_SMALL_RUN_ROWS      | 25000: a run with at most this many open items keeps its intermediate results in the driver (``lake.small_data``) |
 | PII salt secrets   | RECON_PII_SALT_SECRET_PREFIX | unset; ``<prefix><tenant>`` names each tenant's salt in AWS Secrets Manager (required outside ``local``) |
 | local secrets      | RECON_SECRETS_DIR         | <repo>/.local/secrets (``local`` mode only: a random salt per tenant, created once; its evidence signing key too) |
+| run metrics        | RECON_STATSD_HOST, RECON_STATSD_PORT, RECON_STATSD_PREFIX | unset (no export), 8125, psp_recon: where the worker sends each run's figures as StatsD gauges (``jobs.metrics``) |
 | time travel        | RECON_TIME_TRAVEL_DAYS    | 30: the weekly VACUUM keeps every file a version of this many days needs (``jobs.maintenance``) |
 | evidence key       | RECON_EVIDENCE_KEY_SECRET_PREFIX | unset; each tenant's Ed25519 key that signs its evidence packs is the Secrets Manager secret ``<prefix><tenant>`` (the raw private key, base64); required outside ``local`` |
 | AWS API endpoint   | RECON_AWS_ENDPOINT_URL    | unset (AWS); set for moto (Secrets Manager, EMR, Glue) |
@@ -121,6 +122,9 @@ class Settings:
     secrets_dir: Path = field(default_factory=lambda: Path(os.environ.get("RECON_SECRETS_DIR", LOCAL_DIR / "secrets")))
     evidence_key_secret_prefix: str | None = field(default_factory=_optional("RECON_EVIDENCE_KEY_SECRET_PREFIX"))
     time_travel_days: int = field(default_factory=lambda: int(os.environ.get("RECON_TIME_TRAVEL_DAYS", "30")))
+    statsd_host: str | None = field(default_factory=_optional("RECON_STATSD_HOST"))
+    statsd_port: int = field(default_factory=lambda: int(os.environ.get("RECON_STATSD_PORT", "8125")))
+    statsd_prefix: str = field(default_factory=lambda: os.environ.get("RECON_STATSD_PREFIX", "psp_recon"))
     aws_endpoint_url: str | None = field(default_factory=_optional("RECON_AWS_ENDPOINT_URL"))
     inbox: Path | None = field(default_factory=lambda: Path(os.environ["RECON_INBOX"]) if os.environ.get("RECON_INBOX")
                                else None)

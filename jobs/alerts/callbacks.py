@@ -1,13 +1,15 @@
 """Failure alerts from Airflow's callbacks, on every DAG: ``default_args`` give every task
 ``on_failure_callback=TaskFailed()`` and ``on_success_callback=TaskSucceeded()``, the DAG itself
-``on_failure_callback=RunFailed()``. They are ``BaseNotifier``s, so Airflow runs them where it runs callbacks (the
+``on_failure_callback=RunFailed()`` and ``on_success_callback=RunSucceeded()``. They are ``BaseNotifier``s, so Airflow runs them where it runs callbacks (the
 task's process; the DAG processor for a DAG's).
 
 A task that fails on its last try raises a ``task_failed`` alert (P1 by default) for its tenant (the ``tenant``
 argument of a reconcile task, the ``connector``'s tenant of an ingest task, the run's ``tenant`` parameter, else
 ``*``: the platform), its DAG, business date and task; the same task succeeding later (cleared, rerun) resolves it,
-and so does a successful outcome check of the tenant's run of that date (``jobs.alerts.outcomes``). A failed run
-raises one ``run_failed`` alert. A callback never fails the task: what goes wrong in it is logged.
+and for the daily chain up to publish so does the outcome check of the tenant's run of that date
+(``jobs.alerts.outcomes``). A failed run raises one ``run_failed`` alert (``on_failure_callback=RunFailed()``),
+resolved by a later successful run of the same date (``on_success_callback=RunSucceeded()``). A callback never fails
+the task: what goes wrong in it is logged.
 """
 from __future__ import annotations
 
@@ -69,7 +71,17 @@ def _settings():
     return load_settings()
 
 
-class TaskFailed(BaseNotifier):
+class _Notifier(BaseNotifier):
+    """Our callbacks template nothing: Airflow renders a notifier's template fields with the context's DAG first,
+    and a DAG callback's context holds the serialized DAG, which has no template environment (``dags test``)."""
+
+    template_fields = ()
+
+    def render_template_fields(self, context, jinja_env=None) -> None:
+        return None
+
+
+class TaskFailed(_Notifier):
     """``on_failure_callback`` of a task: a ``task_failed`` alert naming the task, its try and its error.
     ``job_task_id``: a remote stage's operator, whose tenant and date its ``<stage>_job`` task knows."""
 
@@ -97,7 +109,7 @@ class TaskFailed(BaseNotifier):
             log.exception("the failure alert of this task could not be raised")
 
 
-class TaskSucceeded(BaseNotifier):
+class TaskSucceeded(_Notifier):
     """``on_success_callback`` of a task: resolves the alert of its earlier failure for the same date, if any."""
 
     def __init__(self, job_task_id: str | None = None):
@@ -121,7 +133,7 @@ class TaskSucceeded(BaseNotifier):
             log.exception("the alert of this task's earlier failure could not be resolved")
 
 
-class RunFailed(BaseNotifier):
+class RunFailed(_Notifier):
     """``on_failure_callback`` of a DAG: one ``run_failed`` alert for the run."""
 
     def __init__(self, priority: str = "P1"):
@@ -148,15 +160,38 @@ class RunFailed(BaseNotifier):
             log.exception("the failure alert of this run could not be raised")
 
 
+class RunSucceeded(_Notifier):
+    """``on_success_callback`` of a DAG: resolves the alert of an earlier failed run of the same date, if any."""
+
+    def notify(self, context) -> None:
+        try:
+            from jobs.alerts.record import resolve_alerts
+            from jobs.store.db import connect
+
+            run, dag = context.get("dag_run"), context.get("dag")
+            dag_id = getattr(dag, "dag_id", None) or getattr(run, "dag_id", "?")
+            tenant, day = tenant_of(context), day_of(context)
+            with connect(_settings(), tenant) as conn:
+                resolve_alerts(conn, tenant, "run_failed", f"run_failed:{tenant}:{dag_id}:{day}",
+                               resolved_by=f"run {context.get('run_id') or getattr(run, 'run_id', '?')} succeeded")
+        except Exception:  # noqa: BLE001
+            log.exception("the alert of this run's earlier failure could not be resolved")
+
+
+# the daily chain up to publish: the outcome check runs only when all of it succeeded for the tenant and date
+CHAIN_TO_PUBLISH = ("land", "parse", "match", "ledger", "publish")
+
+
 def resolve_run_failures(conn, tenant_id: str, business_date: date) -> list:
-    """The tenant's run of ``business_date`` succeeded: its failed tasks' and run's alerts are resolved."""
+    """The tenant's run of ``business_date`` got through publish: the alerts of earlier failures of those tasks (in
+    the worker, or a remote stage's ``_job`` / ``_step`` / job task) are resolved. The tasks beside the check (the ERP
+    export, the report) resolve their own when they succeed."""
     from jobs.alerts.record import resolve_alerts
 
-    by = f"the run of {business_date} succeeded"
-    return (resolve_alerts(conn, tenant_id, "task_failed", f"task_failed:{tenant_id}:{RECONCILE_DAG}:{business_date}:",
-                           resolved_by=by)
-            + resolve_alerts(conn, tenant_id, "run_failed", f"run_failed:{tenant_id}:{RECONCILE_DAG}:{business_date}",
-                             resolved_by=by))
+    by = f"the run of {business_date} got through publish"
+    prefix = f"task_failed:{tenant_id}:{RECONCILE_DAG}:{business_date}:reconcile."
+    return [a for stage in CHAIN_TO_PUBLISH for task in (stage, f"{stage}_job", f"{stage}_step")
+            for a in resolve_alerts(conn, tenant_id, "task_failed", f"{prefix}{task}[", resolved_by=by)]
 
 
 def default_callbacks(job_task_id: str | None = None) -> dict[str, list]:

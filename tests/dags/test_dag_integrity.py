@@ -38,11 +38,12 @@ def test_dag_id_matches_file_and_has_tags_retries_and_docs(dagbag, path):
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_every_task_and_run_of_every_dag_alerts_when_it_fails(dagbag, path):
     """A task failing on its last try raises an alert and resolves it when it succeeds later; a failed run alerts."""
-    from jobs.alerts.callbacks import RunFailed, TaskFailed, TaskSucceeded
+    from jobs.alerts.callbacks import RunFailed, RunSucceeded, TaskFailed, TaskSucceeded
 
     dag = dagbag.get_dag(path.stem)
-    assert isinstance(dag.on_failure_callback, RunFailed) or any(
-        isinstance(c, RunFailed) for c in dag.on_failure_callback or [])
+    listed = lambda c: c if isinstance(c, list) else [c]  # noqa: E731
+    assert any(isinstance(c, RunFailed) for c in listed(dag.on_failure_callback))
+    assert any(isinstance(c, RunSucceeded) for c in listed(dag.on_success_callback))
     for task in dag.tasks:
         assert any(isinstance(c, TaskFailed) for c in task.on_failure_callback or []), task.task_id
         assert any(isinstance(c, TaskSucceeded) for c in task.on_success_callback or []), task.task_id

@@ -277,8 +277,27 @@ def test_a_failed_task_alerts_once_and_its_later_success_or_the_run_resolves_it(
     assert [p["event_action"] for p in posts(psp_api, before, "/v2/enqueue")] == ["trigger", "resolve"]
 
     TaskFailed()(context("ledger", error=ValueError("unbalanced journal j-1: EUR off by 5")))
-    seed_run(db, tenant_id, DAY)                                        # the run of the day succeeded after all
+    TaskFailed()(context("report", error=OSError("the lake said no")))  # beside the check, after publish
+    seed_run(db, tenant_id, DAY)                                        # the day's run got through publish after all
     for source in ("stripe", "bank"):
         seed_file(db, tenant_id, DAY, source)
     assert check(settings, tenant_id, DAY)["resolved"] == [
-        f"task_failed:{tenant_id}:reconcile_daily:2026-11-20:reconcile.ledger[0]"]
+        f"task_failed:{tenant_id}:reconcile_daily:2026-11-20:reconcile.ledger[0]"]    # not the report's: its own
+    assert db.execute("SELECT resolved_at FROM alert WHERE dedupe_key LIKE %s", ("%reconcile.report[0]",)
+                      ).fetchone()["resolved_at"] is None
+
+    # the DAG's own callbacks, called as Airflow calls them, with the serialized DAG (no template environment)
+    from jobs.alerts.callbacks import RunFailed, RunSucceeded
+
+    run = {"dag": SimpleNamespace(dag_id="reconcile_daily"), "run_id": "scheduled__2026-11-20",
+           "params": {"tenant": tenant_id}, "reason": "task_failure",
+           "data_interval_start": datetime(2026, 11, 20, tzinfo=timezone.utc)}
+    RunFailed()(dict(run))
+    failed = db.execute("SELECT message, resolved_at FROM alert WHERE dedupe_key = %s",
+                        (f"run_failed:{tenant_id}:reconcile_daily:2026-11-20",)).fetchone()
+    assert failed["message"] == (f"{tenant_id}: run scheduled__2026-11-20 of reconcile_daily for 2026-11-20 failed: "
+                                 "task_failure") and failed["resolved_at"] is None
+    RunSucceeded()({**run, "run_id": "manual__rerun"})
+    assert db.execute("SELECT resolved_by FROM alert WHERE dedupe_key = %s",
+                      (f"run_failed:{tenant_id}:reconcile_daily:2026-11-20",)).fetchone()["resolved_by"] == \
+        "run manual__rerun succeeded"

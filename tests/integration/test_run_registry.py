@@ -7,7 +7,7 @@ import pytest
 
 from jobs import pipeline, remote, runner
 from jobs.settings import ConfigurationError
-from jobs.stages import STAGE_NAMES
+from jobs.stages import DAILY_SPARK_STAGES, STAGE_NAMES
 from jobs.store.db import connect
 
 pytestmark = pytest.mark.postgres
@@ -22,6 +22,8 @@ def recorded(settings, tenant):
 
 def test_the_registry_is_the_one_list_of_stages():
     assert tuple(pipeline.STAGES) == STAGE_NAMES
+    assert {n for n, s in pipeline.STAGES.items() if s.spark} == {*DAILY_SPARK_STAGES, "maintain"}
+    assert {n for n, s in pipeline.STAGES.items() if not s.recorded} == {"alerts", "report", "maintain"}
     from jobs.cli import build_parser
 
     stage = build_parser().parse_args(["stage", "erp_export", "--tenant", "acme", "--business-date", "2026-11-20",

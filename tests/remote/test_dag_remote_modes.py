@@ -14,6 +14,7 @@ import pytest
 
 from airflow_cli import AirflowCli, airflow_env
 from conftest import write_tenant_config
+from jobs.settings import Settings
 from jobs.store.db import connect
 
 pytestmark = pytest.mark.postgres
@@ -70,6 +71,7 @@ def aws(aws_endpoint):
                               Command={"Name": "glueetl", "ScriptLocation": f"{CODE}/recon_entry.py",
                                        "PythonVersion": "3"}, GlueVersion="5.0")
     client("secretsmanager").create_secret(Name="psp-recon/database", SecretString="postgresql://job@db:5432/recon")
+    client("s3").create_bucket(Bucket="recon-lake")                 # the worker writes the day's report there
     return {"endpoint": aws_endpoint, "app_id": app["applicationId"], "cluster_id": cluster["JobFlowId"],
             "client": client}
 
@@ -93,7 +95,7 @@ def run_in_mode(cli, aws, mode: str, tenant: str, tenants_dir) -> tuple[int, str
         "RECON_EMR_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/psp-recon-job",
         "RECON_EMR_CLUSTER_ID": aws["cluster_id"], "RECON_GLUE_JOB_NAME": "psp-recon",
         "RECON_REMOTE_POLL_SECONDS": "1", "RECON_REMOTE_MAX_WAIT_MINUTES": "2", "RECON_RECONCILE_RETRIES": "0",
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(conn),
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(conn), "RECON_S3_ENDPOINT_URL": aws["endpoint"],
     }
     return cli.run("dags", "test", "reconcile_daily", DAY.isoformat(), "-c", json.dumps({"tenant": tenant}), env=env,
                    timeout=600)
@@ -192,6 +194,10 @@ def test_each_remote_mode_starts_one_job_per_spark_stage(cli, aws, migrated_db, 
     # The jobs ran nothing here (moto): the run is recorded as started by the DAG's tasks and never failed.
     run = recorded(migrated_db, tenant)
     assert run["status"] == "running" and run["run_id"].startswith("manual__") and not (run["summary"] or {}).get("error")
+    # the worker's tasks beside the jobs: the outcome check and the report (on the S3 lake), in every mode
+    page = aws["client"]("s3").get_object(Bucket="recon-lake", Key=f"lake/reports/tenant={tenant}/business_date={DAY}/"
+                                                                     "reconciliation.html")["Body"].read()
+    assert f"Reconciliation of {tenant} for {DAY}".encode() in page
 
 
 def test_a_failed_step_marks_the_run_failed_with_its_stage(cli, aws, migrated_db, tmp_path):
@@ -207,3 +213,10 @@ def test_a_failed_step_marks_the_run_failed_with_its_stage(cli, aws, migrated_db
     assert run["status"] == "failed" and run["summary"]["failed_stage"] == "match", run
     steps = aws["client"]("emr").list_steps(ClusterId=aws["cluster_id"])["Steps"]
     assert not any(f"recon-ledger-{tenant}" in s["Name"] for s in steps)   # nothing after the failed stage started
+    # the failed step's sensor alerted, with the tenant and date its job task knew; the failed run once more
+    with connect(Settings(database_url=migrated_db), tenant) as conn:
+        alerts = conn.execute("SELECT kind, priority, dedupe_key FROM alert WHERE tenant_id = %s ORDER BY alert_id",
+                              (tenant,)).fetchall()
+    assert [(a["kind"], a["priority"], a["dedupe_key"]) for a in alerts] == [
+        ("task_failed", "P1", f"task_failed:{tenant}:reconcile_daily:{DAY}:reconcile.match[0]"),
+        ("run_failed", "P1", f"run_failed:{tenant}:reconcile_daily:{DAY}")]
