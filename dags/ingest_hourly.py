@@ -29,7 +29,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
 
-from jobs.alerts.callbacks import RunFailed, RunSucceeded, default_callbacks
+from jobs.alerts.callbacks import default_callbacks
+from jobs.runner import run_callbacks
 from jobs.settings import load_settings
 
 _SETTINGS = load_settings()
@@ -60,8 +61,7 @@ def _plan() -> dict:
     doc_md=__doc__,
     default_args={"owner": "finance-ops", "retries": RETRIES, "retry_delay": RETRY_DELAY,
                   "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=30), **default_callbacks()},
-    on_failure_callback=RunFailed(),
-    on_success_callback=RunSucceeded(),
+    **run_callbacks(),
     params={
         "tenant": Param(None, type=["null", "string"], description="only this tenant's connectors"),
         "connector": Param(None, type=["null", "string"],

@@ -17,12 +17,10 @@ a P1 alert (`jobs.alerts.callbacks`).
 """
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from jobs.alerts.callbacks import RunFailed, RunSucceeded, default_callbacks
+from jobs.runner import reconcile_defaults, run_callbacks
 from jobs.settings import load_settings
 
 _SETTINGS = load_settings()
@@ -37,11 +35,8 @@ SPARK_MODE = _SETTINGS.spark_mode
     max_active_runs=1,
     tags=["recon", "maintenance", "weekly"],
     doc_md=__doc__,
-    default_args={"owner": "finance-ops", "retries": _SETTINGS.reconcile_retries,
-                  "retry_delay": timedelta(seconds=_SETTINGS.reconcile_retry_delay_seconds),
-                  "retry_exponential_backoff": True, **default_callbacks()},
-    on_failure_callback=RunFailed(),
-    on_success_callback=RunSucceeded(),
+    default_args=reconcile_defaults(_SETTINGS),
+    **run_callbacks(),
     params={
         "tenant": Param(None, type=["null", "string"], description="only this tenant (default: all configured)"),
         "business_date": Param(None, type=["null", "string"], format="date",
@@ -51,13 +46,9 @@ SPARK_MODE = _SETTINGS.spark_mode
 def lake_maintenance():
     @task
     def tenants() -> list[str]:
-        from jobs.tenants import list_tenants
+        from jobs.runner import tenants_of_run
 
-        chosen = get_current_context()["params"].get("tenant")
-        configured = list_tenants(load_settings())
-        if chosen and chosen not in configured:
-            raise ValueError(f"tenant {chosen!r} is not configured (configured: {', '.join(configured)})")
-        return [chosen] if chosen else configured
+        return tenants_of_run(get_current_context())
 
     if SPARK_MODE == "local":
         @task

@@ -34,12 +34,10 @@ else the start of the run's data interval (the logical date for `airflow dags te
 """
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task, task_group
 
-from jobs.alerts.callbacks import RunFailed, RunSucceeded, default_callbacks
+from jobs.runner import reconcile_defaults, run_callbacks
 from jobs.settings import load_settings
 from jobs.stages import DAILY_SPARK_STAGES
 
@@ -62,11 +60,8 @@ def _run(stage: str, tenant: str) -> dict:
     max_active_runs=1,
     tags=["recon", "daily"],
     doc_md=__doc__,
-    default_args={"owner": "finance-ops", "retries": _SETTINGS.reconcile_retries,
-                  "retry_delay": timedelta(seconds=_SETTINGS.reconcile_retry_delay_seconds),
-                  "retry_exponential_backoff": True, **default_callbacks()},
-    on_failure_callback=RunFailed(),
-    on_success_callback=RunSucceeded(),
+    default_args=reconcile_defaults(_SETTINGS),
+    **run_callbacks(),
     params={
         "tenant": Param(None, type=["null", "string"], description="only this tenant (default: all configured)"),
         "business_date": Param(None, type=["null", "string"], format="date",
@@ -77,14 +72,9 @@ def _run(stage: str, tenant: str) -> dict:
 def reconcile_daily():
     @task
     def tenants() -> list[str]:
-        from jobs.settings import load_settings
-        from jobs.tenants import list_tenants
+        from jobs.runner import tenants_of_run
 
-        chosen = get_current_context()["params"].get("tenant")
-        configured = list_tenants(load_settings())
-        if chosen and chosen not in configured:
-            raise ValueError(f"tenant {chosen!r} is not configured (configured: {', '.join(configured)})")
-        return [chosen] if chosen else configured
+        return tenants_of_run(get_current_context())
 
     @task_group
     def reconcile(tenant: str):

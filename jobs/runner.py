@@ -10,6 +10,36 @@ from pathlib import Path
 from jobs.settings import ConfigurationError, load_settings
 
 
+def reconcile_defaults(settings) -> dict:
+    """``default_args`` of the DAGs that run stages (``reconcile_daily``, ``lake_maintenance``): owner, retries with
+    exponential backoff, and every task's alert callbacks."""
+    from datetime import timedelta
+
+    from jobs.alerts.callbacks import default_callbacks
+
+    return {"owner": "finance-ops", "retries": settings.reconcile_retries,
+            "retry_delay": timedelta(seconds=settings.reconcile_retry_delay_seconds),
+            "retry_exponential_backoff": True, **default_callbacks()}
+
+
+def run_callbacks() -> dict:
+    """A DAG's own callbacks: an alert when a run fails, resolved when a later run of the date succeeds."""
+    from jobs.alerts.callbacks import RunFailed, RunSucceeded
+
+    return {"on_failure_callback": RunFailed(), "on_success_callback": RunSucceeded()}
+
+
+def tenants_of_run(context) -> list[str]:
+    """The tenants a run covers: its ``tenant`` parameter (refused when not configured), else every configured one."""
+    from jobs.tenants import list_tenants
+
+    chosen = context["params"].get("tenant")
+    configured = list_tenants(load_settings())
+    if chosen and chosen not in configured:
+        raise ValueError(f"tenant {chosen!r} is not configured (configured: {', '.join(configured)})")
+    return [chosen] if chosen else configured
+
+
 def business_date_of(context) -> date:
     """The business date of a DAG run: its ``business_date`` parameter when given, else the start of the run's data
     interval (the logical date for ``airflow dags test``)."""
