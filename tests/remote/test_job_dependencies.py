@@ -15,9 +15,9 @@ from jobs import remote
 ROOT = Path(__file__).parents[2]
 # Worker-only code: ingestion (Airflow hooks), the generator, the local environment, the demo, the DAGs' helpers,
 # the alerts (Airflow notifiers; the thresholds jobs.tenants validates, alerts/outcomes.py, import nothing else), the
-# evidence packs and the daily report (built by the worker or an operator's command).
+# evidence packs, the daily report and the StatsD export (the worker's, or an operator's command).
 NOT_JOB_CODE = ("ingest", "generate", "localenv", "demo.py", "runner.py", "remote.py", "catalog.py", "evaluate.py",
-                "alerts", "evidence.py", "daily_report.py")
+                "alerts", "evidence.py", "daily_report.py", "metrics.py")
 RUNTIME = {"pyspark", "py4j", "delta-spark"}
 # Imports a job never reaches: storage.py uses the Amazon provider's S3Hook only when RECON_S3_CONN_ID names an Airflow
 # connection (the worker; a job gets boto3's default credentials). lake.py uses delta-rs only for a local lake's tables
