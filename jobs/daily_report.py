@@ -19,10 +19,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from jobs import storage
+from jobs.exception_queue import AGE_BUCKETS
 from jobs.money import format_minor, from_minor
 from jobs.settings import Settings
 
-AGE_BUCKETS = ("0-2", "3-7", "8-30", "31+")
 TEMPLATE = Path(__file__).parent / "templates" / "daily_report.html"
 
 
@@ -97,13 +97,13 @@ def charts(f: Figures) -> dict[str, str]:
     rates = [f.rate(d) for d in days]
     out["trend"] = html(go.Figure(go.Scatter(
         x=[d.isoformat() for d, r in zip(days, rates) if r is not None],
-        y=[float(r * 100) for r in rates if r is not None], mode="lines+markers", name="book match rate %"),
+        y=[r * 100 for r in rates if r is not None], mode="lines+markers", name="book match rate %"),
         layout={"title": "Book match rate, last 30 days (%)", "yaxis": {"range": [0, 100]},
                 "xaxis": {"type": "date", "range": [f"{days[0] - timedelta(days=1)} 12:00",
                                                     f"{days[-1]} 12:00"]}}), "trend")
     reasons = sorted(f.open, key=lambda k: -sum(f.open[k].values()))
     out["exceptions"] = html(go.Figure(
-        [go.Bar(name=b, x=reasons, y=[f.open[r].get(b, 0) for r in reasons]) for b in AGE_BUCKETS],
+        [go.Bar(name=b, x=reasons, y=[f.open[r].get(b, 0) for r in reasons]) for b in AGE_BUCKETS],  # the queue's
         layout={"title": "Open exceptions by reason and age (days)", "barmode": "stack"}), "exceptions")
     ccys = sorted(f.unreconciled)
     out["unreconciled"] = html(go.Figure(go.Bar(

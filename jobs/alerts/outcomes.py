@@ -34,6 +34,7 @@ from typing import Any
 from jobs.calendar import BusinessCalendar
 from jobs.money import format_minor, to_minor
 from jobs.settings import ConfigurationError
+from jobs.tenants import TenantConfig
 
 DEFAULT_PRIORITIES = {"ledger_unbalanced": "P1", "source_missing": "P2", "match_rate_low": "P2",
                       "match_rate_drop": "P2", "unreconciled_amount": "P2", "open_exceptions": "P3",
@@ -229,8 +230,8 @@ def check(settings, tenant_id: str, business_date: date) -> dict:
             raise ConfigurationError(f"tenant {tenant_id!r} has no recorded configuration: run its stages first")
         config = row["config"]
         thresholds = Thresholds.from_config(tenant_id, config.get("alerts"))
-        calendar = BusinessCalendar(config.get("business_calendar", {}).get("weekend", ["Sat", "Sun"]),
-                                    [str(d) for d in config.get("business_calendar", {}).get("holidays", [])])
+        tenant = TenantConfig(config)                 # the recorded configuration's calendar, as the runs read it
+        calendar = BusinessCalendar(tenant.weekend, tenant.holidays)
         rows = conn.execute(sql("alert_figures"), {"tenant_id": tenant_id, "business_date": business_date,
                                                    "sla": json.dumps(sla_days(conn, tenant_id))}).fetchall()
         conditions = evaluate(Figures.from_rows(business_date, rows), thresholds, calendar)

@@ -109,7 +109,7 @@ def test_reconcile_daily_in_a_remote_mode_runs_each_spark_stage_as_a_deferred_jo
         expected = {tasks[after].task_id} | ({tasks[t].task_id for t in ("alerts", "report")} if before == "publish"
                                              else set())
         assert tasks[before].downstream_task_ids == expected, f"{before} >> {after}"
-    success = lambda stage: [getattr(c, "func", c).__class__.__name__ if not hasattr(c, "func") else c.func.__name__
+    success = lambda stage: [c.func.__name__ if hasattr(c, "func") else type(c).__name__
                              for c in tasks[stage].on_success_callback]  # noqa: E731
     assert success("erp_export") == ["record_success_after_publish", "TaskSucceeded"]
     assert success("publish") == ["TaskSucceeded"]
